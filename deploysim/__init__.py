@@ -1,0 +1,1 @@
+"""deploysim: simulate and run safe, hands-off deployment policies."""
