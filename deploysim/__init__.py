@@ -1,1 +1,24 @@
-"""deploysim: simulate and run safe, hands-off deployment policies."""
+"""deploysim: simulate safe, hands-off deployment policies (waves, bakes, alarms, blockers,
+automatic rollback) and measure the blast radius, detection and uptime they buy."""
+
+from . import alarms, sla, uptime
+from .durations import format_duration_s, parse_duration_s
+from .results import SimulationResult
+from .run import simulate
+from .scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "SimulationResult",
+    "alarms",
+    "format_duration_s",
+    "load_scenario",
+    "parse_duration_s",
+    "scenario_from_dict",
+    "simulate",
+    "sla",
+    "uptime",
+]

@@ -1,0 +1,576 @@
+"""The simulator's body: SimPy drives the shared rollout controller over a simulated fleet.
+
+Only decisions are events (a stage starts, a batch lands, a bake ends, an alarm fires, a rollback
+finishes). Metrics are never stepped period by period: when a step starts, the engine computes
+with numpy when its watched alarms would first fire over the whole deploy-and-bake window, and
+recomputes only if a bad change's exposure in a watched region changes meanwhile.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import simpy
+
+from .alarms import breaches, first_alarm_index, parse_rule
+from .exposure import ExposureLog
+from .fleet import FleetLayout, build_fleet
+from .metrics import MetricModel, Overlay, WindowMetrics
+from .policy.blockers import Calendar, RegionCalendar
+from .policy.controller import (
+    BakeWait,
+    Complete,
+    DeployBatch,
+    EnterStage,
+    Fail,
+    Observation,
+    RollBack,
+    RolloutController,
+    WaitBlocker,
+)
+from .policy.plan import PipelinePlan, Step, WatchedAlarm, build_plan
+from .scenario.schema import MetricAlarm, Scenario
+from .world import SECONDS_PER_MONTH, Change, World, draw_world
+
+
+@dataclass
+class Version:
+    """One build of a pipeline's artifact: every change that had arrived, minus reverted ones."""
+
+    version_id: int
+    pipeline: str
+    built_s: float
+    changes: frozenset[int]
+    new_changes: tuple[int, ...]
+    bad: tuple[int, ...]  # indices into the engine's bad-change table
+    process: Optional[simpy.Process] = None
+    stage: int = -1
+    blocked_s: float = 0.0
+    baking_s: float = 0.0
+    finished: bool = False
+
+
+@dataclass
+class ChangeRecord:
+    change: Change
+    outcome: str = "in_flight"
+    completed_s: float = math.nan
+    first_bad_s: float = math.nan
+    detected_s: float = math.nan
+    detected_by: str = ""
+    mitigated_s: float = math.nan
+    blocked_s: float = 0.0
+    baking_s: float = 0.0
+    rolled_back_by_alarm: bool = False
+
+
+@dataclass
+class PipelineState:
+    plan: PipelinePlan
+    host_version: np.ndarray
+    history: list[list[int]]
+    stage_locks: list[simpy.Resource]
+    calendar: Calendar
+    arrived: list[int] = field(default_factory=list)
+    reverted: set[int] = field(default_factory=set)
+    waiting: dict[int, Version] = field(default_factory=dict)  # stage -> the version queued to enter it
+
+
+@dataclass
+class RunRecords:
+    """Plain rows appended during the run; the results module turns them into DataFrames."""
+
+    timeline: list[dict] = field(default_factory=list)
+    changes: dict[int, ChangeRecord] = field(default_factory=dict)
+    versions: list[Version] = field(default_factory=list)
+
+
+class Simulation:
+    """One simulated run of a scenario for a number of 30-day months from one seed."""
+
+    def __init__(self, scenario: Scenario, *, seed: int | np.random.SeedSequence = 0, months: float = 1.0,
+                 world: Optional[World] = None):
+        if months <= 0:
+            raise ValueError("months must be > 0")
+        self.sc = scenario
+        self.seed_seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        world_seq, noise_seq = self.seed_seq.spawn(2)
+        self.horizon_s = months * SECONDS_PER_MONTH
+        self.months = months
+        self.layout: FleetLayout = build_fleet(scenario)
+        self.world = world or draw_world(scenario, self.layout, self.horizon_s, world_seq)
+        self.noise = np.random.default_rng(noise_seq)
+        self.bad_changes = [c for c in self.world.changes if c.bad]
+        self.bad_index = {c.change_id: i for i, c in enumerate(self.bad_changes)}
+        self.metrics = MetricModel(scenario, self.layout, self.world, self.bad_changes)
+        self.exposures = ExposureLog()
+        self.period_s = scenario.metric_period
+        self.metric_alarms = {a.name: a for a in scenario.alarms.metric}
+        self.composites = {a.name: parse_rule(a.rule) for a in scenario.alarms.composite}
+        self.env = simpy.Environment()
+        self.records = RunRecords()
+        self.region_events = [self.env.event() for _ in range(self.layout.n_regions)]
+        self.region_calendars = [
+            RegionCalendar(r.timezone, frozenset(r.holidays)) for r in scenario.fleet.regions
+        ]
+        self.pipelines: dict[str, PipelineState] = {}
+        for name, policy in scenario.policy.pipelines.items():
+            plan = build_plan(name, policy, self.layout)
+            self.pipelines[name] = PipelineState(
+                plan=plan,
+                host_version=np.zeros(self.layout.n_hosts, dtype=np.int64),
+                history=[[0] for _ in range(self.layout.n_hosts)],
+                stage_locks=[simpy.Resource(self.env, capacity=1) for _ in plan.stages],
+                calendar=Calendar(policy.blockers, scenario.start),
+            )
+        # Version 0 of every pipeline: what the fleet runs at the start (contains no tracked change).
+        self.versions: dict[int, Version] = {0: Version(0, "", 0.0, frozenset(), (), ())}
+        self._next_version_id = 1
+
+    # ------------------------------------------------------------ running
+
+    def run(self) -> RunRecords:
+        for change in self.world.changes:
+            if change.pipeline in self.pipelines:
+                self.records.changes[change.change_id] = ChangeRecord(change)
+        self.env.process(self._arrivals())
+        self.env.run(until=self.horizon_s)
+        return self.records
+
+    def _log(self, pipeline: str, version: int, event: str, **detail) -> None:
+        row = {"time_s": float(self.env.now), "pipeline": pipeline, "version": version, "event": event}
+        row.update(detail)
+        self.records.timeline.append(row)
+
+    def _arrivals(self):
+        for change in self.world.changes:
+            if change.pipeline not in self.pipelines:
+                continue
+            if change.arrival_s > self.env.now:
+                yield self.env.timeout(change.arrival_s - self.env.now)
+            state = self.pipelines[change.pipeline]
+            state.arrived.append(change.change_id)
+            self._build_version(change.pipeline, (change.change_id,))
+
+    def _build_version(self, pipeline: str, new_changes: tuple[int, ...]) -> Version:
+        state = self.pipelines[pipeline]
+        content = frozenset(c for c in state.arrived if c not in state.reverted)
+        bad = tuple(sorted(self.bad_index[c] for c in content if c in self.bad_index))
+        version = Version(self._next_version_id, pipeline, float(self.env.now), content, tuple(new_changes), bad)
+        self._next_version_id += 1
+        self.versions[version.version_id] = version
+        self.records.versions.append(version)
+        self._log(pipeline, version.version_id, "version_built", changes=list(new_changes))
+        version.process = self.env.process(self._rollout(version))
+        return version
+
+    # ------------------------------------------------------------ fleet state
+
+    def _switch(self, state: PipelineState, hosts: np.ndarray, new_id: int) -> None:
+        """Hosts start running version `new_id`; exposures of bad changes follow."""
+        if hosts.size == 0:
+            return
+        now = float(self.env.now)
+        new = self.versions[new_id]
+        old_ids = state.host_version[hosts]
+        touched = False
+        for old_id in np.unique(old_ids).tolist():
+            group = hosts[old_ids == old_id]
+            old = self.versions[old_id]
+            for c in set(old.bad) - set(new.bad):
+                self.exposures.close(c, group, now)
+                touched = True
+            for c in new.bad:
+                self.exposures.open(c, group, now)
+                touched = True
+                record = self.records.changes[self.bad_changes[c].change_id]
+                if math.isnan(record.first_bad_s):
+                    record.first_bad_s = now
+                    self.env.process(self._human_detection(c))
+        state.host_version[hosts] = new_id
+        for h in hosts.tolist():
+            state.history[h].append(new_id)
+        if touched:
+            for r in np.unique(self.layout.host_region[hosts]).tolist():
+                event, self.region_events[r] = self.region_events[r], self.env.event()
+                event.succeed()
+
+    def _revert(self, pipeline: str, culprits: set[int], hosts_scope: Optional[np.ndarray], duration_s: float,
+                reason: str, stopping: Optional[Version]):
+        """Revert changes: hosts that run them return to their last version without them."""
+        state = self.pipelines[pipeline]
+        state.reverted |= culprits
+        # Versions in flight that contain a reverted change are cancelled and rebuilt without it.
+        requeue: list[int] = []
+        for version in self.records.versions:
+            if version.pipeline != pipeline or version.finished or version is stopping:
+                continue
+            if version.changes & culprits and version.process is not None and version.process.is_alive:
+                version.finished = True
+                version.process.interrupt("cancelled")
+                requeue += [c for c in version.new_changes if c not in culprits]
+        yield self.env.timeout(duration_s)
+        candidates = np.arange(self.layout.n_hosts) if hosts_scope is None else hosts_scope
+        targets: dict[int, list[int]] = {}
+        for h in candidates.tolist():
+            current = self.versions[int(state.host_version[h])]
+            if not (current.changes & culprits):
+                continue
+            target = 0
+            for vid in reversed(state.history[h]):
+                if not (self.versions[vid].changes & culprits):
+                    target = vid
+                    break
+            targets.setdefault(target, []).append(h)
+        for target, hosts in targets.items():
+            self._switch(state, np.array(hosts, dtype=np.int64), target)
+        self._log(pipeline, stopping.version_id if stopping else -1, "rollback_end", reason=reason,
+                  hosts=sum(len(v) for v in targets.values()))
+        now = float(self.env.now)
+        for c in culprits:
+            record = self.records.changes.get(c)
+            if record is not None and math.isnan(record.mitigated_s):
+                record.mitigated_s = now
+        if requeue:
+            self._build_version(pipeline, tuple(requeue))
+
+    def _human_detection(self, bad_idx: int):
+        change = self.bad_changes[bad_idx]
+        yield self.env.timeout(change.human_detection_delay_s)
+        record = self.records.changes[change.change_id]
+        if change.change_id in self.pipelines[change.pipeline].reverted or not self.exposures.running(bad_idx):
+            return
+        record.detected_s = float(self.env.now)
+        record.detected_by = "people"
+        record.outcome = "reverted_by_people"
+        self._log(change.pipeline, -1, "human_detection", change=change.change_id)
+        yield from self._revert(change.pipeline, {change.change_id}, None, change.human_mitigation_s,
+                                "people", None)
+
+    # ------------------------------------------------------------ observations
+
+    def _incident(self, plan: PipelinePlan, stage: int) -> bool:
+        """An infrastructure fault or the incident alarm is active in the stage's regions."""
+        now = float(self.env.now)
+        regions = plan.stages[stage].regions
+        for f in self.world.faults:
+            if f.region in regions and f.start_s <= now < f.end_s:
+                return True
+        name = plan.policy.blockers.incident_alarm
+        if name is None:
+            return False
+        k = int(now // self.period_s)
+        for r in regions:
+            hosts = self.layout.hosts_in_region(r)
+            watched = (WatchedAlarm(name, "region", self.layout.region_names[r], hosts),)
+            if self._alarm_states_at(watched, k):
+                return True
+        return False
+
+    def _scope_requests(self, hosts: np.ndarray, k0: int, k1: int) -> np.ndarray:
+        lay = self.layout
+        out = np.zeros(max(k1 - k0, 0))
+        for r in np.unique(lay.host_region[hosts]).tolist():
+            w = lay.host_weight[hosts[lay.host_region[hosts] == r]].sum()
+            out += self.world.requests[r, k0:k1] * w
+        return out
+
+    def _requests_seen(self, hosts: np.ndarray, since_s: float, now_s: float) -> dict[str, float]:
+        """Requests served by the scope in whole periods since the bake began, per API and in all."""
+        k0 = int(math.ceil(since_s / self.period_s - 1e-9))
+        k1 = int(math.floor(now_s / self.period_s + 1e-9))
+        total = float(self._scope_requests(hosts, k0, k1).sum()) if k1 > k0 else 0.0
+        seen = {api: total * share for api, share in self.sc.traffic.apis.items()}
+        seen["All"] = total
+        return seen
+
+    def _bake_ready_s(self, step: Step, wait: BakeWait) -> float:
+        """When the bake's duration, request and datapoint minimums are all met (or its deadline)."""
+        ready = wait.min_until_s
+        p = self.period_s
+        k_since = int(math.ceil(wait.since_s / p - 1e-9))
+        ready = max(ready, (k_since + wait.min_datapoints) * p)
+        if wait.min_requests and step.hosts.size:
+            k_end = min(int(math.ceil(wait.deadline_s / p)), self.world.requests.shape[1])
+            cum = np.cumsum(self._scope_requests(step.hosts, k_since, k_end))
+            for api, needed in wait.min_requests.items():
+                share = 1.0 if api == "All" else self.sc.traffic.apis[api]
+                idx = int(np.searchsorted(cum * share, needed - 1e-9))
+                ready = max(ready, (k_since + idx + 1) * p if idx < cum.size else wait.deadline_s)
+        return min(max(ready, wait.min_until_s), max(wait.deadline_s, wait.min_until_s))
+
+    def _metric_alarm_states(self, alarm: MetricAlarm, m: WindowMetrics, k_first: int) -> np.ndarray:
+        """ALARM (True) / OK per period from k_first on; datapoints before k_first are the history."""
+        values = self.metrics.observe(m, alarm.metric, self.noise, api=alarm.api, statistic=alarm.statistic,
+                                      dependency=alarm.dependency)
+        flags = breaches(values, alarm.threshold, alarm.comparison).astype(np.int64)
+        n = alarm.evaluation_periods
+        # counts[i] = breaching datapoints among the n ending at period k0 + i (none before k0).
+        counts = np.convolve(np.concatenate([np.zeros(n - 1, dtype=np.int64), flags]), np.ones(n, dtype=np.int64), "valid")
+        return counts[k_first - m.k0:] >= alarm.datapoints_to_alarm
+
+    def _alarm_series(self, watched: tuple[WatchedAlarm, ...], k_first: int, k_end: int,
+                      overlay: Optional[Overlay]) -> tuple[np.ndarray, list[str]]:
+        """Per watched alarm, ALARM flags for periods [k_first, k_end)."""
+        cache: dict[str, WindowMetrics] = {}
+        max_n = max((a.evaluation_periods for a in self.metric_alarms.values()), default=1)
+        k0 = max(0, k_first - (max_n - 1))
+        rows, names = [], []
+        for w in watched:
+            key = f"{w.scope}:{w.label}"
+            if key not in cache:
+                cache[key] = self.metrics.expected(w.hosts, k0, k_end, self.exposures, overlay)
+            m = cache[key]
+            if w.alarm in self.metric_alarms:
+                rows.append(self._metric_alarm_states(self.metric_alarms[w.alarm], m, k_first))
+            else:
+                rule = self.composites[w.alarm]
+                members = self._composite_members(w.alarm)
+                states = {name: self._metric_alarm_states(self.metric_alarms[name], m, k_first) for name in members}
+                rows.append(self._evaluate_composite(w.alarm, rule, states, k_end - k_first))
+            names.append(f"{w.alarm}@{w.label}")
+        return (np.array(rows) if rows else np.zeros((0, k_end - k_first), dtype=bool)), names
+
+    def _composite_members(self, name: str) -> set[str]:
+        """Metric alarms a composite depends on, through nested composites."""
+        out, todo = set(), [name]
+        while todo:
+            current = todo.pop()
+            for member in self.composites[current].alarm_names:
+                if member in self.composites:
+                    todo.append(member)
+                else:
+                    out.add(member)
+        return out
+
+    def _evaluate_composite(self, name: str, rule, states: dict[str, np.ndarray], length: int) -> np.ndarray:
+        names = sorted(states)
+        if not names:
+            return np.zeros(length, dtype=bool)
+        matrix = np.array([states[n] for n in names])
+        change = np.flatnonzero(np.any(matrix[:, 1:] != matrix[:, :-1], axis=0)) + 1
+        starts = np.concatenate([[0], change])
+        out = np.zeros(length, dtype=bool)
+        for i, s in enumerate(starts.tolist()):
+            end = starts[i + 1] if i + 1 < starts.size else length
+            snapshot = {n: ("ALARM" if matrix[j, s] else "OK") for j, n in enumerate(names)}
+            out[s:end] = self._rule_state(name, snapshot) == "ALARM"
+        return out
+
+    def _rule_state(self, name: str, snapshot: dict[str, str]) -> str:
+        rule = self.composites[name]
+        states = {}
+        for member in rule.alarm_names:
+            states[member] = self._rule_state(member, snapshot) if member in self.composites else snapshot[member]
+        return rule.evaluate(states)
+
+    def _alarm_states_at(self, watched: tuple[WatchedAlarm, ...], k: int) -> bool:
+        series, _ = self._alarm_series(watched, k, k + 1, None)
+        return bool(series.any())
+
+    def _first_alarm(self, watched: tuple[WatchedAlarm, ...], t_from: float, t_to: float,
+                     overlay: Optional[Overlay]) -> tuple[float, Optional[str]]:
+        """When the first watched alarm fires in [t_from, t_to], assuming the planned fleet state."""
+        if not watched or t_to <= t_from:
+            return math.inf, None
+        p = self.period_s
+        k_first = int(t_from // p)
+        k_end = min(int(math.ceil(t_to / p)), self.world.requests.shape[1])
+        if k_end <= k_first:
+            return math.inf, None
+        series, names = self._alarm_series(watched, k_first, k_end, overlay)
+        hits = np.flatnonzero(series.any(axis=0))
+        if hits.size == 0:
+            return math.inf, None
+        idx = int(hits[0])
+        which = names[int(np.flatnonzero(series[:, idx])[0])]
+        return max(t_from, (k_first + idx + 1) * p), which
+
+    # ------------------------------------------------------------ one version's rollout
+
+    def _rollout(self, version: Version):
+        state = self.pipelines[version.pipeline]
+        plan = state.plan
+        ctrl = RolloutController(plan, state.calendar, self.region_calendars)
+        held: Optional[simpy.resources.resource.Request] = None
+        pending: Optional[simpy.resources.resource.Request] = None
+        obs = Observation()
+        planned: dict[int, float] = {}  # host -> planned switch time within the current step
+        try:
+            while True:
+                decision = ctrl.decide(float(self.env.now), obs)
+                obs = Observation()
+                if isinstance(decision, EnterStage):
+                    # Leave the previous stage, then queue for the next; a newer version queued
+                    # for a stage supersedes the older one waiting there (it contains its changes).
+                    if held is not None:
+                        state.stage_locks[version.stage].release(held)
+                        held = None
+                    older = state.waiting.get(decision.stage)
+                    if older is not None and older.process is not None and older.process.is_alive:
+                        older.finished = True
+                        older.process.interrupt("superseded")
+                        self._accumulate_waits(older)
+                        version.new_changes = tuple(older.new_changes) + tuple(version.new_changes)
+                    state.waiting[decision.stage] = version
+                    request = pending = state.stage_locks[decision.stage].request()
+                    yield request
+                    pending = None
+                    if state.waiting.get(decision.stage) is version:
+                        del state.waiting[decision.stage]
+                    held, version.stage = request, decision.stage
+                    self._log(version.pipeline, version.version_id, "stage_start", stage=plan.stages[decision.stage].name)
+                    obs = Observation(incident=self._incident(plan, decision.stage))
+                elif isinstance(decision, WaitBlocker):
+                    start = float(self.env.now)
+                    self._log(version.pipeline, version.version_id, "blocked", stage=plan.stages[version.stage].name,
+                              reason=decision.reason, until_s=decision.until_s)
+                    yield self.env.timeout(decision.until_s - start)
+                    version.blocked_s += float(self.env.now) - start
+                    obs = Observation(incident=self._incident(plan, version.stage))
+                elif isinstance(decision, DeployBatch):
+                    step = plan.stages[decision.stage].steps[decision.step]
+                    if step.kind == "preprod":
+                        self._log(version.pipeline, version.version_id, "preprod_start", stage=plan.stages[decision.stage].name)
+                        yield self.env.timeout(decision.duration_s)
+                        continue
+                    if decision.batch == 0:
+                        now = float(self.env.now)
+                        planned = {}
+                        for b, hosts in enumerate(step.batches):
+                            for h in hosts.tolist():
+                                planned[h] = now + (b + 1) * step.batch_s
+                        self._log(version.pipeline, version.version_id, "step_start",
+                                  stage=plan.stages[decision.stage].name, step=step.name, hosts=int(step.hosts.size))
+                    alarm = yield from self._wait_watching(version, step, float(self.env.now) + decision.duration_s, planned)
+                    if alarm is not None:
+                        obs = Observation(alarm=alarm)
+                        continue
+                    self._switch(state, decision.hosts, version.version_id)
+                    for h in decision.hosts.tolist():
+                        planned.pop(h, None)
+                elif isinstance(decision, BakeWait):
+                    step = plan.stages[decision.stage].steps[decision.step]
+                    start = float(self.env.now)
+                    if start == decision.since_s:
+                        self._log(version.pipeline, version.version_id, "bake_start",
+                                  stage=plan.stages[decision.stage].name, step=step.name)
+                    ready = self._bake_ready_s(step, decision)
+                    alarm = yield from self._wait_watching(version, step, ready, planned)
+                    version.baking_s += float(self.env.now) - start
+                    if alarm is not None:
+                        obs = Observation(alarm=alarm)
+                        continue
+                    now = float(self.env.now)
+                    obs = Observation(
+                        requests_seen=self._requests_seen(step.hosts, decision.since_s, now) if step.hosts.size else {},
+                        datapoints_seen=int((now - decision.since_s) // self.period_s + 1e-9),
+                        preprod_failed=any(self.records.changes[c].change.caught_in_preprod for c in version.new_changes),
+                    )
+                    if now >= ready:
+                        self._log(version.pipeline, version.version_id, "bake_end",
+                                  stage=plan.stages[decision.stage].name, step=step.name)
+                elif isinstance(decision, RollBack):
+                    yield from self._roll_back(version, decision)
+                    return
+                elif isinstance(decision, Fail):
+                    self._log(version.pipeline, version.version_id, "preprod_caught", stage=plan.stages[decision.stage].name)
+                    for c in version.new_changes:
+                        record = self.records.changes[c]
+                        record.outcome = "caught_preprod" if record.change.bad else "rejected_preprod"
+                    version.finished = True
+                    if held is not None:
+                        state.stage_locks[version.stage].release(held)
+                        held = None
+                    culprits = {c for c in version.new_changes if self.records.changes[c].change.caught_in_preprod}
+                    yield from self._revert(version.pipeline, culprits, None, 0.0, "preprod", version)
+                    return
+                elif isinstance(decision, Complete):
+                    version.finished = True
+                    now = float(self.env.now)
+                    self._log(version.pipeline, version.version_id, "complete")
+                    for c in version.changes:
+                        record = self.records.changes.get(c)
+                        if record is not None and math.isnan(record.completed_s) and record.outcome == "in_flight":
+                            record.completed_s = now
+                            record.outcome = "deployed"
+                    self._accumulate_waits(version)
+                    return
+        except simpy.Interrupt as interrupt:
+            self._log(version.pipeline, version.version_id, str(interrupt.cause))
+            if interrupt.cause != "superseded":
+                self._accumulate_waits(version)
+            else:
+                version.new_changes = ()
+        finally:
+            if pending is not None:
+                pending.cancel()
+            if held is not None:
+                state.stage_locks[version.stage].release(held)
+
+    def _accumulate_waits(self, version: Version) -> None:
+        for c in version.new_changes:
+            record = self.records.changes.get(c)
+            if record is not None:
+                record.blocked_s += version.blocked_s
+                record.baking_s += version.baking_s
+
+    def _wait_watching(self, version: Version, step: Step, until_s: float, planned: dict[int, float]):
+        """Wait until `until_s` unless a watched alarm fires first; returns the alarm's name or None."""
+        watched = step.watched
+        regions = np.unique(self.layout.host_region[step.hosts]).tolist() if step.hosts.size else []
+        while self.env.now < until_s:
+            now = float(self.env.now)
+            overlay = None
+            if planned:
+                switch = np.full(self.layout.n_hosts, np.inf)
+                hosts = np.fromiter(planned.keys(), dtype=np.int64)
+                switch[hosts] = np.fromiter(planned.values(), dtype=float)
+                overlay = Overlay(switch, self.versions[version.version_id].bad)
+            fire_s, name = self._first_alarm(watched, now, until_s, overlay) if watched else (math.inf, None)
+            wake = min(fire_s, until_s)
+            changed = [self.region_events[r] for r in regions]
+            timeout = self.env.timeout(max(0.0, wake - now))
+            if changed:
+                yield simpy.AnyOf(self.env, [timeout, *changed])
+            else:
+                yield timeout
+            if timeout.processed or self.env.now >= wake:
+                if fire_s <= until_s and self.env.now >= fire_s:
+                    return name
+                return None
+        return None
+
+    def _roll_back(self, version: Version, decision: RollBack):
+        state = self.pipelines[version.pipeline]
+        policy = state.plan.policy
+        now = float(self.env.now)
+        alarm = decision.reason.removeprefix("alarm ")
+        self._log(version.pipeline, version.version_id, "alarm", stage=state.plan.stages[decision.stage].name,
+                  alarm=alarm)
+        version.finished = True
+        culprits = set(version.new_changes)
+        for c in culprits:
+            record = self.records.changes[c]
+            record.rolled_back_by_alarm = True
+            record.outcome = "rolled_back"
+            if record.change.bad and math.isnan(record.detected_s):
+                record.detected_s = now
+                record.detected_by = alarm
+        scope = None if policy.rollback.scope == "everywhere" else state.plan.stages[decision.stage].hosts
+        self._log(version.pipeline, version.version_id, "rollback_start", stage=state.plan.stages[decision.stage].name,
+                  automatic=policy.rollback.automatic)
+        if policy.rollback.automatic:
+            duration = policy.rollback.duration
+        else:
+            # The alarm pages people, who halt the rollout and revert at manual speed.
+            duration = max(self.records.changes[c].change.human_mitigation_s for c in culprits) if culprits else 0.0
+        yield from self._revert(version.pipeline, culprits, scope, duration, "alarm", version)
+
+
+def simulate_records(scenario: Scenario, *, seed=0, months: float = 1.0) -> tuple[Simulation, RunRecords]:
+    sim = Simulation(scenario, seed=seed, months=months)
+    return sim, sim.run()

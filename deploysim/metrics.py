@@ -1,0 +1,324 @@
+"""Metrics of any scope (set of hosts) over a run of metric periods, computed with numpy.
+
+Traffic is exogenous (the world's per-region requests); errors, latency and resource use follow
+from the baseline, the exposure intervals of bad changes, and infrastructure faults. `expected`
+gives mean values (used for uptime and blast radius); `observe` adds the sampling noise an alarm
+sees (Poisson error counts, latency and resource jitter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from scipy.special import ndtr
+
+from .exposure import ExposureLog
+from .fleet import FleetLayout
+from .scenario.schema import Scenario
+from .world import Change, World
+
+Z99 = 2.3263478740408408  # standard normal quantile at 0.99
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """A planned switch of hosts to a version, applied to the exposures before it happens."""
+
+    switch_s: np.ndarray  # per host: when it switches (inf: it does not)
+    new_changes: tuple[int, ...]  # bad-change indices the new version contains
+
+
+@dataclass
+class WindowMetrics:
+    """Expected metrics of one scope over periods [k0, k1); arrays have one value per period."""
+
+    k0: int
+    requests: np.ndarray
+    requests_api: np.ndarray  # apis x periods
+    errors: np.ndarray
+    errors_api: np.ndarray
+    unhealthy_hosts: np.ndarray
+    cpu_pct: dict[str, np.ndarray]  # statistic -> values
+    memory_pct: dict[str, np.ndarray]
+    disk_pct: dict[str, np.ndarray]
+    latency_ms: dict[str, np.ndarray]  # "p50"/"p90"/"p99" -> values
+    dependency_error_rate: dict[str, np.ndarray]
+
+
+class DefectTable:
+    """Per bad change, the defect's parameters as arrays so intervals can be processed together."""
+
+    def __init__(self, scenario: Scenario, bad_changes: list[Change]):
+        apis = list(scenario.traffic.apis)
+        deps = [d.name for d in scenario.dependencies]
+        defects = [c.defect for c in bad_changes]
+        self.error_rate = np.array([d.error_rate for d in defects])
+        self.api = np.array([apis.index(d.api) if d.api in apis else -1 for d in defects], dtype=np.int64)
+        self.latency_factor = np.array([d.latency_factor for d in defects])
+        self.cpu_growth = np.array([d.cpu_growth_pct_per_h for d in defects])
+        self.memory_growth = np.array([d.memory_growth_pct_per_h for d in defects])
+        self.disk_growth = np.array([d.disk_growth_pct_per_h for d in defects])
+        self.delay_s = np.array([d.start_delay for d in defects])
+        self.crash = np.array([d.crash for d in defects], dtype=bool)
+        self.min_load = np.array([d.min_load_factor for d in defects])
+        self.dependency = np.array([deps.index(d.dependency) if d.dependency in deps else -1 for d in defects], dtype=np.int64)
+        self.dependency_factor = np.array([d.dependency_load_factor for d in defects])
+
+
+class MetricModel:
+    """Computes scope metrics; holds the exogenous inputs (traffic, faults) of one run."""
+
+    def __init__(self, scenario: Scenario, layout: FleetLayout, world: World, bad_changes: list[Change]):
+        self.sc = scenario
+        self.layout = layout
+        self.period_s = scenario.metric_period
+        self.requests = world.requests
+        self.n_periods = world.requests.shape[1]
+        self.load = world.requests / world.requests.mean(axis=1, keepdims=True)
+        self.api_share = np.array(list(scenario.traffic.apis.values()))
+        self.defects = DefectTable(scenario, bad_changes) if bad_changes else None
+        self.deps = scenario.dependencies
+        self.az_outages = [f for f in world.faults if f.kind == "az_outage"]
+        self.dep_faults = [f for f in world.faults if f.kind == "dependency_degradation"]
+        base = scenario.baseline
+        self._lat_mu = np.log(base.latency_p50_ms)
+        self._lat_sigma = max((np.log(base.latency_p99_ms) - np.log(base.latency_p50_ms)) / Z99, 1e-6)
+
+    # ------------------------------------------------------------ helpers
+
+    def _frac(self, on: np.ndarray, off: np.ndarray, t0: np.ndarray) -> np.ndarray:
+        """Share of each period [t0, t0+P) covered by each interval [on, off): intervals x periods."""
+        p = self.period_s
+        cover = np.minimum(off[:, None], t0[None, :] + p) - np.maximum(on[:, None], t0[None, :])
+        return np.clip(cover / p, 0.0, 1.0)
+
+    def _select(self, exposures: Optional[ExposureLog], in_scope: np.ndarray, t0: float, t1: float,
+                overlay: Optional[Overlay], only_change: Optional[int]):
+        """Exposure intervals of in-scope hosts overlapping [t0, t1), with a planned switch applied."""
+        if exposures is None or self.defects is None:
+            empty = np.empty(0)
+            return empty.astype(np.int64), empty.astype(np.int64), empty, empty
+        n = exposures.size
+        change, host = exposures.change[:n], exposures.host[:n]
+        on, off = exposures.on_s[:n], exposures.off_s[:n]
+        if overlay is not None:
+            off = np.minimum(off, overlay.switch_s[host])
+        keep = in_scope[host] & (off > t0) & (on < t1) & (off > on)
+        if only_change is not None:
+            keep &= change == only_change
+        change, host, on, off = change[keep], host[keep], on[keep], off[keep]
+        if overlay is not None and overlay.new_changes:
+            planned = np.flatnonzero(in_scope & (overlay.switch_s < t1))
+            for c in overlay.new_changes:
+                if only_change is not None and c != only_change:
+                    continue
+                change = np.concatenate([change, np.full(planned.size, c)])
+                host = np.concatenate([host, planned])
+                on = np.concatenate([on, overlay.switch_s[planned]])
+                off = np.concatenate([off, np.full(planned.size, np.inf)])
+        return change, host, on, off
+
+    # ------------------------------------------------------------ expected values
+
+    def expected(self, hosts: np.ndarray, k0: int, k1: int, exposures: Optional[ExposureLog] = None,
+                 overlay: Optional[Overlay] = None, only_change: Optional[int] = None,
+                 baseline: bool = True) -> WindowMetrics:
+        """Mean metrics of the hosts over periods [k0, k1).
+
+        `only_change` keeps a single bad change's effect (with `baseline=False`, its own errors:
+        the blast radius).
+        """
+        L = k1 - k0
+        lay, base, p = self.layout, self.sc.baseline, self.period_s
+        t0 = np.arange(k0, k1) * p
+        t_mid = t0 + p / 2
+        in_scope = np.zeros(lay.n_hosts, dtype=bool)
+        in_scope[hosts] = True
+        n_scope = max(int(in_scope.sum()), 1)
+        regions = np.unique(lay.host_region[hosts])
+        n_api = self.api_share.size
+
+        requests = np.zeros(L)
+        host_count_load = np.zeros(L)  # sum over hosts of their region's load, for CPU
+        region_req_in_scope = {}
+        for r in regions.tolist():
+            w = lay.host_weight[in_scope & (lay.host_region == r)].sum()
+            region_req_in_scope[r] = self.requests[r, k0:k1] * w
+            requests += region_req_in_scope[r]
+            host_count_load += self.load[r, k0:k1] * np.count_nonzero(in_scope & (lay.host_region == r))
+        requests_api = requests[None, :] * self.api_share[:, None]
+        b = 1.0 if baseline else 0.0
+        errors_api = requests_api * base.error_rate * b
+        unhealthy = np.zeros(L)
+        cpu_base = base.cpu_pct * host_count_load / n_scope
+        cpu_add, mem_add, disk_add = np.zeros(L), np.zeros(L), np.zeros(L)
+        cpu_max, mem_max, disk_max = np.zeros(L), np.zeros(L), np.zeros(L)
+        slow_req, slow_weighted = np.zeros(L), np.zeros(L)
+        dep_extra_load = np.zeros((len(self.deps), lay.n_regions, L))
+
+        change, host, on, off = self._select(exposures, in_scope, t0[0] if L else 0, (k1) * p, overlay, only_change)
+        if change.size:
+            d = self.defects
+            frac = self._frac(on, off, t0)
+            r_i = lay.host_region[host]
+            load = self.load[r_i, k0:k1]
+            since = t_mid[None, :] - on[:, None]
+            active = (since >= d.delay_s[change][:, None]) & (load >= d.min_load[change][:, None])
+            age_h = np.where(active, (since - d.delay_s[change][:, None]) / 3600.0, 0.0)
+            host_req = self.requests[r_i, k0:k1] * lay.host_weight[host][:, None] * frac
+            cpu_delta = d.cpu_growth[change][:, None] * age_h
+            mem_delta = d.memory_growth[change][:, None] * age_h
+            disk_delta = d.disk_growth[change][:, None] * age_h
+            cpu = base.cpu_pct * load + cpu_delta
+            down = active & (d.crash[change][:, None] | (base.memory_pct + mem_delta >= 100.0))
+            overload = np.where(cpu > 100.0, 1.0 - 100.0 / np.maximum(cpu, 1e-9), 0.0)
+            general = np.where(d.api[change] < 0, d.error_rate[change], 0.0)[:, None] * active
+            err_all = np.where(down, 1.0, np.minimum(1.0, general + overload))
+            api_specific = np.where(down, 0.0, (d.api[change] >= 0)[:, None] * d.error_rate[change][:, None] * active)
+            errors_api += (host_req * err_all).sum(axis=0)[None, :] * self.api_share[:, None]
+            for a in range(n_api):
+                rows = d.api[change] == a
+                if rows.any():
+                    errors_api[a] += (host_req[rows] * api_specific[rows]).sum(axis=0) * self.api_share[a]
+            unhealthy += (frac * down).sum(axis=0)
+            cpu_add += (frac * cpu_delta).sum(axis=0) / n_scope
+            mem_add += (frac * mem_delta).sum(axis=0) / n_scope
+            disk_add += (frac * disk_delta).sum(axis=0) / n_scope
+            cpu_max = (frac * cpu_delta).max(axis=0)
+            mem_max = (frac * mem_delta).max(axis=0)
+            disk_max = (frac * disk_delta).max(axis=0)
+            is_slow = (d.latency_factor[change] > 1.0)[:, None] & active & ~down
+            slow_req += (host_req * is_slow).sum(axis=0)
+            slow_weighted += (host_req * is_slow * d.latency_factor[change][:, None]).sum(axis=0)
+
+        # Dependencies see load from every host of the region, not only the scope's.
+        if self.deps and self.defects is not None and exposures is not None:
+            region_mask = np.isin(lay.host_region, regions)
+            dc, dh, don, doff = self._select(exposures, region_mask, t0[0] if L else 0, k1 * p, overlay, only_change)
+            rows = self.defects.dependency[dc] >= 0
+            if rows.any():
+                dc, dh, don, doff = dc[rows], dh[rows], don[rows], doff[rows]
+                frac = self._frac(don, doff, t0)
+                since = t_mid[None, :] - don[:, None]
+                r_i = lay.host_region[dh]
+                active = (since >= self.defects.delay_s[dc][:, None]) & (
+                    self.load[r_i, k0:k1] >= self.defects.min_load[dc][:, None])
+                extra = lay.host_weight[dh][:, None] * frac * active * (self.defects.dependency_factor[dc][:, None] - 1.0)
+                np.add.at(dep_extra_load, (self.defects.dependency[dc], r_i), extra)
+
+        dep_rate: dict[str, np.ndarray] = {}
+        for j, dep in enumerate(self.deps):
+            rate_sum = np.zeros(L)
+            weight_sum = 0.0
+            for r in regions.tolist():
+                fault = np.zeros(L)
+                for f in self.dep_faults:
+                    if f.dependency == dep.name and f.region == r:
+                        fault += self._frac(np.array([f.start_s]), np.array([f.end_s]), t0)[0] * f.error_rate
+                load = 1.0 + dep_extra_load[j, r]
+                shed = np.maximum(0.0, 1.0 - dep.capacity_factor / load)
+                extra = np.minimum(1.0, fault + shed) if baseline or only_change is not None else shed
+                if not baseline and only_change is None:
+                    extra = shed
+                if not baseline:
+                    extra = shed  # a change's own blast radius excludes faults
+                share = dep.calls_share * extra
+                errors_api += region_req_in_scope[r][None, :] * self.api_share[:, None] * share[None, :]
+                rate = np.minimum(1.0, dep.baseline_error_rate * b + extra)
+                rate_sum += rate * region_req_in_scope[r].sum()
+                weight_sum += region_req_in_scope[r].sum()
+            dep_rate[dep.name] = rate_sum / weight_sum if weight_sum > 0 else rate_sum
+
+        if baseline:
+            for f in self.az_outages:
+                in_az = in_scope & (lay.host_az == f.az)
+                if not in_az.any() or f.end_s <= t0[0] or f.start_s >= k1 * p:
+                    continue
+                w = lay.host_weight[in_az].sum()
+                failing = self._frac(np.array([f.start_s]), np.array([f.start_s + f.failover_s]), t0)[0]
+                errors_api += (self.requests[f.region, k0:k1] * w * failing)[None, :] * self.api_share[:, None]
+                unhealthy += self._frac(np.array([f.start_s]), np.array([f.end_s]), t0)[0] * np.count_nonzero(in_az)
+
+        errors_api = np.minimum(errors_api, requests_api)
+        errors = errors_api.sum(axis=0)
+        latency = self._latency(requests, slow_req, slow_weighted)
+        return WindowMetrics(
+            k0=k0,
+            requests=requests,
+            requests_api=requests_api,
+            errors=errors,
+            errors_api=errors_api,
+            unhealthy_hosts=unhealthy,
+            cpu_pct={"average": cpu_base + cpu_add, "maximum": cpu_base + cpu_max},
+            memory_pct={"average": base.memory_pct + mem_add, "maximum": base.memory_pct + mem_max},
+            disk_pct={"average": base.disk_pct + disk_add, "maximum": base.disk_pct + disk_max},
+            latency_ms=latency,
+            dependency_error_rate=dep_rate,
+        )
+
+    def _latency(self, requests: np.ndarray, slow_req: np.ndarray, slow_weighted: np.ndarray) -> dict[str, np.ndarray]:
+        """Latency percentiles of a mixture: a share of requests on slowed hosts, the rest at baseline.
+
+        The baseline is lognormal fitted to p50 and p99; each configured percentile is scaled by
+        how far the mixture's quantile moved from the baseline's.
+        """
+        base = self.sc.baseline
+        out = {}
+        share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
+        factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
+        for name, q, value in (("p50", 0.5, base.latency_p50_ms), ("p90", 0.9, base.latency_p90_ms), ("p99", 0.99, base.latency_p99_ms)):
+            if not share.any():
+                out[name] = np.full(requests.shape, value)
+                continue
+            mu, sigma = self._lat_mu, self._lat_sigma
+            base_q = np.exp(mu + sigma * {0.5: 0.0, 0.9: 1.2815515655446004, 0.99: Z99}[q])
+            lo = np.full(requests.shape, np.log(base_q))
+            hi = lo + np.log(np.maximum(factor, 1.0)) + 1e-9
+            for _ in range(40):  # bisection on log-latency: the mixture CDF is monotone
+                mid = (lo + hi) / 2
+                cdf = (1 - share) * ndtr((mid - mu) / sigma) + share * ndtr((mid - mu - np.log(factor)) / sigma)
+                below = cdf < q
+                lo = np.where(below, mid, lo)
+                hi = np.where(below, hi, mid)
+            out[name] = value * np.exp((lo + hi) / 2) / base_q
+        return out
+
+    # ------------------------------------------------------------ what an alarm sees
+
+    def observe(self, m: WindowMetrics, metric: str, rng: np.random.Generator, *, api: Optional[str] = None,
+                statistic: str = "average", dependency: Optional[str] = None) -> np.ndarray:
+        """One noisy datapoint per period, as a metric alarm would see it."""
+        base = self.sc.baseline
+        apis = list(self.sc.traffic.apis)
+        if metric in ("requests", "errors", "error_rate", "log_errors"):
+            if api is not None and api != "All":
+                req, err = m.requests_api[apis.index(api)], m.errors_api[apis.index(api)]
+            else:
+                req, err = m.requests, m.errors
+            counts = rng.poisson(np.maximum(err, 0.0)).astype(float)
+            counts = np.minimum(counts, np.round(req))
+            if metric == "requests":
+                return req
+            if metric == "errors":
+                return counts
+            if metric == "log_errors":
+                return counts * base.log_errors_per_error
+            return np.divide(counts, req, out=np.zeros_like(req), where=req > 0)
+        if metric.startswith("latency_"):
+            key = metric.split("_")[1]
+            values = m.latency_ms[key]
+            if base.latency_noise_cv > 0:
+                values = values * rng.lognormal(0.0, base.latency_noise_cv, values.size)
+            return values
+        if metric in ("cpu_pct", "memory_pct", "disk_pct"):
+            values = getattr(m, metric)[statistic]
+            if base.resource_noise_pct > 0:
+                values = values + rng.normal(0.0, base.resource_noise_pct, values.size)
+            return np.clip(values, 0.0, 100.0 if metric != "cpu_pct" else np.inf)
+        if metric == "unhealthy_hosts":
+            return np.round(m.unhealthy_hosts)
+        if metric == "dependency_error_rate":
+            return m.dependency_error_rate[dependency]
+        raise ValueError(f"unknown metric {metric!r}")

@@ -1,0 +1,126 @@
+"""A pipeline policy made concrete for one fleet: which hosts each step deploys, in which batches.
+
+The plan is data. The controller walks it; the simulator and the real executor carry it out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..fleet import FleetLayout, one_box_hosts
+from ..scenario.schema import Bake, PipelinePolicy, Stage, Watch
+
+
+@dataclass(frozen=True)
+class WatchedAlarm:
+    """One alarm (metric or composite, by name) evaluated over one set of hosts."""
+
+    alarm: str
+    scope: str  # "one_box" | "wave" | "region"
+    label: str  # e.g. "us-east-1" or "wave-2"
+    hosts: np.ndarray
+
+
+@dataclass(frozen=True)
+class Step:
+    """One-box, a wave, or a pre-production run: deploy in batches, then bake."""
+
+    name: str
+    kind: str  # "preprod" | "one_box" | "wave"
+    hosts: np.ndarray
+    batches: tuple[np.ndarray, ...]
+    batch_s: float
+    bake: Bake
+    watched: tuple[WatchedAlarm, ...]
+
+    @property
+    def deploy_s(self) -> float:
+        return self.batch_s * len(self.batches)
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    name: str
+    kind: str  # "preproduction" | "production"
+    regions: tuple[int, ...]
+    hosts: np.ndarray
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class PipelinePlan:
+    name: str
+    stages: tuple[StagePlan, ...]
+    policy: PipelinePolicy
+
+    @property
+    def last_preprod_stage(self) -> int:
+        """Index of the last pre-production stage (-1 if none): where pre-production catches bad changes."""
+        idx = [i for i, s in enumerate(self.stages) if s.kind == "preproduction"]
+        return idx[-1] if idx else -1
+
+
+def _batches(hosts: np.ndarray, max_share: float) -> tuple[np.ndarray, ...]:
+    if hosts.size == 0:
+        return ()
+    size = max(1, int(math.floor(max_share * hosts.size + 1e-9)))
+    return tuple(hosts[i : i + size] for i in range(0, hosts.size, size))
+
+
+def _units(layout: FleetLayout, regions: tuple[int, ...], unit: str) -> list[np.ndarray]:
+    """The stage's deployment units in order, each as its host indices."""
+    out = []
+    for r in regions:
+        hosts = layout.hosts_in_region(r)
+        if unit == "region":
+            out.append(hosts)
+        elif unit == "az":
+            out += [hosts[layout.host_az[hosts] == az] for az in np.unique(layout.host_az[hosts])]
+        else:
+            out += [hosts[layout.host_cell[hosts] == c] for c in np.unique(layout.host_cell[hosts])]
+    return out
+
+
+def _watched(watch: Watch, scope: str, label: str, hosts: np.ndarray) -> list[WatchedAlarm]:
+    return [WatchedAlarm(name, scope, label, hosts) for name in getattr(watch, scope)]
+
+
+def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> StagePlan:
+    """Turn one stage of the policy into steps over concrete hosts."""
+    watch = stage.watch or pipeline_watch
+    if stage.kind == "preproduction":
+        step = Step("preprod", "preprod", np.empty(0, dtype=np.int64), (), stage.duration, stage.bake, ())
+        return StagePlan(stage.name, stage.kind, (), np.empty(0, dtype=np.int64), (step,))
+    regions = tuple(layout.region_index(r) for r in stage.regions)
+    all_hosts = np.concatenate([layout.hosts_in_region(r) for r in regions])
+    region_watch: list[WatchedAlarm] = []
+    for r in regions:
+        region_watch += _watched(watch, "region", layout.region_names[r], layout.hosts_in_region(r))
+    steps: list[Step] = []
+    done = np.zeros(layout.n_hosts, dtype=bool)
+    if stage.one_box is not None:
+        box = np.concatenate([one_box_hosts(layout, r, stage.one_box.hosts) for r in regions])
+        done[box] = True
+        watched = _watched(watch, "one_box", "one-box", box) + region_watch
+        steps.append(Step("one-box", "one_box", box, (box,), stage.batching.duration, stage.one_box.bake, tuple(watched)))
+    units = _units(layout, regions, stage.waves[0].unit) if stage.waves else []
+    for w, wave in enumerate(stage.waves):
+        units = _units(layout, regions, wave.unit)
+        remaining = [u[~done[u]] for u in units]
+        remaining = [u for u in remaining if u.size]
+        chosen = remaining if wave.count == "rest" else remaining[: wave.count]
+        hosts = np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
+        if hosts.size == 0:
+            continue
+        done[hosts] = True
+        name = f"wave-{w + 1}"
+        watched = _watched(watch, "wave", name, hosts) + region_watch
+        steps.append(Step(name, "wave", hosts, _batches(hosts, stage.batching.max_share), stage.batching.duration, wave.bake, tuple(watched)))
+    return StagePlan(stage.name, stage.kind, regions, np.sort(all_hosts), tuple(steps))
+
+
+def build_plan(name: str, policy: PipelinePolicy, layout: FleetLayout) -> PipelinePlan:
+    return PipelinePlan(name, tuple(build_stage(s, policy.watch, layout) for s in policy.stages), policy)

@@ -1,0 +1,20 @@
+"""Run one simulation of a scenario: the library's main entry point."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .engine import Simulation
+from .results import SimulationResult
+from .scenario.schema import Scenario
+
+
+def simulate(scenario: Scenario, *, seed: int | np.random.SeedSequence = 0, months: float = 1.0,
+             sla_target_pct: float = 99.9, credit_table: str = "s3-standard",
+             world: Optional[object] = None) -> SimulationResult:
+    """Simulate `months` 30-day months of the scenario from `seed`; same seed, same result."""
+    sim = Simulation(scenario, seed=seed, months=months, world=world)
+    sim.run()
+    return SimulationResult(sim=sim, seed=seed, months=months, sla_target_pct=sla_target_pct, credit_table=credit_table)

@@ -1,0 +1,220 @@
+"""Read a scenario file (YAML) into a validated, immutable Scenario; the one place input is checked.
+
+Every problem is reported with the field path (``policy.pipelines.code.stages[2].waves[0].bake``)
+and what was expected, all at once, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Iterable
+
+import yaml
+from pydantic import ValidationError
+
+from .schema import Scenario
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; ``problems`` lists (field path, what was expected)."""
+
+    def __init__(self, problems: Iterable[tuple[str, str]], source: str = "scenario"):
+        self.problems = list(problems)
+        self.source = source
+        lines = [f"{source}: {len(self.problems)} problem(s)"]
+        lines += [f"  {path or '<top>'}: {message}" for path, message in self.problems]
+        super().__init__("\n".join(lines))
+
+
+def format_path(loc: Iterable[Any]) -> str:
+    """Turn a pydantic location tuple into ``a.b[2].c``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _pydantic_problems(error: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for item in error.errors(include_url=False):
+        # Drop pydantic's internal tags (function-before[...], union members) from the path.
+        loc = [p for p in item["loc"] if not (isinstance(p, str) and ("[" in p or p in {"int", "str", "function-after", "literal['rest']"}))]
+        message = item["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (check its spelling and indentation)"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        problems.append((format_path(loc), message))
+    # A union reports one line per member; keep the first per path.
+    seen, unique = set(), []
+    for path, message in problems:
+        if path not in seen:
+            seen.add(path)
+            unique.append((path, message))
+    return unique
+
+
+def scenario_from_dict(data: Mapping[str, Any], source: str = "scenario") -> Scenario:
+    """Validate plain data (as loaded from YAML) into a Scenario, or raise ScenarioError."""
+    if not isinstance(data, Mapping):
+        raise ScenarioError([("", f"expected a mapping at the top level, got {type(data).__name__}")], source)
+    try:
+        scenario = Scenario.model_validate(dict(data))
+    except ValidationError as error:
+        raise ScenarioError(_pydantic_problems(error), source) from None
+    problems = list(_cross_references(scenario))
+    if problems:
+        raise ScenarioError(problems, source)
+    return scenario
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    """Load and validate a scenario file; raises ScenarioError naming each bad field."""
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as error:
+        raise ScenarioError([("", f"cannot read file: {error.strerror}")], source) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ScenarioError([("", f"not valid YAML{where}: {problem}")], source) from None
+    return scenario_from_dict(data if data is not None else {}, source)
+
+
+def _cross_references(sc: Scenario) -> Iterable[tuple[str, str]]:
+    """Checks that span fields: names that must exist, waves that must cover their regions."""
+    from ..alarms import RuleSyntaxError, parse_rule
+
+    regions = {r.name: r for r in sc.fleet.regions}
+    apis = set(sc.traffic.apis) | {"All"}
+    deps = {d.name for d in sc.dependencies}
+    metric_alarms = {a.name for a in sc.alarms.metric}
+    composite = {a.name for a in sc.alarms.composite}
+    all_alarms = metric_alarms | composite
+
+    dupes = metric_alarms & composite
+    if dupes or len(metric_alarms) != len(sc.alarms.metric) or len(composite) != len(sc.alarms.composite):
+        yield ("alarms", "alarm names must be unique across metric and composite alarms")
+
+    for i, alarm in enumerate(sc.alarms.metric):
+        if alarm.api is not None and alarm.api not in apis:
+            yield (f"alarms.metric[{i}].api", f"unknown API {alarm.api!r}; expected one of {sorted(apis)}")
+        if alarm.dependency is not None and alarm.dependency not in deps:
+            yield (f"alarms.metric[{i}].dependency", f"unknown dependency {alarm.dependency!r}; expected one of {sorted(deps)}")
+    for i, alarm in enumerate(sc.alarms.composite):
+        try:
+            rule = parse_rule(alarm.rule)
+        except RuleSyntaxError as error:
+            yield (f"alarms.composite[{i}].rule", str(error))
+            continue
+        for name in sorted(rule.alarm_names - all_alarms):
+            yield (f"alarms.composite[{i}].rule", f"refers to unknown alarm {name!r}")
+        if alarm.name in rule.alarm_names:
+            yield (f"alarms.composite[{i}].rule", "a composite alarm cannot refer to itself")
+
+    for name, source in sc.changes.items():
+        if name not in sc.policy.pipelines:
+            yield (f"changes.{name}", f"no pipeline '{name}' in policy.pipelines (known: {sorted(sc.policy.pipelines)})")
+        for j, defect in enumerate(source.defects):
+            base = f"changes.{name}.defects[{j}]"
+            if defect.api is not None and defect.api not in apis:
+                yield (f"{base}.api", f"unknown API {defect.api!r}; expected one of {sorted(apis)}")
+            if defect.dependency is not None and defect.dependency not in deps:
+                yield (f"{base}.dependency", f"unknown dependency {defect.dependency!r}; expected one of {sorted(deps)}")
+
+    one_box_share: dict[str, float] = {}
+    for name, pipe in sc.policy.pipelines.items():
+        base = f"policy.pipelines.{name}"
+        if name not in sc.changes:
+            yield (base, f"no change source: add changes.{name}")
+        yield from _check_watch(pipe.watch, all_alarms, f"{base}.watch")
+        if pipe.blockers.incident_alarm is not None and pipe.blockers.incident_alarm not in all_alarms:
+            yield (f"{base}.blockers.incident_alarm", f"unknown alarm {pipe.blockers.incident_alarm!r}")
+        covered: dict[str, int] = {}
+        for s, stage in enumerate(pipe.stages):
+            sbase = f"{base}.stages[{s}]"
+            if stage.watch is not None:
+                yield from _check_watch(stage.watch, all_alarms, f"{sbase}.watch")
+            if stage.kind == "preproduction":
+                if stage.regions or stage.waves or stage.one_box:
+                    yield (sbase, "a preproduction stage has no regions, waves or one_box (it serves no customers)")
+                continue
+            for r, region in enumerate(stage.regions):
+                if region not in regions:
+                    yield (f"{sbase}.regions[{r}]", f"unknown region {region!r}; expected one of {sorted(regions)}")
+                elif region in covered:
+                    yield (f"{sbase}.regions[{r}]", f"region {region!r} is already deployed by stages[{covered[region]}]")
+                else:
+                    covered[region] = s
+            yield from _check_bake(stage.one_box.bake if stage.one_box else None, apis, f"{sbase}.one_box.bake")
+            if stage.one_box is not None and stage.one_box.traffic_share is not None:
+                for region in stage.regions:
+                    previous = one_box_share.setdefault(region, stage.one_box.traffic_share)
+                    if previous != stage.one_box.traffic_share:
+                        yield (f"{sbase}.one_box.traffic_share", f"region {region!r} already has a one-box share of {previous}")
+            known = [regions[r] for r in stage.regions if r in regions]
+            yield from _check_waves(stage, known, apis, sbase)
+            yield from _check_windows_overlap(pipe.blockers, known, sc.start, sbase)
+        for region in regions:
+            if region not in covered:
+                yield (f"{base}.stages", f"region {region!r} is in no production stage, so changes would never finish")
+
+
+def _check_watch(watch, all_alarms, base):
+    for scope in ("one_box", "wave", "region"):
+        for k, name in enumerate(getattr(watch, scope)):
+            if name not in all_alarms:
+                yield (f"{base}.{scope}[{k}]", f"unknown alarm {name!r}; expected one of {sorted(all_alarms)}")
+
+
+def _check_bake(bake, apis, base):
+    if bake is None:
+        return
+    for api in bake.min_requests:
+        if api not in apis:
+            yield (f"{base}.min_requests.{api}", f"unknown API {api!r}; expected one of {sorted(apis)}")
+
+
+def _check_windows_overlap(blockers, regions, start, sbase):
+    """A stage over several regions starts only when all are open: their windows must overlap."""
+    from ..policy.blockers import Calendar, RegionCalendar
+
+    if not blockers.time_windows or not regions:
+        return
+    try:
+        Calendar(blockers, start).next_allowed_s(0.0, [RegionCalendar(r.timezone, frozenset(r.holidays)) for r in regions])
+    except ValueError:
+        names = ", ".join(r.name for r in regions)
+        yield (f"{sbase}.regions", f"the time windows of {names} never overlap in local time; split the stage")
+
+
+def _check_waves(stage, regions, apis, sbase):
+    units_total = {
+        "region": len(regions),
+        "az": sum(r.azs for r in regions),
+        "cell": sum(r.azs * r.cells_per_az for r in regions),
+    }
+    share_done = 0.0  # share of the stage's hosts covered so far
+    for w, wave in enumerate(stage.waves):
+        wbase = f"{sbase}.waves[{w}]"
+        yield from _check_bake(wave.bake, apis, f"{wbase}.bake")
+        total = units_total[wave.unit]
+        if total == 0:
+            return
+        if wave.count == "rest":
+            share_done = 1.0
+        else:
+            if wave.count > total:
+                yield (f"{wbase}.count", f"the stage has only {total} unit(s) of kind '{wave.unit}'")
+            share_done = min(1.0, share_done + wave.count / total)
+    if share_done < 1.0 - 1e-9:
+        yield (f"{sbase}.waves", "the waves do not cover every host of the stage's regions; end with a wave of count: rest")

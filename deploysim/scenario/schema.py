@@ -1,0 +1,492 @@
+"""The scenario file's structure: immutable, validated objects the engine reads (never the file itself).
+
+Every field carries its unit in its name or in its description. Durations accept seconds or
+strings such as "5m", "1h30m", "2d". See scenarios/*.yaml for complete examples.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal, Optional, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from ..durations import parse_duration_s
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration_s),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "description": "seconds"},
+                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$", "examples": ["90s", "5m", "1h30m", "2d"]},
+            ]
+        }
+    ),
+]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+NonNegFloat = Annotated[float, Field(ge=0.0)]
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---------------------------------------------------------------- distributions
+
+
+class DurationDistribution(Frozen):
+    """A random duration: `fixed` (value), `exponential` (mean), `lognormal` (median, sigma), `uniform` (low, high)."""
+
+    dist: Literal["fixed", "exponential", "lognormal", "uniform"] = "fixed"
+    value: Optional[Duration] = None
+    mean: Optional[Duration] = None
+    median: Optional[Duration] = None
+    sigma: NonNegFloat = 1.0
+    low: Optional[Duration] = None
+    high: Optional[Duration] = None
+
+    @model_validator(mode="after")
+    def _needs_parameters(self):
+        needed = {"fixed": ("value",), "exponential": ("mean",), "lognormal": ("median",), "uniform": ("low", "high")}
+        missing = [name for name in needed[self.dist] if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"dist '{self.dist}' needs {', '.join(missing)}")
+        if self.dist == "uniform" and self.high < self.low:  # type: ignore[operator]
+            raise ValueError("uniform needs low <= high")
+        return self
+
+
+def _fixed_or_distribution(value: object) -> object:
+    # A bare duration ("30m") is shorthand for a fixed distribution.
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return {"dist": "fixed", "value": value}
+    return value
+
+
+DurationDist = Annotated[DurationDistribution, BeforeValidator(_fixed_or_distribution)]
+
+
+# ---------------------------------------------------------------- fleet and traffic
+
+
+class Region(Frozen):
+    """A region: its time zone, its share of the traffic, and its AZ/cell/host layout."""
+
+    name: str
+    timezone: str = "UTC"
+    traffic_weight: PositiveFloat = 1.0
+    azs: Annotated[int, Field(ge=1)] = 3
+    cells_per_az: Annotated[int, Field(ge=1)] = 1
+    hosts_per_cell: Annotated[int, Field(ge=1)] = 10
+    holidays: tuple[dt.date, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'America/New_York')") from None
+        return value
+
+
+class Fleet(Frozen):
+    """Regions -> AZs -> cells -> hosts; every host serves the same capacity."""
+
+    host_capacity_rpm: PositiveFloat = Field(2000.0, description="requests per minute one host serves at 100% CPU")
+    regions: Annotated[tuple[Region, ...], Field(min_length=1)]
+
+    @field_validator("regions")
+    @classmethod
+    def _unique_names(cls, regions):
+        names = [r.name for r in regions]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"region names must be unique; repeated: {', '.join(dupes)}")
+        return regions
+
+
+class Traffic(Frozen):
+    """Requests per minute with a daily and weekly shape in each region's local time."""
+
+    requests_per_min: PositiveFloat = Field(description="fleet-wide mean on weekdays, requests per minute")
+    daily_amplitude: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.3
+    peak_hour_local: Annotated[float, Field(ge=0.0, lt=24.0)] = 14.0
+    weekend_factor: PositiveFloat = 0.7
+    noise_cv: Annotated[float, Field(ge=0.0, le=1.0)] = 0.03
+    apis: dict[str, PositiveFloat] = Field(default_factory=lambda: {"All": 1.0}, description="API name -> share of requests")
+
+    @field_validator("apis")
+    @classmethod
+    def _shares_sum_to_one(cls, apis):
+        total = sum(apis.values())
+        if not apis or abs(total - 1.0) > 1e-6:
+            raise ValueError(f"API shares must sum to 1 (got {total:g})")
+        return apis
+
+
+class Baseline(Frozen):
+    """How a healthy host behaves at the fleet's mean load."""
+
+    error_rate: Probability = 0.0005
+    latency_p50_ms: PositiveFloat = 20.0
+    latency_p90_ms: PositiveFloat = 45.0
+    latency_p99_ms: PositiveFloat = 120.0
+    latency_noise_cv: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    cpu_pct: Annotated[float, Field(gt=0.0, le=100.0)] = 35.0
+    memory_pct: Annotated[float, Field(ge=0.0, le=100.0)] = 50.0
+    disk_pct: Annotated[float, Field(ge=0.0, le=100.0)] = 40.0
+    resource_noise_pct: NonNegFloat = 1.0
+    log_errors_per_error: NonNegFloat = 1.0
+
+    @model_validator(mode="after")
+    def _ordered_latency(self):
+        if not (self.latency_p50_ms <= self.latency_p90_ms <= self.latency_p99_ms):
+            raise ValueError("latency percentiles must satisfy p50 <= p90 <= p99")
+        return self
+
+
+class Dependency(Frozen):
+    """A service we call; its load grows with the share of our requests that call it."""
+
+    name: str
+    calls_share: Share = Field(1.0, description="share of our requests that call this dependency")
+    baseline_error_rate: Probability = 0.0001
+    capacity_factor: Annotated[float, Field(gt=1.0)] = Field(
+        2.0, description="load, as a multiple of normal, above which it sheds the excess as errors"
+    )
+
+
+# ---------------------------------------------------------------- changes and defects
+
+
+class Defect(Frozen):
+    """What a bad change does once live on a host; all effects are optional and combine."""
+
+    name: str
+    weight: PositiveFloat = 1.0
+    error_rate: Probability = Field(0.0, description="extra share of affected requests that fail")
+    api: Optional[str] = Field(None, description="only this API's requests are affected (None: all)")
+    latency_factor: Annotated[float, Field(ge=1.0)] = 1.0
+    cpu_growth_pct_per_h: NonNegFloat = 0.0
+    memory_growth_pct_per_h: NonNegFloat = 0.0
+    disk_growth_pct_per_h: NonNegFloat = 0.0
+    start_delay: Duration = Field(0.0, description="time after a host starts the version before the defect shows")
+    crash: bool = Field(False, description="the host crash-loops: all its requests fail, health checks fail")
+    min_load_factor: NonNegFloat = Field(0.0, description="only shows when region load >= this multiple of its mean")
+    dependency: Optional[str] = None
+    dependency_load_factor: Annotated[float, Field(ge=1.0)] = Field(
+        1.0, description="calls to `dependency` per request, as a multiple of normal, on hosts running it"
+    )
+
+
+class ArrivalProcess(Frozen):
+    """Changes arrive as a Poisson process, optionally only in working hours of one time zone."""
+
+    changes_per_week: PositiveFloat
+    working_hours_only: bool = True
+    timezone: str = "UTC"
+    working_hours: tuple[float, float] = (9.0, 17.0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return Region._known_timezone(value)
+
+    @field_validator("working_hours")
+    @classmethod
+    def _ordered_hours(cls, hours):
+        start, end = hours
+        if not 0 <= start < end <= 24:
+            raise ValueError("working_hours must be [start_hour, end_hour] with 0 <= start < end <= 24")
+        return hours
+
+
+class ChangeSource(Frozen):
+    """The changes one pipeline receives and how likely each is to be bad."""
+
+    arrivals: ArrivalProcess
+    bad_probability: Probability = 0.05
+    preprod_catch_probability: Probability = Field(
+        0.5, description="chance that pre-production catches a bad change (over all pre-production stages)"
+    )
+    defects: tuple[Defect, ...] = ()
+
+    @model_validator(mode="after")
+    def _bad_needs_defects(self):
+        if self.bad_probability > 0 and not self.defects:
+            raise ValueError("bad_probability > 0 needs at least one entry in defects")
+        return self
+
+
+# ---------------------------------------------------------------- faults and humans
+
+
+class AzOutage(Frozen):
+    rate_per_month: NonNegFloat = 0.0
+    duration: DurationDist = DurationDistribution(dist="lognormal", median=1800.0, sigma=0.8)
+    failover: Duration = Field(300.0, description="time the AZ's share of requests fails before traffic shifts away")
+
+
+class DependencyDegradation(Frozen):
+    rate_per_month: NonNegFloat = 0.0
+    duration: DurationDist = DurationDistribution(dist="lognormal", median=900.0, sigma=0.8)
+    error_rate: Probability = 0.2
+
+
+class Faults(Frozen):
+    """Infrastructure faults not caused by changes: they cost uptime and raise incidents."""
+
+    az_outage: AzOutage = AzOutage()
+    dependency_degradation: DependencyDegradation = DependencyDegradation()
+
+
+class Humans(Frozen):
+    """The oncall fallback when no alarm fires."""
+
+    detection_delay: DurationDist = DurationDistribution(dist="lognormal", median=4 * 3600.0, sigma=1.0)
+    mitigation: DurationDist = DurationDistribution(dist="lognormal", median=1800.0, sigma=0.5)
+
+
+# ---------------------------------------------------------------- alarms
+
+Metric = Literal[
+    "requests",
+    "errors",
+    "error_rate",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "cpu_pct",
+    "memory_pct",
+    "disk_pct",
+    "log_errors",
+    "unhealthy_hosts",
+    "dependency_error_rate",
+]
+Comparison = Literal[
+    "GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"
+]
+
+
+class MetricAlarm(Frozen):
+    """A CloudWatch-style metric alarm; its scope (one-box, wave, region, dependency) comes from where it is watched."""
+
+    name: str
+    metric: Metric
+    threshold: float
+    comparison: Comparison = "GreaterThanThreshold"
+    evaluation_periods: Annotated[int, Field(ge=1, le=12)] = 3
+    datapoints_to_alarm: Annotated[int, Field(ge=1, le=12)] = 3
+    treat_missing_data: Literal["missing", "ignore", "breaching", "notBreaching"] = "missing"
+    statistic: Literal["average", "maximum"] = Field(
+        "average", description="how per-host resource metrics combine over the scope's hosts"
+    )
+    api: Optional[str] = Field(None, description="restrict request metrics to one API")
+    dependency: Optional[str] = Field(None, description="for dependency_error_rate: which dependency")
+
+    @model_validator(mode="after")
+    def _m_of_n(self):
+        if self.datapoints_to_alarm > self.evaluation_periods:
+            raise ValueError("datapoints_to_alarm (M) must be <= evaluation_periods (N)")
+        if self.metric == "dependency_error_rate" and not self.dependency:
+            raise ValueError("metric dependency_error_rate needs `dependency`")
+        return self
+
+
+class CompositeAlarm(Frozen):
+    """A rule over other alarms, e.g. ALARM("fault_rate") OR ALARM("p99_latency")."""
+
+    name: str
+    rule: str
+
+
+class Alarms(Frozen):
+    metric: tuple[MetricAlarm, ...] = ()
+    composite: tuple[CompositeAlarm, ...] = ()
+
+
+# ---------------------------------------------------------------- policy
+
+
+class Bake(Frozen):
+    """Wait after a wave: ends when `duration` has passed *and* enough data has been seen."""
+
+    duration: Duration = 0.0
+    min_requests: dict[str, NonNegFloat] = Field(
+        default_factory=dict, description="API name (or 'All') -> requests the wave's scope must serve during the bake"
+    )
+    min_datapoints: Annotated[int, Field(ge=0)] = 0
+    max_duration: Optional[Duration] = Field(None, description="give up waiting for data after this long (default 7 days)")
+
+
+def _bake_shorthand(value: object) -> object:
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return {"duration": value}
+    return value
+
+
+BakeSpec = Annotated[Bake, BeforeValidator(_bake_shorthand)]
+
+
+class Batching(Frozen):
+    """Hosts inside a wave are replaced in batches that keep a minimum share healthy."""
+
+    max_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(0.33, description="largest share of a wave's hosts replaced at once")
+    duration: Duration = Field(300.0, description="time to deploy one batch")
+
+
+class OneBox(Frozen):
+    """The first host(s) of a production stage; `traffic_share` gives them that share of the region's requests."""
+
+    hosts: Annotated[int, Field(ge=1)] = 1
+    traffic_share: Optional[Annotated[float, Field(gt=0.0, lt=1.0)]] = None
+    bake: BakeSpec = Bake(duration=3600.0)
+
+
+class Wave(Frozen):
+    """A set of deployment units updated together: `count` AZs, cells or regions of the stage, or the rest."""
+
+    unit: Literal["region", "az", "cell"] = "region"
+    count: Union[Annotated[int, Field(ge=1)], Literal["rest"]] = "rest"
+    bake: BakeSpec = Bake()
+
+
+class Watch(Frozen):
+    """Which alarm (metric or composite, by name) is watched at which scope during deploy and bake."""
+
+    one_box: tuple[str, ...] = ()
+    wave: tuple[str, ...] = ()
+    region: tuple[str, ...] = ()
+
+
+class Stage(Frozen):
+    """A pre-production or production step of a pipeline."""
+
+    name: str
+    kind: Literal["preproduction", "production"]
+    regions: tuple[str, ...] = ()
+    duration: Duration = Field(0.0, description="pre-production: time to deploy and test")
+    bake: BakeSpec = Field(Bake(), description="pre-production: bake after the tests")
+    one_box: Optional[OneBox] = None
+    waves: tuple[Wave, ...] = ()
+    batching: Batching = Batching()
+    watch: Optional[Watch] = Field(None, description="alarms for this stage (default: the pipeline's watch)")
+
+    @model_validator(mode="after")
+    def _production_needs_targets(self):
+        if self.kind == "production":
+            if not self.regions:
+                raise ValueError("a production stage needs at least one region")
+            if not self.waves:
+                raise ValueError("a production stage needs at least one wave")
+        return self
+
+
+class TimeWindow(Frozen):
+    """Hours (local time of each region) in which a production stage may start."""
+
+    days: tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...] = ("Mon", "Tue", "Wed", "Thu", "Fri")
+    start_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 9.0
+    end_hour: Annotated[float, Field(gt=0.0, le=24.0)] = 17.0
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end_hour <= self.start_hour:
+            raise ValueError("end_hour must be after start_hour")
+        return self
+
+
+class Freeze(Frozen):
+    """A change freeze: no production stage starts between `start` and `end` (UTC)."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end <= self.start:
+            raise ValueError("freeze end must be after start")
+        return self
+
+
+class Blockers(Frozen):
+    """What stops a production stage from starting."""
+
+    time_windows: tuple[TimeWindow, ...] = Field((), description="empty: any time")
+    holidays: bool = Field(True, description="regions' holidays block")
+    freezes: tuple[Freeze, ...] = ()
+    incidents: bool = Field(True, description="an active incident (aggregate alarm in ALARM or infrastructure fault) blocks")
+    incident_alarm: Optional[str] = Field(None, description="the aggregate alarm that signals an incident in a region")
+    recheck: Duration = Field(300.0, description="how often a blocked stage checks the incident state again")
+
+
+class Rollback(Frozen):
+    automatic: bool = True
+    scope: Literal["everywhere", "stage"] = Field(
+        "everywhere", description="revert every host running the change, or only the alarming stage's hosts"
+    )
+    duration: Duration = Field(600.0, description="time from the rollback decision to the last host reverted")
+
+
+class PipelinePolicy(Frozen):
+    """How one kind of change travels: ordered stages, the alarms watched, rollback and blockers."""
+
+    stages: Annotated[tuple[Stage, ...], Field(min_length=1)]
+    watch: Watch = Watch()
+    rollback: Rollback = Rollback()
+    blockers: Blockers = Blockers()
+
+
+class Policy(Frozen):
+    pipelines: dict[str, PipelinePolicy]
+
+
+# ---------------------------------------------------------------- the whole scenario
+
+
+class Scenario(Frozen):
+    """A complete, validated scenario: world (fleet, traffic, changes, faults) and policy."""
+
+    name: str
+    description: str = ""
+    start: dt.datetime = Field(dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc), description="simulated time zero (UTC)")
+    metric_period: Duration = Field(60.0, description="seconds per metric datapoint")
+    fleet: Fleet
+    traffic: Traffic
+    baseline: Baseline = Baseline()
+    dependencies: tuple[Dependency, ...] = ()
+    changes: dict[str, ChangeSource]
+    faults: Faults = Faults()
+    humans: Humans = Humans()
+    alarms: Alarms = Alarms()
+    policy: Policy
+
+    @field_validator("start")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+    @field_validator("metric_period")
+    @classmethod
+    def _whole_seconds(cls, value: float) -> float:
+        if value < 1 or value != int(value) or 300 % int(value) != 0:
+            raise ValueError("metric_period must be a whole number of seconds that divides 5 minutes (e.g. 10s, 60s, 300s)")
+        return value

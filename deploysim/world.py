@@ -1,0 +1,146 @@
+"""The random world a policy is judged in: changes and their defects, infrastructure faults, traffic.
+
+It is drawn from the seed alone, never from the policy, so that two policies run with the same
+seed face the same world (common random numbers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .fleet import FleetLayout
+from .scenario.schema import ChangeSource, Defect, DurationDistribution, Scenario
+from .traffic import local_hours_and_weekdays, requests_per_period
+
+SECONDS_PER_MONTH = 30 * 86400.0
+
+
+def sample_duration_s(dist: DurationDistribution, rng: np.random.Generator) -> float:
+    """One draw, in seconds, from a scenario duration distribution."""
+    if dist.dist == "fixed":
+        return float(dist.value)
+    if dist.dist == "exponential":
+        return float(rng.exponential(dist.mean))
+    if dist.dist == "lognormal":
+        return float(dist.median * np.exp(dist.sigma * rng.standard_normal()))
+    return float(rng.uniform(dist.low, dist.high))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One unit of work entering a pipeline; `defect` is None for a good change."""
+
+    change_id: int
+    pipeline: str
+    arrival_s: float
+    defect: Optional[Defect]
+    caught_in_preprod: bool
+    human_detection_delay_s: float
+    human_mitigation_s: float
+
+    @property
+    def bad(self) -> bool:
+        return self.defect is not None
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An infrastructure fault not caused by a change."""
+
+    kind: str  # "az_outage" | "dependency_degradation"
+    region: int
+    start_s: float
+    end_s: float
+    az: int = -1
+    dependency: str = ""
+    error_rate: float = 1.0
+    failover_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class World:
+    changes: tuple[Change, ...]
+    faults: tuple[Fault, ...]
+    requests: np.ndarray  # regions x periods
+
+
+def draw_world(scenario: Scenario, layout: FleetLayout, horizon_s: float, seed_seq: np.random.SeedSequence) -> World:
+    """Draw changes, faults and traffic from independent child streams of one seed."""
+    streams = seed_seq.spawn(3 + len(scenario.changes))
+    period_s = scenario.metric_period
+    n_periods = int(np.ceil(horizon_s / period_s))
+    requests = requests_per_period(
+        scenario.traffic, layout, scenario.start, period_s, n_periods, np.random.default_rng(streams[0])
+    )
+    faults = _draw_faults(scenario, layout, horizon_s, np.random.default_rng(streams[1]))
+    changes: list[Change] = []
+    for k, (name, source) in enumerate(sorted(scenario.changes.items())):
+        changes += _draw_changes(name, source, scenario, horizon_s, np.random.default_rng(streams[3 + k]))
+    changes.sort(key=lambda c: (c.arrival_s, c.pipeline))
+    changes = [
+        Change(i, c.pipeline, c.arrival_s, c.defect, c.caught_in_preprod, c.human_detection_delay_s, c.human_mitigation_s)
+        for i, c in enumerate(changes)
+    ]
+    return World(changes=tuple(changes), faults=tuple(faults), requests=requests)
+
+
+def _draw_changes(name: str, source: ChangeSource, scenario: Scenario, horizon_s: float, rng: np.random.Generator) -> list[Change]:
+    arrivals = source.arrivals
+    if arrivals.working_hours_only:
+        start_h, end_h = arrivals.working_hours
+        open_s_per_week = 5 * (end_h - start_h) * 3600.0
+    else:
+        open_s_per_week = 7 * 86400.0
+    rate_per_open_s = arrivals.changes_per_week / open_s_per_week
+    count = rng.poisson(rate_per_open_s * horizon_s)
+    candidates = np.sort(rng.uniform(0.0, horizon_s, count))
+    if arrivals.working_hours_only and candidates.size:
+        hour, weekday = local_hours_and_weekdays(scenario.start, arrivals.timezone, candidates)
+        start_h, end_h = arrivals.working_hours
+        candidates = candidates[(weekday < 5) & (hour >= start_h) & (hour < end_h)]
+    weights = np.array([d.weight for d in source.defects]) if source.defects else np.ones(1)
+    weights = weights / weights.sum()
+    out = []
+    for t in candidates:
+        # Draw every variable for every change, used or not, so streams stay aligned across scenarios.
+        is_bad = rng.random() < source.bad_probability
+        defect_index = int(rng.choice(weights.size, p=weights))
+        caught = rng.random() < source.preprod_catch_probability
+        delay = sample_duration_s(scenario.humans.detection_delay, rng)
+        mitigation = sample_duration_s(scenario.humans.mitigation, rng)
+        defect = source.defects[defect_index] if (is_bad and source.defects) else None
+        out.append(Change(-1, name, float(t), defect, bool(caught and is_bad), delay, mitigation))
+    return out
+
+
+def _draw_faults(scenario: Scenario, layout: FleetLayout, horizon_s: float, rng: np.random.Generator) -> list[Fault]:
+    faults: list[Fault] = []
+    months = horizon_s / SECONDS_PER_MONTH
+    outage = scenario.faults.az_outage
+    for _ in range(rng.poisson(outage.rate_per_month * months)):
+        az = int(rng.integers(len(layout.az_names)))
+        start = float(rng.uniform(0.0, horizon_s))
+        duration = sample_duration_s(outage.duration, rng)
+        faults.append(
+            Fault("az_outage", int(layout.az_region[az]), start, start + duration, az=az, failover_s=min(outage.failover, duration))
+        )
+    degradation = scenario.faults.dependency_degradation
+    if scenario.dependencies:
+        for _ in range(rng.poisson(degradation.rate_per_month * months)):
+            region = int(rng.integers(layout.n_regions))
+            dep = scenario.dependencies[int(rng.integers(len(scenario.dependencies)))].name
+            start = float(rng.uniform(0.0, horizon_s))
+            duration = sample_duration_s(degradation.duration, rng)
+            faults.append(
+                Fault("dependency_degradation", region, start, start + duration, dependency=dep, error_rate=degradation.error_rate)
+            )
+    faults.sort(key=lambda f: f.start_s)
+    return faults
+
+
+def month_start(scenario: Scenario, month: int) -> dt.datetime:
+    return scenario.start + dt.timedelta(seconds=month * SECONDS_PER_MONTH)
