@@ -1,0 +1,112 @@
+"""The simulator against figures computed by hand and in closed form."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import deploysim
+from deploysim.alarms import detection_probability
+from deploysim.exposure import ExposureLog
+from deploysim.engine import Simulation
+
+from conftest import bad_change, good_change, patched, tiny_scenario_dict, with_changes
+
+HOST_RPM = 6000 / 10  # every host serves a tenth of the region's flat 6000 requests/min
+
+
+def test_one_box_total_failure_is_detected_and_rolled_back_exactly_as_computed(tiny):
+    """100% errors on the one-box, 3-of-3 alarm at 1 min: TTD 3 min, TTR 3 + 10 min, blast = those minutes."""
+    result = with_changes(tiny, [bad_change(tiny, arrival_s=0.0)])
+    row = result.changes.iloc[0]
+    # The one-box batch takes 5 min, so the host serves the bad version from t = 300 s.
+    assert row["first_bad_s"] == 300.0
+    # Periods 5, 6, 7 breach; the alarm fires at the end of period 7 (480 s).
+    assert row["ttd_s"] == 180.0
+    # Rollback takes 10 minutes from the alarm.
+    assert row["ttr_s"] == 180.0 + 600.0
+    assert row["outcome"] == "rolled_back"
+    assert row["failed_requests"] == pytest.approx(HOST_RPM * (180 + 600) / 60)
+    assert row["hosts_reached"] == 1 and row["regions_reached"] == 1
+    assert row["peak_capacity_share"] == pytest.approx(0.1)
+    assert row["impact_minutes"] == pytest.approx(13.0)
+
+
+def test_good_change_takes_the_sum_of_batches_and_bakes(tiny):
+    """Lead time of a good change with no blockers = one-box batch + bake + wave batches + bake."""
+    result = with_changes(tiny, [good_change(arrival_s=0.0)])
+    row = result.changes.iloc[0]
+    # One-box: 5 min + 10 min bake; the other 9 hosts in one batch (max_share 1.0): 5 min + 10 min bake.
+    assert row["outcome"] == "deployed"
+    assert row["lead_time_s"] == 30 * 60
+    assert row["baking_s"] == 20 * 60
+    assert row["blocked_s"] == 0.0
+
+
+def test_blocker_time_window_delays_the_stage_to_its_local_opening(tiny):
+    """A change arriving at 06:00 local time waits for a 09:00-17:00 window in the region's time zone."""
+    data = patched(tiny_scenario_dict(), "policy.pipelines.code.blockers.time_windows",
+                   [{"days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "start_hour": 9, "end_hour": 17}])
+    data = patched(data, "fleet.regions.0.timezone", "America/New_York")
+    scenario = deploysim.scenario_from_dict(data)
+    # 2026-01-05 11:00 UTC is 06:00 in New York (EST, UTC-5): the stage opens at 14:00 UTC.
+    result = with_changes(scenario, [good_change(arrival_s=11 * 3600.0)], months=0.05)
+    row = result.changes.iloc[0]
+    assert row["blocked_s"] == 3 * 3600.0
+    assert row["lead_time_s"] == 3 * 3600.0 + 30 * 60
+
+
+def test_canary_arithmetic_twenty_percent_errors_on_five_percent_one_box_show_one_percent():
+    """Google SRE Workbook: a change failing 20% of requests on a 5% canary shows 1% errors in the region."""
+    data = tiny_scenario_dict()
+    data = patched(data, "policy.pipelines.code.stages.0.one_box", {"hosts": 1, "traffic_share": 0.05, "bake": "10m"})
+    data = patched(data, "changes.code.defects", [{"name": "twenty", "error_rate": 0.2}])
+    scenario = deploysim.scenario_from_dict(data)
+    sim = Simulation(scenario, seed=0, months=0.01)
+    log = ExposureLog()
+    # Give the metric model a bad change on the one-box host (host 0) for the whole window.
+    sim.metrics = deploysim.metrics.MetricModel(scenario, sim.layout, sim.world, [bad_change(scenario)])
+    log.open(0, np.array([0]), 0.0)
+    region = sim.layout.hosts_in_region(0)
+    m = sim.metrics.expected(region, 0, 10, log)
+    np.testing.assert_allclose(m.errors / m.requests, 0.01)
+    one_box = sim.metrics.expected(np.array([0]), 0, 10, log)
+    np.testing.assert_allclose(one_box.errors / one_box.requests, 0.20)
+    np.testing.assert_allclose(one_box.requests, 0.05 * 6000)
+
+
+def test_m_of_n_detection_probability_matches_the_binomial_closed_form():
+    """Over many seeds, the share of bakes in which a 2-of-3 alarm catches a weak defect lies in the
+    binomial confidence interval of the exact probability computed from Poisson error counts."""
+    data = tiny_scenario_dict()
+    data = patched(data, "changes.code.defects", [{"name": "weak", "error_rate": 0.02}])
+    data = patched(data, "alarms.metric.0", {"name": "fault_rate", "metric": "error_rate", "threshold": 0.025,
+                                             "evaluation_periods": 3, "datapoints_to_alarm": 2})
+    scenario = deploysim.scenario_from_dict(data)
+    # Errors per period on the one-box ~ Poisson(600 * 0.02 = 12); a datapoint breaches above 15 errors.
+    p_breach = float(stats.poisson.sf(15, 12.0))
+    # The host is bad from 300 s; the one-box bake ends at 900 s: periods 5..14, ten datapoints.
+    expected = detection_probability(p_breach, 10, evaluation_periods=3, datapoints_to_alarm=2)
+    runs = 400
+    caught = 0
+    for seed in range(runs):
+        result = with_changes(scenario, [bad_change(scenario)], seed=seed, months=0.005)
+        events = result.timeline
+        alarms = events[events["event"] == "alarm"]
+        caught += int(len(alarms) > 0 and (alarms["time_s"] <= 900.0).all())
+    test = stats.binomtest(caught, runs, expected)
+    assert test.pvalue > 0.001, (caught / runs, expected)
+
+
+def test_same_seed_gives_identical_results_and_another_seed_differs():
+    """Reproducibility: same scenario + same seed -> identical frames; a different seed changes the world."""
+    scenario = deploysim.load_scenario(str(pytest.importorskip("conftest").SCENARIOS / "startup-fast.yaml"))
+    a = deploysim.simulate(scenario, seed=7, months=0.25)
+    b = deploysim.simulate(scenario, seed=7, months=0.25)
+    c = deploysim.simulate(scenario, seed=8, months=0.25)
+    assert a.changes.equals(b.changes)
+    assert a.timeline.equals(b.timeline)
+    assert a.uptime.equals(b.uptime)
+    assert a.summary() == b.summary() or str(a.summary()) == str(b.summary())
+    assert not a.changes[["arrival_s"]].equals(c.changes[["arrival_s"]])
