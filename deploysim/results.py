@@ -19,6 +19,13 @@ from .world import SECONDS_PER_MONTH
 
 INTERVAL_S = 300.0  # the SLA's 5-minute interval
 
+CHANGE_COLUMNS = [
+    "change_id", "pipeline", "bad", "defect", "outcome", "arrival_s", "completed_s", "lead_time_s",
+    "lead_time_business_days", "blocked_s", "baking_s", "first_bad_s", "detected_by", "ttd_s", "ttr_s",
+    "false_rollback", "failed_requests", "impact_minutes", "peak_capacity_share", "hosts_reached",
+    "cells_reached", "azs_reached", "regions_reached", "failed_request_share",
+]
+
 
 def business_days_between(start: pd.Timestamp, end: pd.Timestamp) -> float:
     """Elapsed days counting only Monday to Friday (UTC), as "business days"."""
@@ -134,7 +141,8 @@ class SimulationResult:
             row.update(blast)
             row["failed_request_share"] = blast["failed_requests"] / total_requests if total_requests else 0.0
             rows.append(row)
-        return pd.DataFrame(rows)
+        frame = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+        return frame.astype({"bad": bool, "false_rollback": bool}) if len(frame) else frame
 
     @cached_property
     def _region_counts(self) -> tuple[np.ndarray, np.ndarray]:

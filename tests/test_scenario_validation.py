@@ -1,0 +1,124 @@
+"""Bad scenario input gets a clear error naming the field path and what was expected."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+import deploysim
+
+from conftest import SCENARIOS, patched
+
+
+def aws_typical() -> dict:
+    return yaml.safe_load((SCENARIOS / "aws-typical.yaml").read_text())
+
+
+def problems(data) -> dict[str, str]:
+    with pytest.raises(deploysim.ScenarioError) as info:
+        deploysim.scenario_from_dict(data)
+    return dict(info.value.problems)
+
+
+@pytest.mark.parametrize("name", ["aws-typical", "startup-fast", "no-safety"])
+def test_shipped_scenarios_are_valid(name):
+    """Every scenario we ship loads without problems."""
+    scenario = deploysim.load_scenario(SCENARIOS / f"{name}.yaml")
+    assert scenario.name == name
+
+
+def test_scenario_objects_are_immutable():
+    """Validated scenarios cannot be changed by the engine or a notebook by accident."""
+    scenario = deploysim.load_scenario(SCENARIOS / "startup-fast.yaml")
+    with pytest.raises(Exception):
+        scenario.name = "other"
+
+
+def test_bad_bake_duration_names_the_full_field_path():
+    """A malformed duration deep in the policy is reported at policy.pipelines.code.stages[2].waves[0].bake..."""
+    data = patched(aws_typical(), "policy.pipelines.code.stages.2.waves.0.bake", {"duration": "soon"})
+    found = problems(data)
+    assert "policy.pipelines.code.stages[2].waves[0].bake.duration" in found
+    assert "duration" in found["policy.pipelines.code.stages[2].waves[0].bake.duration"]
+
+
+def test_negative_min_requests_is_rejected_with_its_path():
+    data = patched(aws_typical(), "policy.pipelines.code.stages.2.waves.0.bake", {"duration": "1h", "min_requests": {"Create": -5}})
+    assert "policy.pipelines.code.stages[2].waves[0].bake.min_requests.Create" in problems(data)
+
+
+def test_unknown_field_is_reported_as_unknown():
+    data = patched(aws_typical(), "policy.pipelines.code.stages.2.bakee", "1h")
+    assert problems(data)["policy.pipelines.code.stages[2].bakee"].startswith("unknown field")
+
+
+def test_missing_required_field_is_reported():
+    data = aws_typical()
+    del data["traffic"]["requests_per_min"]
+    assert problems(data)["traffic.requests_per_min"] == "required field is missing"
+
+
+def test_unknown_region_in_a_stage_is_reported_with_the_known_ones():
+    data = patched(aws_typical(), "policy.pipelines.code.stages.2.regions", ["mars-1"])
+    message = problems(data)["policy.pipelines.code.stages[2].regions[0]"]
+    assert "mars-1" in message and "us-east-1" in message
+
+
+def test_unknown_alarm_in_a_composite_rule_is_reported():
+    data = patched(aws_typical(), "alarms.composite.0.rule", 'ALARM("High_Fault_Rate") OR ALARM("Nope")')
+    assert "Nope" in problems(data)["alarms.composite[0].rule"]
+
+
+def test_composite_rule_syntax_error_gives_the_column():
+    data = patched(aws_typical(), "alarms.composite.0.rule", 'ALARM("High_Fault_Rate") OR (ALARM("High_CPU")')
+    assert "column" in problems(data)["alarms.composite[0].rule"]
+
+
+def test_m_greater_than_n_is_rejected():
+    data = patched(aws_typical(), "alarms.metric.0.datapoints_to_alarm", 5)
+    assert "datapoints_to_alarm" in problems(data)["alarms.metric[0]"]
+
+
+def test_waves_that_leave_hosts_uncovered_are_rejected():
+    data = patched(aws_typical(), "policy.pipelines.code.stages.3.waves", [{"unit": "az", "count": 1}])
+    assert "count: rest" in problems(data)["policy.pipelines.code.stages[3].waves"]
+
+
+def test_region_left_out_of_every_stage_is_rejected():
+    data = aws_typical()
+    data["fleet"]["regions"].append({"name": "sa-east-1", "timezone": "America/Sao_Paulo"})
+    assert "sa-east-1" in problems(data)["policy.pipelines.code.stages"]
+
+
+def test_multi_region_stage_whose_business_hours_never_overlap_is_rejected():
+    data = patched(aws_typical(), "policy.pipelines.config.stages.2.regions", ["ap-northeast-1", "eu-west-1"])
+    data = patched(data, "policy.pipelines.config.stages.3.regions", ["us-west-2", "us-east-1"])
+    assert "never overlap" in problems(data)["policy.pipelines.config.stages[2].regions"]
+
+
+def test_unknown_time_zone_is_rejected():
+    data = patched(aws_typical(), "fleet.regions.0.timezone", "Mars/Olympus")
+    assert "time zone" in problems(data)["fleet.regions[0].timezone"]
+
+
+def test_all_problems_are_reported_at_once():
+    data = patched(aws_typical(), "fleet.regions.0.timezone", "Mars/Olympus")
+    data = patched(data, "traffic.daily_amplitude", 3)
+    assert {"fleet.regions[0].timezone", "traffic.daily_amplitude"} <= set(problems(data))
+
+
+def test_invalid_yaml_and_missing_file_are_scenario_errors(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nfleet: [unclosed\n")
+    with pytest.raises(deploysim.ScenarioError, match="not valid YAML at line"):
+        deploysim.load_scenario(broken)
+    with pytest.raises(deploysim.ScenarioError, match="cannot read file"):
+        deploysim.load_scenario(tmp_path / "absent.yaml")
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    """Python object tags in a scenario file are refused, never executed."""
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(deploysim.ScenarioError, match="not valid YAML"):
+        deploysim.load_scenario(evil)
