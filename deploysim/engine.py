@@ -452,6 +452,9 @@ class Simulation:
                     self._switch(state, decision.hosts, version.version_id)
                     for h in decision.hosts.tolist():
                         planned.pop(h, None)
+                    if decision.batch == len(step.batches) - 1:
+                        self._log(version.pipeline, version.version_id, "step_deployed",
+                                  stage=plan.stages[decision.stage].name, step=step.name)
                 elif isinstance(decision, BakeWait):
                     step = plan.stages[decision.stage].steps[decision.step]
                     start = float(self.env.now)
@@ -507,9 +510,13 @@ class Simulation:
                 version.new_changes = ()
         finally:
             if pending is not None:
-                pending.cancel()
+                # An interrupt can arrive after the lock was granted but before we resumed.
+                if pending.triggered:
+                    pending.resource.release(pending)
+                else:
+                    pending.cancel()
             if held is not None:
-                state.stage_locks[version.stage].release(held)
+                held.resource.release(held)
 
     def _accumulate_waits(self, version: Version) -> None:
         for c in version.new_changes:

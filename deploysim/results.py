@@ -198,6 +198,7 @@ class SimulationResult:
                 up_avg = float(uptime.averaged_error_rate_uptime_pct(req, err, period_s=p, interval_s=INTERVAL_S))
                 up_min = float(uptime.unavailable_minutes_uptime_pct(req, err, period_s=p))
                 period_len_s = req.size * p
+                # The averaged-error-rate definition read as time: the mean error rate times the period.
                 downtime_s = (100.0 - up_avg) / 100.0 * period_len_s
                 rows.append({
                     "month": m,
@@ -206,7 +207,8 @@ class SimulationResult:
                     "errors": float(err.sum()),
                     "uptime_avg_error_rate_pct": up_avg,
                     "uptime_unavailable_minutes_pct": up_min,
-                    "downtime_equivalent_s": downtime_s,
+                    "period_s": period_len_s,
+                    "downtime_s": downtime_s,
                     "sla_budget_used_pct": sla.budget_used_pct(downtime_s, self.sla_target_pct, period_len_s),
                     "service_credit_pct": sla.service_credit(up_avg, self.credit_table),
                 })
@@ -218,24 +220,18 @@ class SimulationResult:
         """The figures of DESIGN.md for this run: per region and overall, units in the names."""
         ch = self.changes
         monthly = self.monthly
+        events = self.timeline
         bad_prod = ch[ch["bad"] & ch["first_bad_s"].notna()]
         deployed = ch[ch["outcome"] == "deployed"]
-        versions = [v for v in self.sim.records.versions]
-        completed_versions = self.timeline[self.timeline["event"] == "complete"] if not self.timeline.empty else self.timeline
-        prod_versions = {
-            (row.pipeline, row.version) for row in self.timeline.itertuples()
-            if row.event == "step_start"
-        } if not self.timeline.empty else set()
-        failed_versions = {
-            (row.pipeline, row.version) for row in self.timeline.itertuples()
-            if row.event == "alarm"
-        } if not self.timeline.empty else set()
-        people = ch[ch["outcome"] == "reverted_by_people"]
+        by_alarm = bad_prod[(bad_prod["detected_by"] != "") & (bad_prod["detected_by"] != "people")]
+        by_people = bad_prod[bad_prod["detected_by"] == "people"]
+        # DORA counts deployments to production: versions that started a production step.
+        prod_versions = set(zip(events.loc[events["event"] == "step_start", "pipeline"],
+                                events.loc[events["event"] == "step_start", "version"]))
+        failed_versions = set(zip(events.loc[events["event"] == "alarm", "pipeline"],
+                                  events.loc[events["event"] == "alarm", "version"]))
+        completed = int((events["event"] == "complete").sum())
         weeks = self.months * 30 / 7
-
-        def pct(series, q):
-            s = series.dropna()
-            return float(np.percentile(s, q)) if len(s) else math.nan
 
         regions = {}
         for name, group in monthly.groupby("region", sort=False):
@@ -243,11 +239,22 @@ class SimulationResult:
                 "uptime_avg_error_rate_pct": float(group["uptime_avg_error_rate_pct"].mean()),
                 "uptime_unavailable_minutes_pct": float(group["uptime_unavailable_minutes_pct"].mean()),
                 "worst_month_uptime_pct": float(group["uptime_avg_error_rate_pct"].min()),
-                "downtime_equivalent_s_per_month": float(group["downtime_equivalent_s"].mean()),
+                "downtime_s_per_month": float((group["downtime_s"] * SECONDS_PER_MONTH / group["period_s"]).mean()),
                 "sla_budget_used_pct": float(group["sla_budget_used_pct"].mean()),
                 "service_credit_pct": float(group["service_credit_pct"].mean()),
             }
-        overall_req = monthly["requests"].sum()
+        weights = monthly["requests"].to_numpy()
+        lead_by_pipeline = {
+            name: {
+                "p50_h": _pct(group["lead_time_s"], 50) / 3600.0,
+                "p90_h": _pct(group["lead_time_s"], 90) / 3600.0,
+                "p50_business_days": _pct(group["lead_time_business_days"], 50),
+                "blocked_p50_h": _pct(group["blocked_s"], 50) / 3600.0,
+                "baking_p50_h": _pct(group["baking_s"], 50) / 3600.0,
+                "deployed": int(len(group)),
+            }
+            for name, group in deployed.groupby("pipeline")
+        }
         return {
             "scenario": self.scenario.name,
             "seed": self.seed if isinstance(self.seed, int) else str(self.seed),
@@ -256,44 +263,53 @@ class SimulationResult:
             "allowed_downtime_s_per_month": sla.allowed_downtime(self.sla_target_pct),
             "regions": regions,
             "overall": {
-                "uptime_avg_error_rate_pct": float(
-                    np.average(monthly["uptime_avg_error_rate_pct"], weights=monthly["requests"])) if overall_req else 100.0,
+                "uptime_avg_error_rate_pct": float(np.average(monthly["uptime_avg_error_rate_pct"], weights=weights))
+                if weights.sum() > 0 else 100.0,
                 "worst_region_month_uptime_pct": float(monthly["uptime_avg_error_rate_pct"].min()),
-                "months_breaching_sla": int((monthly.groupby("month")["uptime_avg_error_rate_pct"].min() < self.sla_target_pct).sum()),
+                "region_months_breaching_sla": int((monthly["uptime_avg_error_rate_pct"] < self.sla_target_pct).sum()),
             },
             "changes": {
                 "total": int(len(ch)),
-                "bad": int(ch["bad"].sum()) if len(ch) else 0,
-                "caught_in_preprod": int((ch["outcome"] == "caught_preprod").sum()) if len(ch) else 0,
+                "bad": int(ch["bad"].sum()),
+                "caught_in_preprod": int((ch["outcome"] == "caught_preprod").sum()),
                 "bad_reaching_production": int(len(bad_prod)),
-                "caught_by_alarm": int((bad_prod["detected_by"].str.len() > 0).sum() - (bad_prod["detected_by"] == "people").sum()) if len(bad_prod) else 0,
-                "found_by_people": int(len(people)),
-                "false_rollbacks": int(ch["false_rollback"].sum()) if len(ch) else 0,
+                "caught_by_alarm": int(len(by_alarm)),
+                "found_by_people": int(len(by_people)),
+                "false_rollbacks": int(ch["false_rollback"].sum()),
                 "deployed": int(len(deployed)),
-                "in_flight_at_end": int((ch["outcome"] == "in_flight").sum()) if len(ch) else 0,
+                "in_flight_at_end": int((ch["outcome"] == "in_flight").sum()),
             },
             "blast_radius": {
-                "failed_requests_total": float(bad_prod["failed_requests"].sum()) if len(bad_prod) else 0.0,
-                "failed_requests_p50": pct(bad_prod["failed_requests"], 50) if len(bad_prod) else math.nan,
-                "failed_requests_max": float(bad_prod["failed_requests"].max()) if len(bad_prod) else math.nan,
-                "peak_capacity_share_max": float(bad_prod["peak_capacity_share"].max()) if len(bad_prod) else math.nan,
+                "failed_requests_total": float(bad_prod["failed_requests"].sum()),
+                "failed_requests_p50": _pct(bad_prod["failed_requests"], 50),
+                "failed_requests_max": _pct(bad_prod["failed_requests"], 100),
+                "failed_request_share_total": float(bad_prod["failed_request_share"].sum()),
+                "peak_capacity_share_max": _pct(bad_prod["peak_capacity_share"], 100),
+                "hosts_reached_max": int(bad_prod["hosts_reached"].max()) if len(bad_prod) else 0,
                 "regions_reached_max": int(bad_prod["regions_reached"].max()) if len(bad_prod) else 0,
-                "impact_minutes_total": float(bad_prod["impact_minutes"].sum()) if len(bad_prod) else 0.0,
+                "impact_minutes_total": float(bad_prod["impact_minutes"].sum()),
             },
-            "ttd_s": {"p50": pct(bad_prod["ttd_s"], 50), "p90": pct(bad_prod["ttd_s"], 90), "max": pct(bad_prod["ttd_s"], 100)},
-            "ttr_s": {"p50": pct(bad_prod["ttr_s"], 50), "p90": pct(bad_prod["ttr_s"], 90), "max": pct(bad_prod["ttr_s"], 100)},
+            "ttd_s": {"p50": _pct(bad_prod["ttd_s"], 50), "p90": _pct(bad_prod["ttd_s"], 90), "max": _pct(bad_prod["ttd_s"], 100)},
+            "ttr_s": {"p50": _pct(bad_prod["ttr_s"], 50), "p90": _pct(bad_prod["ttr_s"], 90), "max": _pct(bad_prod["ttr_s"], 100)},
             "lead_time": {
-                "p50_h": pct(deployed["lead_time_s"], 50) / 3600.0 if len(deployed) else math.nan,
-                "p90_h": pct(deployed["lead_time_s"], 90) / 3600.0 if len(deployed) else math.nan,
-                "p50_business_days": pct(deployed["lead_time_business_days"], 50) if len(deployed) else math.nan,
-                "blocked_p50_h": pct(deployed["blocked_s"], 50) / 3600.0 if len(deployed) else math.nan,
-                "baking_p50_h": pct(deployed["baking_s"], 50) / 3600.0 if len(deployed) else math.nan,
+                "p50_h": _pct(deployed["lead_time_s"], 50) / 3600.0,
+                "p90_h": _pct(deployed["lead_time_s"], 90) / 3600.0,
+                "p50_business_days": _pct(deployed["lead_time_business_days"], 50),
+                "blocked_p50_h": _pct(deployed["blocked_s"], 50) / 3600.0,
+                "baking_p50_h": _pct(deployed["baking_s"], 50) / 3600.0,
+                "by_pipeline": lead_by_pipeline,
             },
             "dora": {
-                "deployments_per_week": len(completed_versions) / weeks if weeks else math.nan,
-                "lead_time_for_changes_p50_h": pct(deployed["lead_time_s"], 50) / 3600.0 if len(deployed) else math.nan,
-                "change_failure_rate": (len(failed_versions) + len(people)) / len(prod_versions) if prod_versions else math.nan,
-                "time_to_restore_p50_h": pct(bad_prod["ttr_s"], 50) / 3600.0 if len(bad_prod) else math.nan,
+                "deployments_per_week": completed / weeks,
+                "lead_time_for_changes_p50_h": _pct(deployed["lead_time_s"], 50) / 3600.0,
+                "change_failure_rate": (len(failed_versions) + len(by_people)) / len(prod_versions)
+                if prod_versions else math.nan,
+                "time_to_restore_p50_h": _pct(bad_prod["ttr_s"], 50) / 3600.0,
             },
-            "versions_built": len(versions),
         }
+
+
+def _pct(series: pd.Series, q: float) -> float:
+    """Percentile of the non-missing values, NaN when there are none."""
+    values = series.dropna().to_numpy(dtype=float)
+    return float(np.percentile(values, q)) if values.size else math.nan

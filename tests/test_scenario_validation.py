@@ -86,14 +86,25 @@ def test_waves_that_leave_hosts_uncovered_are_rejected():
 
 def test_region_left_out_of_every_stage_is_rejected():
     data = aws_typical()
-    data["fleet"]["regions"].append({"name": "sa-east-1", "timezone": "America/Sao_Paulo"})
-    assert "sa-east-1" in problems(data)["policy.pipelines.code.stages"]
+    data["fleet"]["regions"].append({"name": "ca-central-1", "timezone": "America/Toronto"})
+    assert "ca-central-1" in problems(data)["policy.pipelines.code.stages"]
 
 
 def test_multi_region_stage_whose_business_hours_never_overlap_is_rejected():
+    """Dublin and Tokyo business hours never overlap: such a stage could never start."""
     data = patched(aws_typical(), "policy.pipelines.config.stages.2.regions", ["ap-northeast-1", "eu-west-1"])
-    data = patched(data, "policy.pipelines.config.stages.3.regions", ["us-west-2", "us-east-1"])
-    assert "never overlap" in problems(data)["policy.pipelines.config.stages[2].regions"]
+    data = patched(data, "policy.pipelines.config.stages.3.regions", ["us-east-1"])
+    assert "do not overlap" in problems(data)["policy.pipelines.config.stages[2].regions"]
+
+
+def test_stage_whose_windows_stop_overlapping_after_daylight_saving_is_rejected():
+    """Tokyo 09-10 and Los Angeles 16-17 overlap in winter only: once US daylight saving time starts
+    (2026-03-08) they never do, and the stage would wait until November."""
+    data = patched(aws_typical(), "policy.pipelines.config.stages.2.regions", ["ap-northeast-1", "us-west-2"])
+    data = patched(data, "policy.pipelines.config.stages.4.regions", ["ap-northeast-1"])
+    data["policy"]["pipelines"]["config"]["stages"].pop(4)
+    message = problems(data)["policy.pipelines.config.stages[2].regions"]
+    assert "2026-03" in message
 
 
 def test_unknown_time_zone_is_rejected():

@@ -6,6 +6,7 @@ and what was expected, all at once, never as a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from typing import Any, Iterable
@@ -14,6 +15,9 @@ import yaml
 from pydantic import ValidationError
 
 from .schema import Scenario
+
+
+MAX_BLOCKED_S = 14 * 86400.0  # a stage whose time windows stay shut longer than this is a policy error
 
 
 class ScenarioError(ValueError):
@@ -82,6 +86,8 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
             data = yaml.safe_load(handle)
     except OSError as error:
         raise ScenarioError([("", f"cannot read file: {error.strerror}")], source) from None
+    except UnicodeDecodeError as error:
+        raise ScenarioError([("", f"not UTF-8 text (byte {error.start}): save the file as UTF-8")], source) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -185,16 +191,26 @@ def _check_bake(bake, apis, base):
 
 
 def _check_windows_overlap(blockers, regions, start, sbase):
-    """A stage over several regions starts only when all are open: their windows must overlap."""
+    """A stage over several regions starts only when all are open: their windows must overlap,
+    in every week of the year (daylight saving time moves local windows against each other)."""
     from ..policy.blockers import Calendar, RegionCalendar
 
     if not blockers.time_windows or not regions:
         return
-    try:
-        Calendar(blockers, start).next_allowed_s(0.0, [RegionCalendar(r.timezone, frozenset(r.holidays)) for r in regions])
-    except ValueError:
-        names = ", ".join(r.name for r in regions)
-        yield (f"{sbase}.regions", f"the time windows of {names} never overlap in local time; split the stage")
+    calendar = Calendar(blockers, start)
+    calendars = [RegionCalendar(r.timezone, frozenset(r.holidays)) for r in regions]
+    names = ", ".join(r.name for r in regions)
+    for week in range(53):
+        t_s = week * 7 * 86400.0
+        try:
+            opens = calendar.next_allowed_s(t_s, calendars)
+        except ValueError:
+            opens = float("inf")
+        if opens - t_s > MAX_BLOCKED_S:
+            when = (start + dt.timedelta(seconds=t_s)).date().isoformat()
+            yield (f"{sbase}.regions", f"the time windows of {names} do not overlap in local time for over "
+                   f"{MAX_BLOCKED_S / 86400:.0f} days from {when}; split the stage")
+            return
 
 
 def _check_waves(stage, regions, apis, sbase):
