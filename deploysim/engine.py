@@ -65,6 +65,7 @@ class ChangeRecord:
     blocked_s: float = 0.0
     baking_s: float = 0.0
     rolled_back_by_alarm: bool = False
+    false_rollback: bool = False  # rolled back by an alarm although its version held no bad change
 
 
 @dataclass
@@ -560,9 +561,12 @@ class Simulation:
                   alarm=alarm)
         version.finished = True
         culprits = set(version.new_changes)
+        # Noise (or an older change, or a fault) fired the alarm if the version brought no bad change.
+        false_alarm = not any(self.records.changes[c].change.bad for c in culprits)
         for c in culprits:
             record = self.records.changes[c]
             record.rolled_back_by_alarm = True
+            record.false_rollback = false_alarm
             record.outcome = "rolled_back"
             if record.change.bad and math.isnan(record.detected_s):
                 record.detected_s = now

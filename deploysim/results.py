@@ -133,7 +133,7 @@ class SimulationResult:
                 "detected_by": rec.detected_by,
                 "ttd_s": rec.detected_s - rec.first_bad_s,
                 "ttr_s": rec.mitigated_s - rec.first_bad_s,
-                "false_rollback": (not c.bad) and rec.rolled_back_by_alarm,
+                "false_rollback": rec.false_rollback,
             }
             blast = self._blast.get(cid, None) if c.bad else None
             blast = blast or {"failed_requests": 0.0, "impact_minutes": 0.0, "peak_capacity_share": 0.0,
