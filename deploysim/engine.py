@@ -15,10 +15,10 @@ from typing import Optional
 import numpy as np
 import simpy
 
-from .alarms import breaches, first_alarm_index, parse_rule
+from .alarm_watch import AlarmWatch
 from .exposure import ExposureLog
 from .fleet import FleetLayout, build_fleet
-from .metrics import MetricModel, Overlay, WindowMetrics
+from .metrics import MetricModel, Overlay
 from .policy.blockers import Calendar, RegionCalendar
 from .policy.controller import (
     BakeWait,
@@ -32,7 +32,7 @@ from .policy.controller import (
     WaitBlocker,
 )
 from .policy.plan import PipelinePlan, Step, WatchedAlarm, build_plan
-from .scenario.schema import MetricAlarm, Scenario
+from .scenario.schema import Scenario
 from .world import SECONDS_PER_MONTH, Change, World, draw_world
 
 
@@ -103,14 +103,12 @@ class Simulation:
         self.months = months
         self.layout: FleetLayout = build_fleet(scenario)
         self.world = world or draw_world(scenario, self.layout, self.horizon_s, world_seq)
-        self.noise = np.random.default_rng(noise_seq)
         self.bad_changes = [c for c in self.world.changes if c.bad]
         self.bad_index = {c.change_id: i for i, c in enumerate(self.bad_changes)}
         self.metrics = MetricModel(scenario, self.layout, self.world, self.bad_changes)
         self.exposures = ExposureLog()
         self.period_s = scenario.metric_period
-        self.metric_alarms = {a.name: a for a in scenario.alarms.metric}
-        self.composites = {a.name: parse_rule(a.rule) for a in scenario.alarms.composite}
+        self.alarms = AlarmWatch(scenario, self.metrics, self.exposures, noise_seq)
         self.env = simpy.Environment()
         self.records = RunRecords()
         self.region_events = [self.env.event() for _ in range(self.layout.n_regions)]
@@ -263,13 +261,9 @@ class Simulation:
         name = plan.policy.blockers.incident_alarm
         if name is None:
             return False
-        k = int(now // self.period_s)
-        for r in regions:
-            hosts = self.layout.hosts_in_region(r)
-            watched = (WatchedAlarm(name, "region", self.layout.region_names[r], hosts),)
-            if self._alarm_states_at(watched, k):
-                return True
-        return False
+        watched = tuple(WatchedAlarm(name, "region", self.layout.region_names[r], self.layout.hosts_in_region(r))
+                        for r in regions)
+        return self.alarms.in_alarm(watched, now)
 
     def _scope_requests(self, hosts: np.ndarray, k0: int, k1: int) -> np.ndarray:
         lay = self.layout
@@ -302,93 +296,6 @@ class Simulation:
                 idx = int(np.searchsorted(cum * share, needed - 1e-9))
                 ready = max(ready, (k_since + idx + 1) * p if idx < cum.size else wait.deadline_s)
         return min(max(ready, wait.min_until_s), max(wait.deadline_s, wait.min_until_s))
-
-    def _metric_alarm_states(self, alarm: MetricAlarm, m: WindowMetrics, k_first: int) -> np.ndarray:
-        """ALARM (True) / OK per period from k_first on; datapoints before k_first are the history."""
-        values = self.metrics.observe(m, alarm.metric, self.noise, api=alarm.api, statistic=alarm.statistic,
-                                      dependency=alarm.dependency)
-        flags = breaches(values, alarm.threshold, alarm.comparison).astype(np.int64)
-        n = alarm.evaluation_periods
-        # counts[i] = breaching datapoints among the n ending at period k0 + i (none before k0).
-        counts = np.convolve(np.concatenate([np.zeros(n - 1, dtype=np.int64), flags]), np.ones(n, dtype=np.int64), "valid")
-        return counts[k_first - m.k0:] >= alarm.datapoints_to_alarm
-
-    def _alarm_series(self, watched: tuple[WatchedAlarm, ...], k_first: int, k_end: int,
-                      overlay: Optional[Overlay]) -> tuple[np.ndarray, list[str]]:
-        """Per watched alarm, ALARM flags for periods [k_first, k_end)."""
-        cache: dict[str, WindowMetrics] = {}
-        max_n = max((a.evaluation_periods for a in self.metric_alarms.values()), default=1)
-        k0 = max(0, k_first - (max_n - 1))
-        rows, names = [], []
-        for w in watched:
-            key = f"{w.scope}:{w.label}"
-            if key not in cache:
-                cache[key] = self.metrics.expected(w.hosts, k0, k_end, self.exposures, overlay)
-            m = cache[key]
-            if w.alarm in self.metric_alarms:
-                rows.append(self._metric_alarm_states(self.metric_alarms[w.alarm], m, k_first))
-            else:
-                rule = self.composites[w.alarm]
-                members = self._composite_members(w.alarm)
-                states = {name: self._metric_alarm_states(self.metric_alarms[name], m, k_first) for name in members}
-                rows.append(self._evaluate_composite(w.alarm, rule, states, k_end - k_first))
-            names.append(f"{w.alarm}@{w.label}")
-        return (np.array(rows) if rows else np.zeros((0, k_end - k_first), dtype=bool)), names
-
-    def _composite_members(self, name: str) -> set[str]:
-        """Metric alarms a composite depends on, through nested composites."""
-        out, todo = set(), [name]
-        while todo:
-            current = todo.pop()
-            for member in self.composites[current].alarm_names:
-                if member in self.composites:
-                    todo.append(member)
-                else:
-                    out.add(member)
-        return out
-
-    def _evaluate_composite(self, name: str, rule, states: dict[str, np.ndarray], length: int) -> np.ndarray:
-        names = sorted(states)
-        if not names:
-            return np.zeros(length, dtype=bool)
-        matrix = np.array([states[n] for n in names])
-        change = np.flatnonzero(np.any(matrix[:, 1:] != matrix[:, :-1], axis=0)) + 1
-        starts = np.concatenate([[0], change])
-        out = np.zeros(length, dtype=bool)
-        for i, s in enumerate(starts.tolist()):
-            end = starts[i + 1] if i + 1 < starts.size else length
-            snapshot = {n: ("ALARM" if matrix[j, s] else "OK") for j, n in enumerate(names)}
-            out[s:end] = self._rule_state(name, snapshot) == "ALARM"
-        return out
-
-    def _rule_state(self, name: str, snapshot: dict[str, str]) -> str:
-        rule = self.composites[name]
-        states = {}
-        for member in rule.alarm_names:
-            states[member] = self._rule_state(member, snapshot) if member in self.composites else snapshot[member]
-        return rule.evaluate(states)
-
-    def _alarm_states_at(self, watched: tuple[WatchedAlarm, ...], k: int) -> bool:
-        series, _ = self._alarm_series(watched, k, k + 1, None)
-        return bool(series.any())
-
-    def _first_alarm(self, watched: tuple[WatchedAlarm, ...], t_from: float, t_to: float,
-                     overlay: Optional[Overlay]) -> tuple[float, Optional[str]]:
-        """When the first watched alarm fires in [t_from, t_to], assuming the planned fleet state."""
-        if not watched or t_to <= t_from:
-            return math.inf, None
-        p = self.period_s
-        k_first = int(t_from // p)
-        k_end = min(int(math.ceil(t_to / p)), self.world.requests.shape[1])
-        if k_end <= k_first:
-            return math.inf, None
-        series, names = self._alarm_series(watched, k_first, k_end, overlay)
-        hits = np.flatnonzero(series.any(axis=0))
-        if hits.size == 0:
-            return math.inf, None
-        idx = int(hits[0])
-        which = names[int(np.flatnonzero(series[:, idx])[0])]
-        return max(t_from, (k_first + idx + 1) * p), which
 
     # ------------------------------------------------------------ one version's rollout
 
@@ -538,7 +445,7 @@ class Simulation:
                 hosts = np.fromiter(planned.keys(), dtype=np.int64)
                 switch[hosts] = np.fromiter(planned.values(), dtype=float)
                 overlay = Overlay(switch, self.versions[version.version_id].bad)
-            fire_s, name = self._first_alarm(watched, now, until_s, overlay) if watched else (math.inf, None)
+            fire_s, name = self.alarms.first_alarm(watched, now, until_s, overlay)
             wake = min(fire_s, until_s)
             changed = [self.region_events[r] for r in regions]
             timeout = self.env.timeout(max(0.0, wake - now))

@@ -257,3 +257,16 @@ def test_fully_parenthesised_random_rules_match_python(node: tuple, states: dict
     """Any fully parenthesised rule evaluates like the same logic in Python."""
     rule = parse_rule(_render(node))
     assert rule.evaluate(states) == ("ALARM" if _truth(node, states) else "OK")
+
+
+def test_evaluate_series_agrees_with_evaluate_at_every_period():
+    """The vectorised rule gives, period by period, what evaluate() gives on that period's states."""
+    import numpy as np
+
+    rule = parse_rule('(ALARM("a") AND NOT OK("b")) OR (ALARM("c") AND TRUE) OR (OK("a") AND FALSE)')
+    rng = np.random.default_rng(3)
+    flags = {name: rng.random(64) < 0.4 for name in ("a", "b", "c")}
+    series = rule.evaluate_series(flags)
+    for k in range(64):
+        states = {name: "ALARM" if flags[name][k] else "OK" for name in flags}
+        assert series[k] == (rule.evaluate(states) == "ALARM")

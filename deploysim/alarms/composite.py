@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
+import numpy as np
+
 from deploysim.alarms.evaluate import ALARM_STATES
 
 __all__ = [
@@ -144,6 +146,37 @@ class CompositeRule:
                     f"got {states[name]!r}"
                 )
         return "ALARM" if self.expression.holds(states) else "OK"
+
+    def evaluate_series(self, in_alarm: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The rule over time: ``in_alarm[name]`` is a bool array (True = ALARM, False = OK) per
+        period for every referenced alarm; returns True where the composite is in ALARM.
+
+        For series without INSUFFICIENT_DATA, as the simulator produces them.
+        """
+        for name in self._names_in_order:
+            if name not in in_alarm:
+                raise KeyError(name)
+        length = np.asarray(in_alarm[self._names_in_order[0]]).shape if self._names_in_order else ()
+        return np.broadcast_to(_series(self.expression, in_alarm), length).copy()
+
+
+def _series(node: Expression, in_alarm: Mapping[str, np.ndarray]):
+    if isinstance(node, StateIs):
+        flags = np.asarray(in_alarm[node.alarm], dtype=bool)
+        if node.state == "ALARM":
+            return flags
+        if node.state == "OK":
+            return ~flags
+        return np.zeros_like(flags)
+    if isinstance(node, Constant):
+        return np.bool_(node.value)
+    if isinstance(node, Not):
+        return ~np.asarray(_series(node.operand, in_alarm), dtype=bool)
+    combine = np.logical_and if isinstance(node, And) else np.logical_or
+    result = _series(node.operands[0], in_alarm)
+    for op in node.operands[1:]:
+        result = combine(result, _series(op, in_alarm))
+    return result
 
 
 def _referenced_names(expression: Expression) -> tuple[str, ...]:

@@ -1,0 +1,147 @@
+"""How the simulator sees its alarms: ALARM/OK per metric period for any watched scope.
+
+Most of the time a watched scope runs only good versions, so its alarm states depend on the
+exogenous world alone (traffic, baseline, faults, noise). Those are computed once per scope for
+the whole run and sliced. Only windows in which a bad change touches the scope (or is planned
+to) are computed afresh from the exposure intervals.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Optional
+
+import numpy as np
+
+from .alarms import breaches, parse_rule
+from .exposure import ExposureLog
+from .metrics import MetricModel, Overlay, WindowMetrics
+from .policy.plan import WatchedAlarm
+from .scenario.schema import MetricAlarm, Scenario
+
+
+class AlarmWatch:
+    """Alarm states of watched scopes, computed with numpy per run of periods."""
+
+    def __init__(self, scenario: Scenario, metrics: MetricModel, exposures: ExposureLog,
+                 seed_seq: np.random.SeedSequence):
+        self.metrics = metrics
+        self.exposures = exposures
+        self.layout = metrics.layout
+        self.period_s = scenario.metric_period
+        self.n_periods = metrics.n_periods
+        self.metric_alarms: dict[str, MetricAlarm] = {a.name: a for a in scenario.alarms.metric}
+        self.composites = {a.name: parse_rule(a.rule) for a in scenario.alarms.composite}
+        self.max_n = max((a.evaluation_periods for a in scenario.alarms.metric), default=1)
+        self.has_dependencies = bool(scenario.dependencies)
+        self._entropy = seed_seq.entropy
+        self._noise = np.random.default_rng(seed_seq)  # for windows touched by bad changes
+        self._healthy: dict[tuple[bytes, str], np.ndarray] = {}
+
+    # ------------------------------------------------------------ states from datapoints
+
+    @staticmethod
+    def _states(flags: np.ndarray, alarm: MetricAlarm, start: int) -> np.ndarray:
+        """ALARM per period from index `start` of `flags` on (flags before `start` are history)."""
+        n = alarm.evaluation_periods
+        csum = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
+        ends = np.arange(start, flags.size) + 1
+        counts = csum[ends] - csum[np.maximum(ends - n, 0)]
+        return counts >= alarm.datapoints_to_alarm
+
+    def _flags(self, m: WindowMetrics, alarm: MetricAlarm, rng: np.random.Generator) -> np.ndarray:
+        values = self.metrics.observe(m, alarm.metric, rng, api=alarm.api, statistic=alarm.statistic,
+                                      dependency=alarm.dependency)
+        return breaches(values, alarm.threshold, alarm.comparison)
+
+    def _combine(self, name: str, flags_of) -> np.ndarray:
+        """States of alarm `name` (metric or composite) from a function giving a metric alarm's states."""
+        if name in self.metric_alarms:
+            return flags_of(self.metric_alarms[name])
+        rule = self.composites[name]
+        return rule.evaluate_series({member: self._combine(member, flags_of) for member in rule.alarm_names})
+
+    # ------------------------------------------------------------ healthy scopes, cached
+
+    def _healthy_states(self, w: WatchedAlarm) -> np.ndarray:
+        key = (w.hosts.tobytes(), w.alarm)
+        states = self._healthy.get(key)
+        if states is None:
+            m = self.metrics.expected(w.hosts, 0, self.n_periods)
+            # Noise keyed by the scope, so a scope's healthy series is the same whoever asks first.
+            rng = np.random.default_rng([*np.atleast_1d(self._entropy).tolist(), zlib.crc32(key[0])])
+            flag_cache: dict[str, np.ndarray] = {}
+
+            def states_of(alarm: MetricAlarm) -> np.ndarray:
+                if alarm.name not in flag_cache:
+                    flag_cache[alarm.name] = self._flags(m, alarm, rng)
+                return self._states(flag_cache[alarm.name], alarm, 0)
+
+            states = self._combine(w.alarm, states_of)
+            self._healthy[key] = states
+        return states
+
+    def _touched(self, hosts: np.ndarray, t0: float, t1: float, overlay: Optional[Overlay]) -> bool:
+        """Does any bad change run (or is planned to run) on the scope, or its region's dependencies, in [t0, t1)?"""
+        lay, ex = self.layout, self.exposures
+        if self.has_dependencies:
+            scope = np.isin(lay.host_region, np.unique(lay.host_region[hosts]))
+        else:
+            scope = np.zeros(lay.n_hosts, dtype=bool)
+            scope[hosts] = True
+        if overlay is not None and overlay.new_changes and (overlay.switch_s[scope] < t1).any():
+            return True
+        n = ex.size
+        if n == 0:
+            return False
+        off = ex.off_s[:n] if overlay is None else np.minimum(ex.off_s[:n], overlay.switch_s[ex.host[:n]])
+        return bool((scope[ex.host[:n]] & (off > t0) & (ex.on_s[:n] < t1)).any())
+
+    # ------------------------------------------------------------ public
+
+    def series(self, watched: tuple[WatchedAlarm, ...], k_first: int, k_end: int,
+               overlay: Optional[Overlay] = None) -> tuple[np.ndarray, list[str]]:
+        """ALARM flags (watched alarms x periods [k_first, k_end)) and the alarms' names."""
+        p = self.period_s
+        k0 = max(0, k_first - (self.max_n - 1))
+        rows, names = [], []
+        window_cache: dict[bytes, WindowMetrics] = {}
+        for w in watched:
+            names.append(f"{w.alarm}@{w.label}")
+            if not self._touched(w.hosts, k0 * p, k_end * p, overlay):
+                rows.append(self._healthy_states(w)[k_first:k_end])
+                continue
+            key = w.hosts.tobytes()
+            if key not in window_cache:
+                window_cache[key] = self.metrics.expected(w.hosts, k0, k_end, self.exposures, overlay)
+            m = window_cache[key]
+            rows.append(self._combine(w.alarm, lambda a: self._states(self._flags(m, a, self._noise), a, k_first - k0)))
+        if not rows:
+            return np.zeros((0, max(k_end - k_first, 0)), dtype=bool), names
+        return np.array(rows, dtype=bool), names
+
+    def first_alarm(self, watched: tuple[WatchedAlarm, ...], t_from: float, t_to: float,
+                    overlay: Optional[Overlay] = None) -> tuple[float, Optional[str]]:
+        """When the first watched alarm fires in [t_from, t_to] (a datapoint is known at its period's end)."""
+        if not watched or t_to <= t_from:
+            return math.inf, None
+        p = self.period_s
+        k_first = int(t_from // p)
+        k_end = min(int(math.ceil(t_to / p)), self.n_periods)
+        if k_end <= k_first:
+            return math.inf, None
+        flags, names = self.series(watched, k_first, k_end, overlay)
+        hits = np.flatnonzero(flags.any(axis=0))
+        if hits.size == 0:
+            return math.inf, None
+        idx = int(hits[0])
+        return max(t_from, (k_first + idx + 1) * p), names[int(np.flatnonzero(flags[:, idx])[0])]
+
+    def in_alarm(self, watched: tuple[WatchedAlarm, ...], t_s: float) -> bool:
+        """Is any of the alarms in ALARM on the last datapoint completed by t_s?"""
+        k = int(t_s // self.period_s) - 1
+        if k < 0:
+            return False
+        flags, _ = self.series(watched, k, k + 1)
+        return bool(flags.any())
