@@ -43,7 +43,10 @@ class Version:
     version_id: int
     pipeline: str
     built_s: float
-    changes: frozenset[int]
+    # Content: the first `upto` changes that arrived in the pipeline, minus those reverted before the build.
+    upto: int
+    excluded: frozenset[int]
+    position: dict[int, int]  # the pipeline's change id -> arrival position (shared, append-only)
     new_changes: tuple[int, ...]
     bad: tuple[int, ...]  # indices into the engine's bad-change table
     process: Optional[simpy.Process] = None
@@ -51,6 +54,13 @@ class Version:
     blocked_s: float = 0.0
     baking_s: float = 0.0
     finished: bool = False
+
+    def contains(self, change_id: int) -> bool:
+        pos = self.position.get(change_id)
+        return pos is not None and pos < self.upto and change_id not in self.excluded
+
+    def contains_any(self, change_ids: set[int]) -> bool:
+        return any(self.contains(c) for c in change_ids)
 
 
 @dataclass
@@ -76,7 +86,11 @@ class PipelineState:
     stage_locks: list[simpy.Resource]
     calendar: Calendar
     arrived: list[int] = field(default_factory=list)
+    position: dict[int, int] = field(default_factory=dict)
+    bad_arrived: list[int] = field(default_factory=list)
     reverted: set[int] = field(default_factory=set)
+    open_changes: set[int] = field(default_factory=set)  # arrived, neither deployed everywhere nor reverted
+    live: list[Version] = field(default_factory=list)  # versions whose rollout is still running
     waiting: dict[int, Version] = field(default_factory=dict)  # stage -> the version queued to enter it
 
 
@@ -126,7 +140,7 @@ class Simulation:
                 calendar=Calendar(policy.blockers, scenario.start),
             )
         # Version 0 of every pipeline: what the fleet runs at the start (contains no tracked change).
-        self.versions: dict[int, Version] = {0: Version(0, "", 0.0, frozenset(), (), ())}
+        self.versions: dict[int, Version] = {0: Version(0, "", 0.0, 0, frozenset(), {}, (), ())}
         self._next_version_id = 1
 
     # ------------------------------------------------------------ running
@@ -151,14 +165,19 @@ class Simulation:
             if change.arrival_s > self.env.now:
                 yield self.env.timeout(change.arrival_s - self.env.now)
             state = self.pipelines[change.pipeline]
+            state.position[change.change_id] = len(state.arrived)
             state.arrived.append(change.change_id)
+            state.open_changes.add(change.change_id)
+            if change.bad:
+                state.bad_arrived.append(change.change_id)
             self._build_version(change.pipeline, (change.change_id,))
 
     def _build_version(self, pipeline: str, new_changes: tuple[int, ...]) -> Version:
         state = self.pipelines[pipeline]
-        content = frozenset(c for c in state.arrived if c not in state.reverted)
-        bad = tuple(sorted(self.bad_index[c] for c in content if c in self.bad_index))
-        version = Version(self._next_version_id, pipeline, float(self.env.now), content, tuple(new_changes), bad)
+        bad = tuple(sorted(self.bad_index[c] for c in state.bad_arrived if c not in state.reverted))
+        version = Version(self._next_version_id, pipeline, float(self.env.now), len(state.arrived),
+                          frozenset(state.reverted), state.position, tuple(new_changes), bad)
+        state.live.append(version)
         self._next_version_id += 1
         self.versions[version.version_id] = version
         self.records.versions.append(version)
@@ -202,12 +221,13 @@ class Simulation:
         """Revert changes: hosts that run them return to their last version without them."""
         state = self.pipelines[pipeline]
         state.reverted |= culprits
+        state.open_changes -= culprits
         # Versions in flight that contain a reverted change are cancelled and rebuilt without it.
         requeue: list[int] = []
-        for version in self.records.versions:
-            if version.pipeline != pipeline or version.finished or version is stopping:
+        for version in list(state.live):
+            if version.finished or version is stopping:
                 continue
-            if version.changes & culprits and version.process is not None and version.process.is_alive:
+            if version.contains_any(culprits) and version.process is not None and version.process.is_alive:
                 version.finished = True
                 version.process.interrupt("cancelled")
                 requeue += [c for c in version.new_changes if c not in culprits]
@@ -216,11 +236,11 @@ class Simulation:
         targets: dict[int, list[int]] = {}
         for h in candidates.tolist():
             current = self.versions[int(state.host_version[h])]
-            if not (current.changes & culprits):
+            if not current.contains_any(culprits):
                 continue
             target = 0
             for vid in reversed(state.history[h]):
-                if not (self.versions[vid].changes & culprits):
+                if not self.versions[vid].contains_any(culprits):
                     target = vid
                     break
             targets.setdefault(target, []).append(h)
@@ -403,9 +423,10 @@ class Simulation:
                     version.finished = True
                     now = float(self.env.now)
                     self._log(version.pipeline, version.version_id, "complete")
-                    for c in version.changes:
-                        record = self.records.changes.get(c)
-                        if record is not None and math.isnan(record.completed_s) and record.outcome == "in_flight":
+                    for c in [c for c in state.open_changes if version.contains(c)]:
+                        state.open_changes.discard(c)
+                        record = self.records.changes[c]
+                        if record.outcome == "in_flight":
                             record.completed_s = now
                             record.outcome = "deployed"
                     self._accumulate_waits(version)
@@ -417,6 +438,7 @@ class Simulation:
             else:
                 version.new_changes = ()
         finally:
+            state.live.remove(version)
             if pending is not None:
                 # An interrupt can arrive after the lock was granted but before we resumed.
                 if pending.triggered:

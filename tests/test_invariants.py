@@ -76,7 +76,7 @@ def test_invariants_hold_for_random_valid_scenarios(scenario, seed):
     for cid, record in sim.records.changes.items():
         if cid in sim.pipelines["code"].reverted and not np.isnan(record.mitigated_s):
             running = [h for h in range(sim.layout.n_hosts)
-                       if cid in sim.versions[int(sim.pipelines["code"].host_version[h])].changes]
+                       if sim.versions[int(sim.pipelines["code"].host_version[h])].contains(cid)]
             assert running == [], f"reverted change {cid} still runs on {running}"
             if cid in sim.bad_index:
                 assert sim.exposures.running(sim.bad_index[cid]) == []
