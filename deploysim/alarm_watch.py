@@ -14,11 +14,14 @@ from typing import Optional
 
 import numpy as np
 
-from .alarms import breaches, parse_rule
+from .alarms import breaches, evaluate, parse_rule
 from .exposure import ExposureLog
 from .metrics import MetricModel, Overlay, WindowMetrics
 from .policy.plan import WatchedAlarm
 from .scenario.schema import MetricAlarm, Scenario
+
+
+EXTRA_EVALUATION_RANGE = 2  # CloudWatch retrieves more datapoints than N when some are missing
 
 
 class AlarmWatch:
@@ -42,18 +45,44 @@ class AlarmWatch:
     # ------------------------------------------------------------ states from datapoints
 
     @staticmethod
-    def _states(flags: np.ndarray, alarm: MetricAlarm, start: int) -> np.ndarray:
-        """ALARM per period from index `start` of `flags` on (flags before `start` are history)."""
+    def _states(values: np.ndarray, alarm: MetricAlarm, start: int) -> np.ndarray:
+        """ALARM per period from index `start` of `values` on (values before `start` are history).
+
+        Without missing datapoints, M of the last N breaching is a cumulative-sum test. Periods
+        whose evaluation range holds a missing datapoint are judged one by one by the CloudWatch
+        rules of `deploysim.alarms.evaluate` (treat_missing_data, evaluation range of N + 2).
+        """
+        flags = breaches(values, alarm.threshold, alarm.comparison)
         n = alarm.evaluation_periods
         csum = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
         ends = np.arange(start, flags.size) + 1
-        counts = csum[ends] - csum[np.maximum(ends - n, 0)]
-        return counts >= alarm.datapoints_to_alarm
+        states = (csum[ends] - csum[np.maximum(ends - n, 0)]) >= alarm.datapoints_to_alarm
+        missing = np.isnan(values)
+        if not missing.any():
+            return states
+        span = n + EXTRA_EVALUATION_RANGE
+        msum = np.concatenate([[0], np.cumsum(missing, dtype=np.int64)])
+        touched = np.flatnonzero(msum[ends] - msum[np.maximum(ends - span, 0)] > 0)
+        state = "OK"
+        previous = -2
+        for i in touched.tolist():
+            k = start + i
+            if i > 0 and previous != i - 1:
+                state = "ALARM" if states[i - 1] else "OK"
+            previous = i
+            window = values[max(0, k - span + 1): k + 1]
+            state = evaluate([None if np.isnan(v) else float(v) for v in window], threshold=alarm.threshold,
+                             comparison=alarm.comparison, evaluation_periods=n,
+                             datapoints_to_alarm=alarm.datapoints_to_alarm,
+                             treat_missing_data=alarm.treat_missing_data, current_state=state)
+            # A deployment gate acts on ALARM only; INSUFFICIENT_DATA does not roll back.
+            states[i] = state == "ALARM"
+        return states
 
     def _flags(self, m: WindowMetrics, alarm: MetricAlarm, rng: np.random.Generator) -> np.ndarray:
-        values = self.metrics.observe(m, alarm.metric, rng, api=alarm.api, statistic=alarm.statistic,
-                                      dependency=alarm.dependency)
-        return breaches(values, alarm.threshold, alarm.comparison)
+        """The alarm's datapoints (NaN where missing) for the window."""
+        return self.metrics.observe(m, alarm.metric, rng, api=alarm.api, statistic=alarm.statistic,
+                                    dependency=alarm.dependency)
 
     def _combine(self, name: str, flags_of) -> np.ndarray:
         """States of alarm `name` (metric or composite) from a function giving a metric alarm's states."""

@@ -35,6 +35,7 @@ class WindowMetrics:
     """Expected metrics of one scope over periods [k0, k1); arrays have one value per period."""
 
     k0: int
+    n_hosts: int
     requests: np.ndarray
     requests_api: np.ndarray  # apis x periods
     errors: np.ndarray
@@ -246,6 +247,7 @@ class MetricModel:
         latency = self._latency(requests, slow_req, slow_weighted)
         return WindowMetrics(
             k0=k0,
+            n_hosts=n_scope,
             requests=requests,
             requests_api=requests_api,
             errors=errors,
@@ -289,7 +291,21 @@ class MetricModel:
 
     def observe(self, m: WindowMetrics, metric: str, rng: np.random.Generator, *, api: Optional[str] = None,
                 statistic: str = "average", dependency: Optional[str] = None) -> np.ndarray:
-        """One noisy datapoint per period, as a metric alarm would see it."""
+        """One noisy datapoint per period, as a metric alarm would see it; NaN where there is none.
+
+        Request counts come from the load balancer and always exist; a rate or latency needs
+        requests; host metrics (CPU, memory, disk, latency) need at least one host that is up:
+        a crashed host publishes nothing, which is where treat_missing_data matters.
+        """
+        values = self._observe(m, metric, rng, api=api, statistic=statistic, dependency=dependency)
+        if metric in ("error_rate", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms"):
+            values = np.where(m.requests > 0, values, np.nan)
+        if metric.startswith("latency_") or metric in ("cpu_pct", "memory_pct", "disk_pct"):
+            values = np.where(m.unhealthy_hosts >= m.n_hosts - 1e-9, np.nan, values)
+        return values
+
+    def _observe(self, m: WindowMetrics, metric: str, rng: np.random.Generator, *, api: Optional[str],
+                 statistic: str, dependency: Optional[str]) -> np.ndarray:
         base = self.sc.baseline
         apis = list(self.sc.traffic.apis)
         if metric in ("requests", "errors", "error_rate", "log_errors"):

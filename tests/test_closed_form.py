@@ -110,3 +110,31 @@ def test_same_seed_gives_identical_results_and_another_seed_differs():
     assert a.uptime.equals(b.uptime)
     assert a.summary() == b.summary() or str(a.summary()) == str(b.summary())
     assert not a.changes[["arrival_s"]].equals(c.changes[["arrival_s"]])
+
+
+def _crash_on_one_box(treat_missing_data: str):
+    """A crash-looping one-box watched only by a CPU alarm: a crashed host publishes no CPU datapoints."""
+    data = tiny_scenario_dict()
+    data = patched(data, "changes.code.defects", [{"name": "crash", "crash": True}])
+    data = patched(data, "alarms.metric.0", {"name": "fault_rate", "metric": "cpu_pct", "threshold": 90,
+                                             "evaluation_periods": 3, "datapoints_to_alarm": 3,
+                                             "treat_missing_data": treat_missing_data})
+    scenario = deploysim.scenario_from_dict(data)
+    return with_changes(scenario, [bad_change(scenario)]).changes.iloc[0]
+
+
+def test_missing_datapoints_treated_as_breaching_roll_back_a_crashed_one_box():
+    """CloudWatch's evaluation range (N + 2 = 5 points): the host is down from period 5; periods 5-8
+    still hold enough real or filled non-breaching points; at period 9 all five are missing -> ALARM."""
+    row = _crash_on_one_box("breaching")
+    assert row["outcome"] == "rolled_back"
+    assert row["ttd_s"] == 600.0 - 300.0
+
+
+def test_missing_datapoints_treated_as_not_breaching_never_fire():
+    """With notBreaching (or missing), a host that stopped reporting looks healthy: no rollback."""
+    for treatment in ("notBreaching", "missing"):
+        row = _crash_on_one_box(treatment)
+        # It goes on to every host; only people (after 30 days here) would notice.
+        assert row["outcome"] == "deployed"
+        assert row["detected_by"] == ""

@@ -3,7 +3,7 @@ composite alarm rules, and vectorised first-firing helpers for the simulator.
 """
 
 from deploysim.alarms.composite import CompositeRule, RuleSyntaxError, parse_rule
-from deploysim.alarms.evaluate import (
+from deploysim.alarms.metric_alarm import (
     ALARM_STATES,
     COMPARISONS,
     MISSING_DATA_TREATMENTS,

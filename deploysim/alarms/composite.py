@@ -22,7 +22,7 @@ from typing import Literal, Union
 
 import numpy as np
 
-from deploysim.alarms.evaluate import ALARM_STATES
+from deploysim.alarms.metric_alarm import ALARM_STATES
 
 __all__ = [
     "And",

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from deploysim.alarms.evaluate import _check_int, _check_m_of_n
+from deploysim.alarms.metric_alarm import _check_int, _check_m_of_n
 
 __all__ = ["MAX_DP_EVALUATION_PERIODS", "detection_probability", "first_alarm_index"]
 
