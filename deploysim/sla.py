@@ -26,6 +26,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from importlib import resources
 from numbers import Real
 from typing import Any
@@ -81,8 +82,9 @@ def allowed_downtime(target_pct: float, period_s: float = MONTH_30D_S) -> float:
     """
     target = _check_target_pct(target_pct)
     period = _check_period_s(period_s)
-    # (100 - t) / 100 loses less precision than 1 - t / 100 for targets near 100.
-    return (100.0 - target) / 100.0 * period
+    # Decimal arithmetic on the shortest repr: 99.99 -> exactly 259.2 s, not 259.2000000001326.
+    allowed = (Decimal(100) - Decimal(repr(target))) / Decimal(100) * Decimal(repr(period))
+    return float(allowed)
 
 
 def budget_used_pct(
