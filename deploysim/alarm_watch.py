@@ -19,6 +19,7 @@ from .exposure import ExposureLog
 from .metrics import MetricModel, Overlay, WindowMetrics
 from .policy.plan import WatchedAlarm
 from .scenario.schema import MetricAlarm, Scenario
+from .seeds import child_seed
 
 
 EXTRA_EVALUATION_RANGE = 2  # CloudWatch retrieves more datapoints than N when some are missing
@@ -38,8 +39,8 @@ class AlarmWatch:
         self.composites = {a.name: parse_rule(a.rule) for a in scenario.alarms.composite}
         self.max_n = max((a.evaluation_periods for a in scenario.alarms.metric), default=1)
         self.has_dependencies = bool(scenario.dependencies)
-        self._entropy = seed_seq.entropy
-        self._noise = np.random.default_rng(seed_seq)  # for windows touched by bad changes
+        self._seed = seed_seq
+        self._noise = np.random.default_rng(child_seed(seed_seq, 0))  # for windows touched by bad changes
         self._healthy: dict[tuple[bytes, str], np.ndarray] = {}
 
     # ------------------------------------------------------------ states from datapoints
@@ -99,7 +100,7 @@ class AlarmWatch:
         if states is None:
             m = self.metrics.expected(w.hosts, 0, self.n_periods)
             # Noise keyed by the scope, so a scope's healthy series is the same whoever asks first.
-            rng = np.random.default_rng([*np.atleast_1d(self._entropy).tolist(), zlib.crc32(key[0])])
+            rng = np.random.default_rng(child_seed(self._seed, 1, zlib.crc32(key[0])))
             flag_cache: dict[str, np.ndarray] = {}
 
             def states_of(alarm: MetricAlarm) -> np.ndarray:

@@ -1,9 +1,10 @@
 """The simulator's body: SimPy drives the shared rollout controller over a simulated fleet.
 
 Only decisions are events (a stage starts, a batch lands, a bake ends, an alarm fires, a rollback
-finishes). Metrics are never stepped period by period: when a step starts, the engine computes
-with numpy when its watched alarms would first fire over the whole deploy-and-bake window, and
-recomputes only if a bad change's exposure in a watched region changes meanwhile.
+finishes). Metrics are never stepped period by period: before each wait (a batch, a bake) the
+engine asks `AlarmWatch` when the watched alarms would first fire, with the step's remaining
+batches applied in advance, and asks again only if a bad change's exposure in a watched region
+changes meanwhile.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .policy.controller import (
 )
 from .policy.plan import PipelinePlan, Step, WatchedAlarm, build_plan
 from .scenario.schema import Scenario
+from .seeds import as_seed_sequence, child_seed
 from .world import SECONDS_PER_MONTH, Change, World, draw_world
 
 
@@ -74,7 +76,6 @@ class ChangeRecord:
     mitigated_s: float = math.nan
     blocked_s: float = 0.0
     baking_s: float = 0.0
-    rolled_back_by_alarm: bool = False
     false_rollback: bool = False  # rolled back by an alarm although its version held no bad change
 
 
@@ -111,8 +112,8 @@ class Simulation:
         if months <= 0:
             raise ValueError("months must be > 0")
         self.sc = scenario
-        self.seed_seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        world_seq, noise_seq = self.seed_seq.spawn(2)
+        self.seed_seq = as_seed_sequence(seed)
+        world_seq, noise_seq = child_seed(self.seed_seq, 0), child_seed(self.seed_seq, 1)
         self.horizon_s = months * SECONDS_PER_MONTH
         self.months = months
         self.layout: FleetLayout = build_fleet(scenario)
@@ -142,6 +143,7 @@ class Simulation:
         # Version 0 of every pipeline: what the fleet runs at the start (contains no tracked change).
         self.versions: dict[int, Version] = {0: Version(0, "", 0.0, 0, frozenset(), {}, (), ())}
         self._next_version_id = 1
+        self._people_watching: set[int] = set()  # bad changes with a pending human detection
 
     # ------------------------------------------------------------ running
 
@@ -207,6 +209,8 @@ class Simulation:
                 record = self.records.changes[self.bad_changes[c].change_id]
                 if math.isnan(record.first_bad_s):
                     record.first_bad_s = now
+                if c not in self._people_watching:
+                    self._people_watching.add(c)
                     self.env.process(self._human_detection(c))
         state.host_version[hosts] = new_id
         for h in hosts.tolist():
@@ -260,8 +264,12 @@ class Simulation:
         change = self.bad_changes[bad_idx]
         yield self.env.timeout(change.human_detection_delay_s)
         record = self.records.changes[change.change_id]
+        self._people_watching.discard(bad_idx)
+        # Nothing to notice if it was reverted meanwhile, or runs nowhere now (people look again
+        # after the same delay if it comes back).
         if change.change_id in self.pipelines[change.pipeline].reverted or not self.exposures.running(bad_idx):
             return
+        self._people_watching.add(bad_idx)
         record.detected_s = float(self.env.now)
         record.detected_by = "people"
         record.outcome = "reverted_by_people"
@@ -409,15 +417,18 @@ class Simulation:
                     return
                 elif isinstance(decision, Fail):
                     self._log(version.pipeline, version.version_id, "preprod_caught", stage=plan.stages[decision.stage].name)
-                    for c in version.new_changes:
-                        record = self.records.changes[c]
-                        record.outcome = "caught_preprod" if record.change.bad else "rejected_preprod"
+                    culprits = {c for c in version.new_changes if self.records.changes[c].change.caught_in_preprod}
+                    for c in culprits:
+                        self.records.changes[c].outcome = "caught_preprod"
                     version.finished = True
                     if held is not None:
-                        state.stage_locks[version.stage].release(held)
+                        held.resource.release(held)
                         held = None
-                    culprits = {c for c in version.new_changes if self.records.changes[c].change.caught_in_preprod}
                     yield from self._revert(version.pipeline, culprits, None, 0.0, "preprod", version)
+                    # The version's good changes go round again without the caught ones.
+                    rest = tuple(c for c in version.new_changes if c not in culprits)
+                    if rest:
+                        self._build_version(version.pipeline, rest)
                     return
                 elif isinstance(decision, Complete):
                     version.finished = True
@@ -494,7 +505,6 @@ class Simulation:
         false_alarm = not any(self.records.changes[c].change.bad for c in culprits)
         for c in culprits:
             record = self.records.changes[c]
-            record.rolled_back_by_alarm = True
             record.false_rollback = false_alarm
             record.outcome = "rolled_back"
             if record.change.bad and math.isnan(record.detected_s):
@@ -510,7 +520,3 @@ class Simulation:
             duration = max(self.records.changes[c].change.human_mitigation_s for c in culprits) if culprits else 0.0
         yield from self._revert(version.pipeline, culprits, scope, duration, "alarm", version)
 
-
-def simulate_records(scenario: Scenario, *, seed=0, months: float = 1.0) -> tuple[Simulation, RunRecords]:
-    sim = Simulation(scenario, seed=seed, months=months)
-    return sim, sim.run()

@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import sla, uptime
 from .engine import Simulation
+from .seeds import child_seed
 from .world import SECONDS_PER_MONTH
 
 INTERVAL_S = 300.0  # the SLA's 5-minute interval
@@ -156,7 +157,7 @@ class SimulationResult:
             for k0 in range(0, n_periods, 1440):
                 k1 = min(k0 + 1440, n_periods)
                 errors[r, k0:k1] = sim.metrics.expected(hosts, k0, k1, sim.exposures).errors
-        rng = np.random.default_rng(sim.seed_seq.spawn(3)[2])
+        rng = np.random.default_rng(child_seed(sim.seed_seq, 2))  # sampling of the SLA error counts
         requests = np.round(sim.world.requests)
         sampled = np.minimum(rng.poisson(errors).astype(float), requests)
         return requests, sampled

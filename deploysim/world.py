@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .fleet import FleetLayout
+from .seeds import child_seed
 from .scenario.schema import ChangeSource, Defect, DurationDistribution, Scenario
 from .traffic import local_hours_and_weekdays, requests_per_period
 
@@ -70,7 +71,7 @@ class World:
 
 def draw_world(scenario: Scenario, layout: FleetLayout, horizon_s: float, seed_seq: np.random.SeedSequence) -> World:
     """Draw changes, faults and traffic from independent child streams of one seed."""
-    streams = seed_seq.spawn(3 + len(scenario.changes))
+    streams = [child_seed(seed_seq, i) for i in range(3 + len(scenario.changes))]
     period_s = scenario.metric_period
     n_periods = int(np.ceil(horizon_s / period_s))
     requests = requests_per_period(

@@ -1,0 +1,21 @@
+"""Random streams derived from one seed, by position, so that results never depend on call order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_seed_sequence(seed: int | np.random.SeedSequence) -> np.random.SeedSequence:
+    return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+
+
+def child_seed(parent: np.random.SeedSequence, *path: int) -> np.random.SeedSequence:
+    """The child stream at `path` below `parent`.
+
+    Unlike `SeedSequence.spawn`, this does not change `parent`: asking twice gives the same child,
+    so reusing a seed (or handing it to another process) reproduces the same run.
+    """
+    return np.random.SeedSequence(
+        entropy=parent.entropy, spawn_key=tuple(parent.spawn_key) + tuple(int(p) for p in path),
+        pool_size=parent.pool_size,
+    )
