@@ -42,6 +42,7 @@ class AlarmWatch:
         self._seed = seed_seq
         self._noise = np.random.default_rng(child_seed(seed_seq, 0))  # for windows touched by bad changes
         self._healthy: dict[tuple[bytes, str], np.ndarray] = {}
+        self.watched_names: set[str] = set()  # alarm names any step watches; the engine fills it in
 
     # ------------------------------------------------------------ states from datapoints
 
@@ -95,22 +96,26 @@ class AlarmWatch:
     # ------------------------------------------------------------ healthy scopes, cached
 
     def _healthy_states(self, w: WatchedAlarm) -> np.ndarray:
-        key = (w.hosts.tobytes(), w.alarm)
-        states = self._healthy.get(key)
-        if states is None:
+        """States of `w.alarm` over the whole run for a scope running only good versions."""
+        scope = w.hosts.tobytes()
+        key = (scope, w.alarm)
+        if key not in self._healthy:
             m = self.metrics.expected(w.hosts, 0, self.n_periods)
             # Noise keyed by the scope, so a scope's healthy series is the same whoever asks first.
-            rng = np.random.default_rng(child_seed(self._seed, 1, zlib.crc32(key[0])))
-            flag_cache: dict[str, np.ndarray] = {}
+            rng = np.random.default_rng(child_seed(self._seed, 1, zlib.crc32(scope)))
+            observed: dict[tuple, np.ndarray] = {}
 
             def states_of(alarm: MetricAlarm) -> np.ndarray:
-                if alarm.name not in flag_cache:
-                    flag_cache[alarm.name] = self._flags(m, alarm, rng)
-                return self._states(flag_cache[alarm.name], alarm, 0)
+                # Alarms on the same metric see the same datapoints (one draw of the noise).
+                signature = (alarm.metric, alarm.api, alarm.statistic, alarm.dependency)
+                if signature not in observed:
+                    observed[signature] = self._flags(m, alarm, rng)
+                return self._states(observed[signature], alarm, 0)
 
-            states = self._combine(w.alarm, states_of)
-            self._healthy[key] = states
-        return states
+            # Every alarm watched anywhere is computed now, so the scope's metrics are built once.
+            for name in sorted(self.watched_names | {w.alarm}):
+                self._healthy[(scope, name)] = self._combine(name, states_of)
+        return self._healthy[key]
 
     def _touched(self, hosts: np.ndarray, t0: float, t1: float, overlay: Optional[Overlay]) -> bool:
         """Does any bad change run (or is planned to run) on the scope, or its region's dependencies, in [t0, t1)?"""

@@ -140,6 +140,13 @@ class Simulation:
                 stage_locks=[simpy.Resource(self.env, capacity=1) for _ in plan.stages],
                 calendar=Calendar(policy.blockers, scenario.start),
             )
+        for state in self.pipelines.values():
+            blockers = state.plan.policy.blockers
+            if blockers.incident_alarm:
+                self.alarms.watched_names.add(blockers.incident_alarm)
+            for stage in state.plan.stages:
+                for step in stage.steps:
+                    self.alarms.watched_names.update(w.alarm for w in step.watched)
         # Version 0 of every pipeline: what the fleet runs at the start (contains no tracked change).
         self.versions: dict[int, Version] = {0: Version(0, "", 0.0, 0, frozenset(), {}, (), ())}
         self._next_version_id = 1
