@@ -220,11 +220,8 @@ class MetricModel:
                         fault += self._frac(np.array([f.start_s]), np.array([f.end_s]), t0)[0] * f.error_rate
                 load = 1.0 + dep_extra_load[j, r]
                 shed = np.maximum(0.0, 1.0 - dep.capacity_factor / load)
-                extra = np.minimum(1.0, fault + shed) if baseline or only_change is not None else shed
-                if not baseline and only_change is None:
-                    extra = shed
-                if not baseline:
-                    extra = shed  # a change's own blast radius excludes faults
+                # A change's own blast radius (baseline=False) counts the load it adds, not faults.
+                extra = np.minimum(1.0, fault + shed) if baseline else shed
                 share = dep.calls_share * extra
                 errors_api += region_req_in_scope[r][None, :] * self.api_share[:, None] * share[None, :]
                 rate = np.minimum(1.0, dep.baseline_error_rate * b + extra)

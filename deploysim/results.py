@@ -95,16 +95,17 @@ class SimulationResult:
         p = sim.period_s
         k_lo = int(on.min() // p)
         k_hi = min(int(math.ceil(off.max() / p)), sim.world.requests.shape[1])
-        failed, minutes = 0.0, 0.0
+        failed = 0.0
+        impacted = np.zeros(max(k_hi - k_lo, 0), dtype=bool)  # periods in which it failed requests anywhere
         for r in np.unique(lay.host_region[hosts]).tolist():
             region_hosts = lay.hosts_in_region(r)
             for k0 in range(k_lo, k_hi, 1440):
                 k1 = min(k0 + 1440, k_hi)
                 m = sim.metrics.expected(region_hosts, k0, k1, ex, only_change=bad_idx, baseline=False)
                 failed += float(m.errors.sum())
-                minutes += float((m.errors > 1e-9).sum()) * p / 60.0
+                impacted[k0 - k_lo:k1 - k_lo] |= m.errors > 1e-9
         out["failed_requests"] = failed
-        out["impact_minutes"] = minutes
+        out["impact_minutes"] = float(impacted.sum()) * p / 60.0
         return out
 
     @cached_property
