@@ -8,7 +8,7 @@ sees (Poisson error counts, latency and resource jitter).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -46,6 +46,7 @@ class WindowMetrics:
     disk_pct: dict[str, np.ndarray]
     latency_ms: dict[str, np.ndarray]  # "p50"/"p90"/"p99" -> values
     dependency_error_rate: dict[str, np.ndarray]
+    noise: dict[str, np.ndarray] = field(default_factory=dict)  # draws shared by the metrics of one window
 
 
 class DefectTable:
@@ -323,7 +324,10 @@ class MetricModel:
             key = metric.split("_")[1]
             values = m.latency_ms[key]
             if base.latency_noise_cv > 0:
-                values = values * rng.lognormal(0.0, base.latency_noise_cv, values.size)
+                # One draw per period for all percentiles: a slow minute is slow across the distribution.
+                if "latency" not in m.noise:
+                    m.noise["latency"] = rng.lognormal(0.0, base.latency_noise_cv, values.size)
+                values = values * m.noise["latency"]
             return values
         if metric in ("cpu_pct", "memory_pct", "disk_pct"):
             values = getattr(m, metric)[statistic]
