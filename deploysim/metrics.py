@@ -122,6 +122,50 @@ class MetricModel:
                 off = np.concatenate([off, np.full(planned.size, np.inf)])
         return change, host, on, off
 
+    # ------------------------------------------------------------ capacity
+
+    def _cpu_pct(self, requests_per_period: np.ndarray) -> np.ndarray:
+        """CPU of a host serving this many requests per period: idle use plus load over capacity."""
+        idle = self.sc.baseline.cpu_idle_pct
+        rpm = requests_per_period * (60.0 / self.period_s)
+        return idle + (100.0 - idle) * rpm / self.sc.fleet.host_capacity_rpm
+
+    def _serving(self, r: int, in_scope: np.ndarray, k0: int, k1: int, t0: np.ndarray):
+        """What the scope's hosts in region r serve, per period, with AZ outages taken into account.
+
+        After an outage's failover, the AZ's hosts serve nothing and the region's other hosts take
+        its share; a host asked for more than its capacity sheds the excess as errors (static
+        stability: a region must survive the loss of an AZ at peak). Returns the requests the
+        scope serves, the sum and the maximum of its hosts' CPU, and the requests it sheds.
+        """
+        lay = self.layout
+        L = k1 - k0
+        out_of_service: dict[int, np.ndarray] = {}
+        for f in self.az_outages:
+            if f.region == r and f.start_s + f.failover_s < k1 * self.period_s and f.end_s > t0[0]:
+                frac = self._frac(np.array([f.start_s + f.failover_s]), np.array([f.end_s]), t0)[0]
+                out_of_service[f.az] = np.maximum(out_of_service.get(f.az, 0.0), frac)
+        down_share = np.zeros(L)
+        for az, frac in out_of_service.items():
+            down_share += lay.host_weight[lay.host_az == az].sum() * frac
+        multiplier = 1.0 / np.maximum(1.0 - down_share, 1e-9)
+        region_requests = self.requests[r, k0:k1]
+        capacity = self.sc.fleet.host_capacity_rpm * self.period_s / 60.0
+        served, cpu_sum, cpu_max, shed = np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L)
+        scope = in_scope & (lay.host_region == r)
+        # Hosts of one AZ with the same traffic weight behave alike: compute each group once.
+        groups = np.unique(np.stack([lay.host_az[scope], lay.host_weight[scope]]), axis=1)
+        for az, weight in groups.T.tolist():
+            count = int(np.count_nonzero(scope & (lay.host_az == az) & (lay.host_weight == weight)))
+            up = 1.0 - out_of_service.get(int(az), 0.0)
+            per_host = region_requests * weight * multiplier * up
+            served += per_host * count
+            shed += np.maximum(per_host - capacity, 0.0) * count
+            cpu = np.minimum(self._cpu_pct(per_host), 100.0)
+            cpu_sum += cpu * count
+            cpu_max = np.maximum(cpu_max, cpu)
+        return served, cpu_sum, cpu_max, shed
+
     # ------------------------------------------------------------ expected values
 
     def expected(self, hosts: np.ndarray, k0: int, k1: int, exposures: Optional[ExposureLog] = None,
@@ -143,18 +187,21 @@ class MetricModel:
         n_api = self.api_share.size
 
         requests = np.zeros(L)
-        host_count_load = np.zeros(L)  # sum over hosts of their region's load, for CPU
+        overloaded = np.zeros(L)  # requests shed because the hosts serving them are over capacity
+        cpu_sum, cpu_base_max = np.zeros(L), np.zeros(L)
         region_req_in_scope = {}
         for r in regions.tolist():
-            w = lay.host_weight[in_scope & (lay.host_region == r)].sum()
-            region_req_in_scope[r] = self.requests[r, k0:k1] * w
-            requests += region_req_in_scope[r]
-            host_count_load += self.load[r, k0:k1] * np.count_nonzero(in_scope & (lay.host_region == r))
+            served, cpu_r, cpu_r_max, shed = self._serving(r, in_scope, k0, k1, t0)
+            region_req_in_scope[r] = served
+            requests += served
+            cpu_sum += cpu_r
+            cpu_base_max = np.maximum(cpu_base_max, cpu_r_max)
+            overloaded += shed
         requests_api = requests[None, :] * self.api_share[:, None]
         b = 1.0 if baseline else 0.0
-        errors_api = requests_api * base.error_rate * b
+        errors_api = (requests_api * base.error_rate + overloaded[None, :] * self.api_share[:, None]) * b
         unhealthy = np.zeros(L)
-        cpu_base = base.cpu_pct * host_count_load / n_scope
+        cpu_base = cpu_sum / n_scope
         cpu_add, mem_add, disk_add = np.zeros(L), np.zeros(L), np.zeros(L)
         cpu_max, mem_max, disk_max = np.zeros(L), np.zeros(L), np.zeros(L)
         slow_req, slow_weighted = np.zeros(L), np.zeros(L)
@@ -173,7 +220,7 @@ class MetricModel:
             cpu_delta = d.cpu_growth[change][:, None] * age_h
             mem_delta = d.memory_growth[change][:, None] * age_h
             disk_delta = d.disk_growth[change][:, None] * age_h
-            cpu = base.cpu_pct * load + cpu_delta
+            cpu = self._cpu_pct(self.requests[r_i, k0:k1] * lay.host_weight[host][:, None]) + cpu_delta
             down = active & (d.crash[change][:, None] | (base.memory_pct + mem_delta >= 100.0))
             overload = np.where(cpu > 100.0, 1.0 - 100.0 / np.maximum(cpu, 1e-9), 0.0)
             general = np.where(d.api[change] < 0, d.error_rate[change], 0.0)[:, None] * active
@@ -251,7 +298,7 @@ class MetricModel:
             errors=errors,
             errors_api=errors_api,
             unhealthy_hosts=unhealthy,
-            cpu_pct={"average": cpu_base + cpu_add, "maximum": cpu_base + cpu_max},
+            cpu_pct={"average": cpu_base + cpu_add, "maximum": cpu_base_max + cpu_max},
             memory_pct={"average": base.memory_pct + mem_add, "maximum": base.memory_pct + mem_max},
             disk_pct={"average": base.disk_pct + disk_add, "maximum": base.disk_pct + disk_max},
             latency_ms=latency,

@@ -127,3 +127,31 @@ def test_holidays_and_freezes_push_the_start_to_the_next_open_time():
     assert calendar.next_allowed_s((48 + 10) * hour, [region]) == (72 + 12) * hour
     # Friday 18:00 is after hours: Monday 09:00.
     assert calendar.next_allowed_s((96 + 18) * hour, [region]) == (168 + 9) * hour
+
+
+def test_cpu_follows_load_over_capacity():
+    """CPU = idle + (100 - idle) x requests per minute / capacity: 600 rpm on a 10,000 rpm host at 5% idle."""
+    scenario, sim, model = _model_with_defect({"name": "none"})
+    m = model.expected(np.arange(10), 0, 3)
+    np.testing.assert_allclose(m.cpu_pct["average"], 5 + 95 * 600 / 10000)
+
+
+def test_losing_an_az_at_too_little_headroom_sheds_the_excess():
+    """Static stability: 3 AZs x 2 hosts at 1,000 rpm each, capacity 1,200 rpm. The lost AZ's third
+    fails during failover; then 4 hosts take 1,500 rpm each and shed 300 each: 20% of the region."""
+    data = patched(tiny_scenario_dict(), "fleet", {"host_capacity_rpm": 1200, "regions": [
+        {"name": "r1", "timezone": "UTC", "azs": 3, "cells_per_az": 1, "hosts_per_cell": 2}]})
+    scenario = deploysim.scenario_from_dict(data)
+    sim = Simulation(scenario, seed=0, months=0.01)
+    import dataclasses
+
+    world = dataclasses.replace(sim.world, faults=(Fault("az_outage", 0, 600.0, 3600.0, az=0, failover_s=300.0),))
+    model = MetricModel(scenario, sim.layout, world, [])
+    m = model.expected(np.arange(6), 0, 70)
+    rate = m.errors / m.requests
+    np.testing.assert_allclose(rate[:10], 0.0)
+    np.testing.assert_allclose(rate[10:15], 1 / 3)  # failover: the AZ's share fails
+    np.testing.assert_allclose(rate[15:60], 0.2)  # after: the others are over capacity
+    np.testing.assert_allclose(rate[60:], 0.0)
+    np.testing.assert_allclose(m.cpu_pct["maximum"][20], 100.0)
+    np.testing.assert_allclose(m.requests[20], 6000.0)

@@ -141,14 +141,16 @@ class Traffic(Frozen):
 
 
 class Baseline(Frozen):
-    """How a healthy host behaves at the fleet's mean load."""
+    """How a healthy host behaves (CPU follows its load over fleet.host_capacity_rpm)."""
 
     error_rate: Probability = 0.0005
     latency_p50_ms: PositiveFloat = 20.0
     latency_p90_ms: PositiveFloat = 45.0
     latency_p99_ms: PositiveFloat = 120.0
     latency_noise_cv: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
-    cpu_pct: Annotated[float, Field(gt=0.0, le=100.0)] = 35.0
+    cpu_idle_pct: Annotated[float, Field(ge=0.0, lt=100.0)] = Field(
+        5.0, description="CPU a host uses with no traffic; it grows linearly to 100% at host_capacity_rpm"
+    )
     memory_pct: Annotated[float, Field(ge=0.0, le=100.0)] = 50.0
     disk_pct: Annotated[float, Field(ge=0.0, le=100.0)] = 40.0
     resource_noise_pct: NonNegFloat = 1.0
