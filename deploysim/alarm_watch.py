@@ -100,7 +100,7 @@ class AlarmWatch:
         scope = w.hosts.tobytes()
         key = (scope, w.alarm)
         if key not in self._healthy:
-            m = self.metrics.expected(w.hosts, 0, self.n_periods)
+            m = self.metrics.expected(w.hosts, 0, self.n_periods, with_batches=False)
             # Noise keyed by the scope, so a scope's healthy series is the same whoever asks first.
             rng = np.random.default_rng(child_seed(self._seed, 1, zlib.crc32(scope)))
             observed: dict[tuple, np.ndarray] = {}
@@ -126,6 +126,9 @@ class AlarmWatch:
             scope = np.zeros(lay.n_hosts, dtype=bool)
             scope[hosts] = True
         if overlay is not None and overlay.new_changes and (overlay.switch_s[scope] < t1).any():
+            return True
+        regions = np.unique(lay.host_region[hosts])
+        if any(b.region in regions and b.start_s < t1 and b.end_s > t0 for b in self.metrics.batches_out):
             return True
         n = ex.size
         if n == 0:

@@ -19,7 +19,7 @@ import simpy
 from .alarm_watch import AlarmWatch
 from .exposure import ExposureLog
 from .fleet import FleetLayout, build_fleet
-from .metrics import MetricModel, Overlay
+from .metrics import BatchOut, MetricModel, Overlay
 from .policy.blockers import Calendar, RegionCalendar
 from .policy.controller import (
     BakeWait,
@@ -388,6 +388,7 @@ class Simulation:
                                 planned[h] = now + (b + 1) * step.batch_s
                         self._log(version.pipeline, version.version_id, "step_start",
                                   stage=plan.stages[decision.stage].name, step=step.name, hosts=int(step.hosts.size))
+                    self._take_out_of_service(decision.hosts, decision.duration_s)
                     alarm = yield from self._wait_watching(version, step, float(self.env.now) + decision.duration_s, planned)
                     if alarm is not None:
                         obs = Observation(alarm=alarm)
@@ -465,6 +466,17 @@ class Simulation:
                     pending.cancel()
             if held is not None:
                 held.resource.release(held)
+
+    def _take_out_of_service(self, hosts: np.ndarray, duration_s: float) -> None:
+        """A batch's hosts stop serving while they are replaced; only a batch that leaves the rest
+        of its region over capacity changes the metrics, so only those are recorded."""
+        now = float(self.env.now)
+        for r in np.unique(self.layout.host_region[hosts]).tolist():
+            in_region = hosts[self.layout.host_region[hosts] == r]
+            if self.metrics.batch_sheds(r, in_region, now, now + duration_s):
+                self.metrics.batches_out.append(BatchOut(r, in_region, now, now + duration_s))
+                event, self.region_events[r] = self.region_events[r], self.env.event()
+                event.succeed()
 
     def _accumulate_waits(self, version: Version) -> None:
         for c in version.new_changes:

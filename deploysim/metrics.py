@@ -23,6 +23,16 @@ Z99 = 2.3263478740408408  # standard normal quantile at 0.99
 
 
 @dataclass(frozen=True)
+class BatchOut:
+    """Hosts of a region out of service while a deployment batch replaces them."""
+
+    region: int
+    hosts: np.ndarray
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
 class Overlay:
     """A planned switch of hosts to a version, applied to the exposures before it happens."""
 
@@ -83,6 +93,8 @@ class MetricModel:
         self.defects = DefectTable(scenario, bad_changes) if bad_changes else None
         self.deps = scenario.dependencies
         self.az_outages = [f for f in world.faults if f.kind == "az_outage"]
+        # Deployment batches that took so many hosts out of service that the rest shed load.
+        self.batches_out: list[BatchOut] = []
         self.dep_faults = [f for f in world.faults if f.kind == "dependency_degradation"]
         base = scenario.baseline
         self._lat_mu = np.log(base.latency_p50_ms)
@@ -130,51 +142,78 @@ class MetricModel:
         rpm = requests_per_period * (60.0 / self.period_s)
         return idle + (100.0 - idle) * rpm / self.sc.fleet.host_capacity_rpm
 
-    def _serving(self, r: int, in_scope: np.ndarray, k0: int, k1: int, t0: np.ndarray):
-        """What the scope's hosts in region r serve, per period, with AZ outages taken into account.
+    def _serving(self, r: int, in_scope: np.ndarray, k0: int, k1: int, t0: np.ndarray, with_batches: bool = True):
+        """What the scope's hosts in region r serve, per period, with hosts out of service taken into account.
 
-        After an outage's failover, the AZ's hosts serve nothing and the region's other hosts take
-        its share; a host asked for more than its capacity sheds the excess as errors (static
-        stability: a region must survive the loss of an AZ at peak). Returns the requests the
-        scope serves, the sum and the maximum of its hosts' CPU, and the requests it sheds.
+        Hosts are out of service in an AZ outage (after its failover) and, with `with_batches`,
+        while a deployment batch that left too little capacity replaces them. The region's other
+        hosts then take their share; a host asked for more than its capacity sheds the excess as
+        errors (static stability: a region must survive the loss of an AZ, or of a batch, at peak).
+        Returns the requests the scope serves, the sum and the maximum of its hosts' CPU, and the
+        requests it sheds.
         """
         lay = self.layout
         L = k1 - k0
-        out_of_service: dict[int, np.ndarray] = {}
-        for f in self.az_outages:
-            if f.region == r and f.start_s + f.failover_s < k1 * self.period_s and f.end_s > t0[0]:
-                frac = self._frac(np.array([f.start_s + f.failover_s]), np.array([f.end_s]), t0)[0]
-                out_of_service[f.az] = np.maximum(out_of_service.get(f.az, 0.0), frac)
+        t1 = k1 * self.period_s
+        region_hosts = lay.hosts_in_region(r)
+        down = {}  # host -> share of each period it is out of service
+        spans = [(lay.hosts_in_region(r)[lay.host_az[region_hosts] == f.az], f.start_s + f.failover_s, f.end_s)
+                 for f in self.az_outages if f.region == r]
+        if with_batches:
+            spans += [(b.hosts, b.start_s, b.end_s) for b in self.batches_out if b.region == r]
+        for hosts, start_s, end_s in spans:
+            if start_s < t1 and end_s > t0[0]:
+                frac = self._frac(np.array([start_s]), np.array([end_s]), t0)[0]
+                for h in hosts.tolist():
+                    down[h] = np.maximum(down.get(h, 0.0), frac)
         down_share = np.zeros(L)
-        for az, frac in out_of_service.items():
-            down_share += lay.host_weight[lay.host_az == az].sum() * frac
+        for h, frac in down.items():
+            down_share += lay.host_weight[h] * frac
         multiplier = 1.0 / np.maximum(1.0 - down_share, 1e-9)
         region_requests = self.requests[r, k0:k1]
         capacity = self.sc.fleet.host_capacity_rpm * self.period_s / 60.0
         served, cpu_sum, cpu_max, shed = np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L)
-        scope = in_scope & (lay.host_region == r)
-        # Hosts of one AZ with the same traffic weight behave alike: compute each group once.
-        groups = np.unique(np.stack([lay.host_az[scope], lay.host_weight[scope]]), axis=1)
-        for az, weight in groups.T.tolist():
-            count = int(np.count_nonzero(scope & (lay.host_az == az) & (lay.host_weight == weight)))
-            up = 1.0 - out_of_service.get(int(az), 0.0)
-            per_host = region_requests * weight * multiplier * up
-            served += per_host * count
-            shed += np.maximum(per_host - capacity, 0.0) * count
+        scope = region_hosts[in_scope[region_hosts]]
+        # Hosts with the same weight and the same service history behave alike: compute each group once.
+        groups: dict[tuple, list[int]] = {}
+        for h in scope.tolist():
+            groups.setdefault((lay.host_weight[h], id(down.get(h))), []).append(h)
+        # With every host of the region out of service the requests still arrive, and all fail.
+        nobody = down_share >= 1.0 - 1e-9
+        for hosts in groups.values():
+            h = hosts[0]
+            up = 1.0 - down.get(h, 0.0)
+            per_host = np.where(nobody, region_requests * lay.host_weight[h],
+                                region_requests * lay.host_weight[h] * multiplier * up)
+            served += per_host * len(hosts)
+            shed += np.where(nobody, per_host, np.maximum(per_host - capacity, 0.0)) * len(hosts)
             cpu = np.minimum(self._cpu_pct(per_host), 100.0)
-            cpu_sum += cpu * count
+            cpu_sum += cpu * len(hosts)
             cpu_max = np.maximum(cpu_max, cpu)
         return served, cpu_sum, cpu_max, shed
+
+    def batch_sheds(self, r: int, hosts: np.ndarray, start_s: float, end_s: float) -> bool:
+        """Would taking these hosts of region r out of service over [start_s, end_s) overload the others?"""
+        k0, k1 = int(start_s // self.period_s), min(int(np.ceil(end_s / self.period_s)), self.n_periods)
+        if k1 <= k0:
+            return False
+        self.batches_out.append(BatchOut(r, hosts, start_s, end_s))
+        in_scope = np.zeros(self.layout.n_hosts, dtype=bool)
+        in_scope[self.layout.hosts_in_region(r)] = True
+        _, _, _, shed = self._serving(r, in_scope, k0, k1, np.arange(k0, k1) * self.period_s)
+        self.batches_out.pop()
+        return bool((shed > 1e-9).any())
 
     # ------------------------------------------------------------ expected values
 
     def expected(self, hosts: np.ndarray, k0: int, k1: int, exposures: Optional[ExposureLog] = None,
                  overlay: Optional[Overlay] = None, only_change: Optional[int] = None,
-                 baseline: bool = True) -> WindowMetrics:
+                 baseline: bool = True, with_batches: bool = True) -> WindowMetrics:
         """Mean metrics of the hosts over periods [k0, k1).
 
         `only_change` keeps a single bad change's effect (with `baseline=False`, its own errors:
-        the blast radius).
+        the blast radius). `with_batches=False` leaves out capacity lost to deployment batches
+        (the exogenous world only).
         """
         L = k1 - k0
         lay, base, p = self.layout, self.sc.baseline, self.period_s
@@ -191,7 +230,7 @@ class MetricModel:
         cpu_sum, cpu_base_max = np.zeros(L), np.zeros(L)
         region_req_in_scope = {}
         for r in regions.tolist():
-            served, cpu_r, cpu_r_max, shed = self._serving(r, in_scope, k0, k1, t0)
+            served, cpu_r, cpu_r_max, shed = self._serving(r, in_scope, k0, k1, t0, with_batches)
             region_req_in_scope[r] = served
             requests += served
             cpu_sum += cpu_r

@@ -155,3 +155,20 @@ def test_losing_an_az_at_too_little_headroom_sheds_the_excess():
     np.testing.assert_allclose(rate[60:], 0.0)
     np.testing.assert_allclose(m.cpu_pct["maximum"][20], 100.0)
     np.testing.assert_allclose(m.requests[20], 6000.0)
+
+
+def test_replacing_too_many_hosts_at_once_sheds_load_while_the_batch_deploys(tiny):
+    """Minimum healthy share: with capacity 1,200 rpm and 600 rpm per host, replacing 9 of 10 hosts
+    at once leaves one host for 5,400 extra requests a minute; batches of a third leave enough."""
+    def failed(max_share):
+        data = patched(tiny_scenario_dict(), "fleet.host_capacity_rpm", 1200)
+        data = patched(data, "policy.pipelines.code.stages.0.batching", {"max_share": max_share, "duration": "5m"})
+        scenario = deploysim.scenario_from_dict(data)
+        result = with_changes(scenario, [good_change()])
+        return float(result.uptime["errors"].sum())
+
+    # All at once: the one-box batch (1 host) is fine; the 9-host batch leaves 1 host serving 6,000
+    # rpm for 5 minutes, which sheds 4,800 a minute: 24,000 failed requests.
+    assert failed(1.0) == pytest.approx(24000, rel=0.02)
+    # Thirds (3 hosts of 10): 7 hosts take 857 rpm each, under capacity: nothing fails.
+    assert failed(0.34) == 0.0

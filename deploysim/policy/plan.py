@@ -63,11 +63,19 @@ class PipelinePlan:
         return idx[-1] if idx else -1
 
 
-def _batches(hosts: np.ndarray, max_share: float) -> tuple[np.ndarray, ...]:
+def _batches(hosts: np.ndarray, max_share: float, layout: FleetLayout) -> tuple[np.ndarray, ...]:
+    """Split a step's hosts into batches of at most `max_share` of them, each taking an even share
+    of every AZ (round-robin), so no AZ or region loses more than its share of capacity at once."""
     if hosts.size == 0:
         return ()
     size = max(1, int(math.floor(max_share * hosts.size + 1e-9)))
-    return tuple(hosts[i : i + size] for i in range(0, hosts.size, size))
+    az = layout.host_az[hosts]
+    rank = np.empty(hosts.size, dtype=np.int64)
+    for a in np.unique(az):
+        members = np.flatnonzero(az == a)
+        rank[members] = np.arange(members.size)
+    order = hosts[np.lexsort((az, rank))]
+    return tuple(np.sort(order[i : i + size]) for i in range(0, order.size, size))
 
 
 def _units(layout: FleetLayout, regions: tuple[int, ...], unit: str) -> list[np.ndarray]:
@@ -118,7 +126,7 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
         done[hosts] = True
         name = f"wave-{w + 1}"
         watched = _watched(watch, "wave", name, hosts) + region_watch
-        steps.append(Step(name, "wave", hosts, _batches(hosts, stage.batching.max_share), stage.batching.duration, wave.bake, tuple(watched)))
+        steps.append(Step(name, "wave", hosts, _batches(hosts, stage.batching.max_share, layout), stage.batching.duration, wave.bake, tuple(watched)))
     return StagePlan(stage.name, stage.kind, regions, np.sort(all_hosts), tuple(steps))
 
 
