@@ -42,6 +42,7 @@ class AlarmWatch:
         self._seed = seed_seq
         self._noise = np.random.default_rng(child_seed(seed_seq, 0))  # for windows touched by bad changes
         self._healthy: dict[tuple[bytes, str], np.ndarray] = {}
+        self._masks: dict[bytes, tuple[np.ndarray, frozenset[int]]] = {}
         self.watched_names: set[str] = set()  # alarm names any step watches; the engine fills it in
 
     # ------------------------------------------------------------ states from datapoints
@@ -117,17 +118,27 @@ class AlarmWatch:
                 self._healthy[(scope, name)] = self._combine(name, states_of)
         return self._healthy[key]
 
+    def _scope_mask(self, hosts: np.ndarray) -> tuple[np.ndarray, frozenset[int]]:
+        """Hosts whose bad changes can affect the scope's metrics (its region's, with dependencies), and its regions."""
+        key = hosts.tobytes()
+        cached = self._masks.get(key)
+        if cached is None:
+            lay = self.layout
+            regions = np.unique(lay.host_region[hosts])
+            if self.has_dependencies:
+                mask = np.isin(lay.host_region, regions)
+            else:
+                mask = np.zeros(lay.n_hosts, dtype=bool)
+                mask[hosts] = True
+            cached = self._masks[key] = (mask, frozenset(regions.tolist()))
+        return cached
+
     def _touched(self, hosts: np.ndarray, t0: float, t1: float, overlay: Optional[Overlay]) -> bool:
         """Does any bad change run (or is planned to run) on the scope, or its region's dependencies, in [t0, t1)?"""
-        lay, ex = self.layout, self.exposures
-        if self.has_dependencies:
-            scope = np.isin(lay.host_region, np.unique(lay.host_region[hosts]))
-        else:
-            scope = np.zeros(lay.n_hosts, dtype=bool)
-            scope[hosts] = True
+        ex = self.exposures
+        scope, regions = self._scope_mask(hosts)
         if overlay is not None and overlay.new_changes and (overlay.switch_s[scope] < t1).any():
             return True
-        regions = np.unique(lay.host_region[hosts])
         if any(b.region in regions and b.start_s < t1 and b.end_s > t0 for b in self.metrics.batches_out):
             return True
         n = ex.size

@@ -156,39 +156,48 @@ class MetricModel:
         L = k1 - k0
         t1 = k1 * self.period_s
         region_hosts = lay.hosts_in_region(r)
-        down = {}  # host -> share of each period it is out of service
-        spans = [(lay.hosts_in_region(r)[lay.host_az[region_hosts] == f.az], f.start_s + f.failover_s, f.end_s)
-                 for f in self.az_outages if f.region == r]
+        # Share of each period out of service: per AZ (outages) and per host (batches).
+        az_down: dict[int, np.ndarray] = {}
+        for f in self.az_outages:
+            if f.region == r and f.start_s + f.failover_s < t1 and f.end_s > t0[0]:
+                frac = self._frac(np.array([f.start_s + f.failover_s]), np.array([f.end_s]), t0)[0]
+                az_down[f.az] = np.maximum(az_down.get(f.az, 0.0), frac)
+        host_down: dict[int, np.ndarray] = {}
         if with_batches:
-            spans += [(b.hosts, b.start_s, b.end_s) for b in self.batches_out if b.region == r]
-        for hosts, start_s, end_s in spans:
-            if start_s < t1 and end_s > t0[0]:
-                frac = self._frac(np.array([start_s]), np.array([end_s]), t0)[0]
-                for h in hosts.tolist():
-                    down[h] = np.maximum(down.get(h, 0.0), frac)
+            for b in self.batches_out:
+                if b.region == r and b.start_s < t1 and b.end_s > t0[0]:
+                    frac = self._frac(np.array([b.start_s]), np.array([b.end_s]), t0)[0]
+                    for h in b.hosts.tolist():
+                        host_down[h] = np.maximum(host_down.get(h, 0.0), frac)
         down_share = np.zeros(L)
-        for h, frac in down.items():
-            down_share += lay.host_weight[h] * frac
+        for az, frac in az_down.items():
+            down_share += lay.host_weight[region_hosts[lay.host_az[region_hosts] == az]].sum() * frac
+        for h, frac in host_down.items():
+            # A host both in a failed AZ and in a batch counts once.
+            down_share += lay.host_weight[h] * np.maximum(frac - az_down.get(int(lay.host_az[h]), 0.0), 0.0)
         multiplier = 1.0 / np.maximum(1.0 - down_share, 1e-9)
         region_requests = self.requests[r, k0:k1]
         capacity = self.sc.fleet.host_capacity_rpm * self.period_s / 60.0
         served, cpu_sum, cpu_max, shed = np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L)
         scope = region_hosts[in_scope[region_hosts]]
         # Hosts with the same weight and the same service history behave alike: compute each group once.
-        groups: dict[tuple, list[int]] = {}
-        for h in scope.tolist():
-            groups.setdefault((lay.host_weight[h], id(down.get(h))), []).append(h)
+        az_key = np.where(np.isin(lay.host_az[scope], list(az_down)), lay.host_az[scope], -1)
+        host_key = np.where(np.isin(scope, list(host_down)), scope, -1)
+        keys, first, counts = np.unique(np.stack([lay.host_weight[scope], az_key, host_key]), axis=1,
+                                        return_index=True, return_counts=True)
         # With every host of the region out of service the requests still arrive, and all fail.
         nobody = down_share >= 1.0 - 1e-9
-        for hosts in groups.values():
-            h = hosts[0]
-            up = 1.0 - down.get(h, 0.0)
-            per_host = np.where(nobody, region_requests * lay.host_weight[h],
-                                region_requests * lay.host_weight[h] * multiplier * up)
-            served += per_host * len(hosts)
-            shed += np.where(nobody, per_host, np.maximum(per_host - capacity, 0.0)) * len(hosts)
+        for weight, az, host, count in zip(keys[0].tolist(), keys[1].tolist(), keys[2].tolist(), counts.tolist()):
+            out = np.zeros(L)
+            if az >= 0:
+                out = np.maximum(out, az_down[int(az)])
+            if host >= 0:
+                out = np.maximum(out, host_down[int(host)])
+            per_host = np.where(nobody, region_requests * weight, region_requests * weight * multiplier * (1.0 - out))
+            served += per_host * count
+            shed += np.where(nobody, per_host, np.maximum(per_host - capacity, 0.0)) * count
             cpu = np.minimum(self._cpu_pct(per_host), 100.0)
-            cpu_sum += cpu * len(hosts)
+            cpu_sum += cpu * count
             cpu_max = np.maximum(cpu_max, cpu)
         return served, cpu_sum, cpu_max, shed
 
@@ -197,6 +206,21 @@ class MetricModel:
         k0, k1 = int(start_s // self.period_s), min(int(np.ceil(end_s / self.period_s)), self.n_periods)
         if k1 <= k0:
             return False
+        # Quick bound first: with no outage or other batch overlapping, the busiest remaining host
+        # at the busiest period decides.
+        lay = self.layout
+        region_hosts = lay.hosts_in_region(r)
+        overlapping = [f for f in self.az_outages if f.region == r and f.start_s < end_s and f.end_s > start_s]
+        overlapping += [b for b in self.batches_out if b.region == r and b.start_s < end_s and b.end_s > start_s]
+        if not overlapping:
+            out = np.zeros(lay.n_hosts, dtype=bool)
+            out[hosts] = True
+            remaining = region_hosts[~out[region_hosts]]
+            if remaining.size:
+                busiest = self.requests[r, k0:k1].max() * lay.host_weight[remaining].max()
+                share_left = lay.host_weight[remaining].sum()
+                if busiest / share_left <= self.sc.fleet.host_capacity_rpm * self.period_s / 60.0:
+                    return False
         self.batches_out.append(BatchOut(r, hosts, start_s, end_s))
         in_scope = np.zeros(self.layout.n_hosts, dtype=bool)
         in_scope[self.layout.hosts_in_region(r)] = True
