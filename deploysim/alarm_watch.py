@@ -65,7 +65,14 @@ class AlarmWatch:
             return states
         span = n + EXTRA_EVALUATION_RANGE
         msum = np.concatenate([[0], np.cumsum(missing, dtype=np.int64)])
-        touched = np.flatnonzero(msum[ends] - msum[np.maximum(ends - span, 0)] > 0)
+        missing_in_range = msum[ends] - msum[np.maximum(ends - span, 0)]
+        # A range with no datapoint at all is decided by the treatment alone (ignore keeps the state,
+        # which the loop below carries; the others are fixed), so only ranges with some are looped over.
+        empty = missing_in_range == np.minimum(ends, span)
+        if alarm.treat_missing_data != "ignore":
+            states[empty] = alarm.treat_missing_data == "breaching"
+            missing_in_range = np.where(empty, 0, missing_in_range)
+        touched = np.flatnonzero(missing_in_range > 0)
         state = "OK"
         previous = -2
         for i in touched.tolist():
