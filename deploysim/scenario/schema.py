@@ -372,9 +372,11 @@ class Wave(Frozen):
 class Watch(Frozen):
     """Which alarm (metric or composite, by name) is watched at which scope during deploy and bake."""
 
-    one_box: tuple[str, ...] = ()
-    wave: tuple[str, ...] = ()
-    region: tuple[str, ...] = ()
+    one_box: tuple[str, ...] = Field((), description="alarms over the one-box hosts during one-box deploy and bake")
+    wave: tuple[str, ...] = Field((), description="alarms over the current wave's hosts during its deploy and bake")
+    region: tuple[str, ...] = Field(
+        (), description="aggregate alarms over each region of the stage, dependency alarms included, during every step"
+    )
 
 
 class Stage(Frozen):
