@@ -1,9 +1,10 @@
 """Metrics of any scope (set of hosts) over a run of metric periods, computed with numpy.
 
 Traffic is exogenous (the world's per-region requests); errors, latency and resource use follow
-from the baseline, the exposure intervals of bad changes, and infrastructure faults. `expected`
-gives mean values (used for uptime and blast radius); `observe` adds the sampling noise an alarm
-sees (Poisson error counts, latency and resource jitter).
+from the baseline, the exposure intervals of bad changes, host capacity (hosts out of service in
+an AZ outage or a deployment batch shift their load to the others), and infrastructure faults.
+`expected` gives mean values (used for uptime and blast radius); `observe` adds the sampling noise
+an alarm sees (Poisson error counts, latency and resource jitter).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ The engine only appends plain records; this module is where they become frames a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -52,7 +52,6 @@ class SimulationResult:
     months: float
     sla_target_pct: float = 99.9
     credit_table: str = "s3-standard"
-    _cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def scenario(self):
@@ -198,7 +197,8 @@ class SimulationResult:
             for r, name in enumerate(self.sim.layout.region_names):
                 req, err = requests[r, sl], errors[r, sl]
                 up_avg = float(uptime.averaged_error_rate_uptime_pct(req, err, period_s=p, interval_s=INTERVAL_S))
-                up_min = float(uptime.unavailable_minutes_uptime_pct(req, err, period_s=p))
+                # Judge whole minutes, or whole periods when a period is longer than a minute.
+                up_min = float(uptime.unavailable_minutes_uptime_pct(req, err, period_s=p, run_s=max(60.0, p)))
                 period_len_s = req.size * p
                 # The averaged-error-rate definition read as time: the mean error rate times the period.
                 downtime_s = (100.0 - up_avg) / 100.0 * period_len_s

@@ -133,3 +133,11 @@ def test_yaml_is_loaded_safely(tmp_path):
     evil.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(deploysim.ScenarioError, match="not valid YAML"):
         deploysim.load_scenario(evil)
+
+
+def test_value_fitting_no_form_of_a_field_lists_every_accepted_form():
+    """A wave count is a whole number or 'rest': 'all' is reported once, at the field, with both forms."""
+    found = problems(patched(aws_typical(), "policy.pipelines.code.stages.2.waves.0.count", "all"))
+    message = found["policy.pipelines.code.stages[2].waves[0].count"]
+    assert "integer" in message and "'rest'" in message
+    assert len(found) == 1

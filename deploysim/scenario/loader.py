@@ -42,11 +42,15 @@ def format_path(loc: Iterable[Any]) -> str:
     return out
 
 
+_TYPE_TAGS = {"int", "str", "float", "bool", "constrained-int", "constrained-float", "function-after",
+              "function-before", "function-plain", "function-wrap", "list", "dict", "tuple"}
+
+
 def _pydantic_problems(error: ValidationError) -> list[tuple[str, str]]:
-    problems = []
+    by_path: dict[str, list[str]] = {}
     for item in error.errors(include_url=False):
-        # Drop pydantic's internal tags (function-before[...], union members) from the path.
-        loc = [p for p in item["loc"] if not (isinstance(p, str) and ("[" in p or p in {"int", "str", "function-after", "literal['rest']"}))]
+        # Drop pydantic's tags for union members and validators from the path.
+        loc = [p for p in item["loc"] if not (isinstance(p, str) and ("[" in p or p in _TYPE_TAGS))]
         message = item["msg"]
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
@@ -54,14 +58,12 @@ def _pydantic_problems(error: ValidationError) -> list[tuple[str, str]]:
             message = "unknown field (check its spelling and indentation)"
         elif item["type"] == "missing":
             message = "required field is missing"
-        problems.append((format_path(loc), message))
-    # A union reports one line per member; keep the first per path.
-    seen, unique = set(), []
-    for path, message in problems:
-        if path not in seen:
-            seen.add(path)
-            unique.append((path, message))
-    return unique
+        messages = by_path.setdefault(format_path(loc), [])
+        if message not in messages:
+            messages.append(message)
+    # A value that fits no member of a union gets one line listing what each member expected.
+    return [(path, messages[0] if len(messages) == 1 else "expected one of: " + "; or ".join(messages))
+            for path, messages in by_path.items()]
 
 
 def scenario_from_dict(data: Mapping[str, Any], source: str = "scenario") -> Scenario:
