@@ -79,6 +79,11 @@ class Complete:
     pass
 
 
+def _bake_limit_s(bake) -> float:
+    """How long a bake waits for its minimum data before it gives up and lets the rollout go on."""
+    return bake.max_duration if bake.max_duration is not None else max(DEFAULT_BAKE_LIMIT_S, bake.duration)
+
+
 Decision = Union[EnterStage, WaitBlocker, DeployBatch, BakeWait, RollBack, Fail, Complete]
 
 
@@ -92,9 +97,8 @@ class RolloutController:
         self.stage = -1  # stage the version holds; -1 before the first
         self.step = 0
         self.batch = 0  # next batch to deploy in the current step
-        self.phase = "start"  # start | entered | cleared | deploying | baking | done | failed
+        self.phase = "start"  # start | entered | deploying | baking | done | failed
         self.bake_since_s = 0.0
-        self.bake_started = False
 
     @property
     def current_step(self) -> Optional[Step]:
@@ -137,7 +141,7 @@ class RolloutController:
         if self.phase == "baking":
             step = self.current_step
             bake = step.bake
-            deadline = self.bake_since_s + (bake.max_duration if bake.max_duration is not None else max(DEFAULT_BAKE_LIMIT_S, bake.duration))
+            deadline = self.bake_since_s + _bake_limit_s(bake)
             enough_time = now_s >= self.bake_since_s + bake.duration
             enough_data = obs.datapoints_seen >= bake.min_datapoints and all(
                 obs.requests_seen.get(api, 0.0) >= n for api, n in bake.min_requests.items()
@@ -153,10 +157,9 @@ class RolloutController:
 
     def _bake_wait(self, step: Step) -> BakeWait:
         bake = step.bake
-        limit = bake.max_duration if bake.max_duration is not None else max(DEFAULT_BAKE_LIMIT_S, bake.duration)
         return BakeWait(
             self.stage, self.step, self.bake_since_s, self.bake_since_s + bake.duration,
-            dict(bake.min_requests), bake.min_datapoints, self.bake_since_s + limit,
+            dict(bake.min_requests), bake.min_datapoints, self.bake_since_s + _bake_limit_s(bake),
         )
 
     def _next_batch_or_bake(self, now_s: float) -> Decision:
