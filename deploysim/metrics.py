@@ -422,10 +422,13 @@ class MetricModel:
                 req, err = m.requests_api[apis.index(api)], m.errors_api[apis.index(api)]
             else:
                 req, err = m.requests, m.errors
-            counts = rng.poisson(np.maximum(err, 0.0)).astype(float)
-            counts = np.minimum(counts, np.round(req))
             if metric == "requests":
                 return req
+            # Errors, error rate and errors in logs of one API are the same failed requests: one draw.
+            key = f"errors:{api or 'All'}"
+            if key not in m.noise:
+                m.noise[key] = np.minimum(rng.poisson(np.maximum(err, 0.0)).astype(float), np.round(req))
+            counts = m.noise[key]
             if metric == "errors":
                 return counts
             if metric == "log_errors":
