@@ -141,3 +141,12 @@ def test_value_fitting_no_form_of_a_field_lists_every_accepted_form():
     message = found["policy.pipelines.code.stages[2].waves[0].count"]
     assert "integer" in message and "'rest'" in message
     assert len(found) == 1
+
+
+def test_a_long_freeze_is_allowed_but_windows_that_never_open_are_not():
+    """A three-week change freeze is a deliberate block; a window on no weekday is a mistake."""
+    data = patched(aws_typical(), "policy.pipelines.code.blockers.freezes",
+                   [{"start": "2026-01-05T00:00:00Z", "end": "2026-01-26T00:00:00Z"}])
+    deploysim.scenario_from_dict(data)
+    data = patched(aws_typical(), "policy.pipelines.code.blockers.time_windows", [{"days": []}])
+    assert "policy.pipelines.code.blockers.time_windows[0].days" in problems(data)

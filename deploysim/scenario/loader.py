@@ -199,7 +199,8 @@ def _check_windows_overlap(blockers, regions, start, sbase):
 
     if not blockers.time_windows or not regions:
         return
-    calendar = Calendar(blockers, start)
+    # Freezes are meant to block for long; the question here is whether the windows ever open.
+    calendar = Calendar(blockers.model_copy(update={"freezes": ()}), start)
     calendars = [RegionCalendar(r.timezone, frozenset(r.holidays)) for r in regions]
     names = ", ".join(r.name for r in regions)
     for week in range(53):
@@ -210,8 +211,9 @@ def _check_windows_overlap(blockers, regions, start, sbase):
             opens = float("inf")
         if opens - t_s > MAX_BLOCKED_S:
             when = (start + dt.timedelta(seconds=t_s)).date().isoformat()
-            yield (f"{sbase}.regions", f"the time windows of {names} do not overlap in local time for over "
-                   f"{MAX_BLOCKED_S / 86400:.0f} days from {when}; split the stage")
+            what = "do not overlap in local time" if len(regions) > 1 else "stay closed (with its holidays)"
+            yield (f"{sbase}.regions", f"the time windows of {names} {what} for over "
+                   f"{MAX_BLOCKED_S / 86400:.0f} days from {when}; widen the windows or split the stage")
             return
 
 

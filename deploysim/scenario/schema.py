@@ -405,7 +405,8 @@ class Stage(Frozen):
 class TimeWindow(Frozen):
     """Hours (local time of each region) in which a production stage may start."""
 
-    days: tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...] = ("Mon", "Tue", "Wed", "Thu", "Fri")
+    days: Annotated[tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...], Field(min_length=1)] = (
+        "Mon", "Tue", "Wed", "Thu", "Fri")
     start_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 9.0
     end_hour: Annotated[float, Field(gt=0.0, le=24.0)] = 17.0
 
