@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import deploysim
 
@@ -150,3 +152,31 @@ def test_a_long_freeze_is_allowed_but_windows_that_never_open_are_not():
     deploysim.scenario_from_dict(data)
     data = patched(aws_typical(), "policy.pipelines.code.blockers.time_windows", [{"days": []}])
     assert "policy.pipelines.code.blockers.time_windows[0].days" in problems(data)
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, prefix + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _paths(value, prefix + (index,))
+
+
+ALL_PATHS = [p for p in _paths(yaml.safe_load((SCENARIOS / "aws-typical.yaml").read_text())) if p]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(ALL_PATHS), st.sampled_from([None, "x", -1, 0, 1e12, [], {}, True, "1h"]))
+def test_any_corrupted_field_is_a_scenario_error_never_a_crash(path, value):
+    """Whatever one field is set to, loading gives a valid scenario or a ScenarioError naming fields."""
+    data = aws_typical()
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    try:
+        deploysim.scenario_from_dict(data)
+    except deploysim.ScenarioError as error:
+        assert error.problems and all(isinstance(p, str) and m for p, m in error.problems)
