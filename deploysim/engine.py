@@ -388,7 +388,8 @@ class Simulation:
                                 planned[h] = now + (b + 1) * step.batch_s
                         self._log(version.pipeline, version.version_id, "step_start",
                                   stage=plan.stages[decision.stage].name, step=step.name, hosts=int(step.hosts.size))
-                    self._take_out_of_service(decision.hosts, decision.duration_s)
+                    if not step.hosts_keep_serving:
+                        self._take_out_of_service(decision.hosts, decision.duration_s)
                     alarm = yield from self._wait_watching(version, step, float(self.env.now) + decision.duration_s, planned)
                     if alarm is not None:
                         obs = Observation(alarm=alarm)

@@ -172,3 +172,12 @@ def test_replacing_too_many_hosts_at_once_sheds_load_while_the_batch_deploys(tin
     assert failed(1.0) == pytest.approx(24000, rel=0.02)
     # Thirds (3 hosts of 10): 7 hosts take 857 rpm each, under capacity: nothing fails.
     assert failed(0.34) == 0.0
+
+
+def test_changes_taken_while_serving_cost_no_capacity():
+    """Feature flags and hot config reloads: hosts keep serving, so even all at once sheds nothing."""
+    data = patched(tiny_scenario_dict(), "fleet.host_capacity_rpm", 1200)
+    data = patched(data, "policy.pipelines.code.stages.0.batching",
+                   {"max_share": 1.0, "duration": "5m", "hosts_keep_serving": True})
+    result = with_changes(deploysim.scenario_from_dict(data), [good_change()])
+    assert float(result.uptime["errors"].sum()) == 0.0

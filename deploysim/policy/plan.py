@@ -35,6 +35,7 @@ class Step:
     batch_s: float
     bake: Bake
     watched: tuple[WatchedAlarm, ...]
+    hosts_keep_serving: bool = False
 
     @property
     def deploy_s(self) -> float:
@@ -113,7 +114,8 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
         box = np.concatenate([one_box_hosts(layout, r, stage.one_box.hosts) for r in regions])
         done[box] = True
         watched = _watched(watch, "one_box", "one-box", box) + region_watch
-        steps.append(Step("one-box", "one_box", box, (box,), stage.batching.duration, stage.one_box.bake, tuple(watched)))
+        steps.append(Step("one-box", "one_box", box, (box,), stage.batching.duration, stage.one_box.bake, tuple(watched),
+                          stage.batching.hosts_keep_serving))
     units = _units(layout, regions, stage.waves[0].unit) if stage.waves else []
     for w, wave in enumerate(stage.waves):
         units = _units(layout, regions, wave.unit)
@@ -126,7 +128,8 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
         done[hosts] = True
         name = f"wave-{w + 1}"
         watched = _watched(watch, "wave", name, hosts) + region_watch
-        steps.append(Step(name, "wave", hosts, _batches(hosts, stage.batching.max_share, layout), stage.batching.duration, wave.bake, tuple(watched)))
+        steps.append(Step(name, "wave", hosts, _batches(hosts, stage.batching.max_share, layout), stage.batching.duration,
+                          wave.bake, tuple(watched), stage.batching.hosts_keep_serving))
     return StagePlan(stage.name, stage.kind, regions, np.sort(all_hosts), tuple(steps))
 
 

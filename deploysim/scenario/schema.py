@@ -351,6 +351,10 @@ class Batching(Frozen):
 
     max_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(0.33, description="largest share of a wave's hosts replaced at once")
     duration: Duration = Field(300.0, description="time to deploy one batch")
+    hosts_keep_serving: bool = Field(
+        False, description="hosts serve while they take the change (feature flags, hot config reload); "
+        "otherwise a batch's hosts are out of service for its duration"
+    )
 
 
 class OneBox(Frozen):
