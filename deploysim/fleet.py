@@ -39,9 +39,6 @@ class FleetLayout:
     def hosts_in_region(self, region: int) -> np.ndarray:
         return np.flatnonzero(self.host_region == region)
 
-    def host_name(self, host: int) -> str:
-        return f"{self.cell_names[self.host_cell[host]]}-h{host}"
-
 
 def one_box_hosts(layout: FleetLayout, region: int, n_hosts: int) -> np.ndarray:
     """The region's one-box hosts: the first hosts of its first cell."""

@@ -6,7 +6,6 @@ seed face the same world (common random numbers).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Optional
 
@@ -142,6 +141,3 @@ def _draw_faults(scenario: Scenario, layout: FleetLayout, horizon_s: float, rng:
     faults.sort(key=lambda f: f.start_s)
     return faults
 
-
-def month_start(scenario: Scenario, month: int) -> dt.datetime:
-    return scenario.start + dt.timedelta(seconds=month * SECONDS_PER_MONTH)

@@ -72,6 +72,3 @@ class Calendar:
                 return t_s
             t_s = candidate
         raise ValueError("no time is open in all of the stage's regions at once (check time_windows, holidays, freezes)")
-
-    def is_open(self, t_s: float, regions: list[RegionCalendar]) -> bool:
-        return self.next_allowed_s(t_s, regions) == t_s

@@ -37,10 +37,6 @@ class Step:
     watched: tuple[WatchedAlarm, ...]
     hosts_keep_serving: bool = False
 
-    @property
-    def deploy_s(self) -> float:
-        return self.batch_s * len(self.batches)
-
 
 @dataclass(frozen=True)
 class StagePlan:
