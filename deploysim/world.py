@@ -140,4 +140,3 @@ def _draw_faults(scenario: Scenario, layout: FleetLayout, horizon_s: float, rng:
             )
     faults.sort(key=lambda f: f.start_s)
     return faults
-
