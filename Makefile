@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench clean
+.PHONY: install system-deps demo test bench clean
 
 $(BIN)/deploysim: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,13 @@ $(BIN)/deploysim: pyproject.toml
 	touch $(BIN)/deploysim
 
 install: $(BIN)/deploysim
+
+# Debian packages the tests use for real: a Prometheus server (the executor's metric source) and
+# Chromium (renders the HTML report). Needs root or sudo.
+system-deps:
+	@if command -v prometheus >/dev/null && command -v chromium >/dev/null; then echo "prometheus and chromium present"; \
+	else SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus chromium; fi
 
 demo: install
 	$(BIN)/deploysim run scenarios/aws-typical.yaml --seed 1 --months 3
