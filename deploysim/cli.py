@@ -36,10 +36,29 @@ def main() -> None:
               show_default=True, help="Service-credit tiers to apply.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (NaN as null) instead of text.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write changes.csv, timeline.csv, uptime.csv and monthly.csv to this directory.")
+              help="Also write changes.csv, timeline.csv, uptime.csv and monthly.csv to this directory "
+                   "(with --replications: replications.csv, summary.csv, changes.csv).")
+@click.option("--replications", "-n", type=click.IntRange(min=1), default=None,
+              help="Run a Monte Carlo experiment of this many replications and print estimates with intervals.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="With --replications: local worker processes (default: one per CPU).")
+@click.option("--dask-scheduler", metavar="ADDRESS", default=None,
+              help="With --replications: run on this Dask scheduler (needs `pip install deploysim[dask]`).")
+@click.option("--quiet", "-q", is_flag=True, help="With --replications: no progress bar.")
 def run(scenario_path: str, seed: int, months: float, sla_target_pct: float, credit_table: str,
-        as_json: bool, out_dir: Path | None) -> None:
-    """Simulate SCENARIO and print its summary figures."""
+        as_json: bool, out_dir: Path | None, replications: int | None, workers: int | None,
+        dask_scheduler: str | None, quiet: bool) -> None:
+    """Simulate SCENARIO and print its summary figures (or, with --replications, their distributions)."""
+    if replications is not None:
+        from .cli_experiments import run_monte_carlo
+
+        run_monte_carlo(scenario_path, dict(seed=seed, months=months, sla_target_pct=sla_target_pct,
+                                            credit_table=credit_table, as_json=as_json, out_dir=out_dir,
+                                            replications=replications, workers=workers,
+                                            dask_scheduler=dask_scheduler, quiet=quiet))
+        return
+    if workers is not None or dask_scheduler is not None:
+        _fail("--workers and --dask-scheduler need --replications")
     try:
         scenario = deploysim.load_scenario(scenario_path)
     except ValueError as error:
@@ -79,6 +98,13 @@ def validate(paths: tuple[str, ...]) -> None:
 def schema() -> None:
     """Print the JSON Schema of scenario files."""
     click.echo(json.dumps(deploysim.Scenario.model_json_schema(), indent=2))
+
+
+from .cli_experiments import compare, sweep, tune  # noqa: E402  (commands defined beside their helpers)
+
+main.add_command(compare)
+main.add_command(sweep)
+main.add_command(tune)
 
 
 def _fail(message: str) -> NoReturn:

@@ -1,0 +1,136 @@
+"""Scenario fields by path: read, set and sweep any field of a scenario (``a.b[2].c``).
+
+Paths are the ones error messages print, e.g. ``policy.pipelines.code.stages[2].waves[0].bake.duration``.
+A changed scenario is validated again in full, so a value that does not fit its field is reported
+with the field's path, as for a scenario file.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, Iterable, Mapping, Sequence
+
+import yaml
+
+from ..scenario import Scenario, ScenarioError, scenario_from_dict
+
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+class ParameterError(ValueError):
+    """A parameter path, grid or value that cannot be used; the message is one line."""
+
+
+_PATH = re.compile(r"[^.\[\]]+(\[\d+\])*(\.[^.\[\]]+(\[\d+\])*)*")
+
+
+def parse_path(path: str) -> list[str | int]:
+    """``"a.b[2].c"`` → ``["a", "b", 2, "c"]``."""
+    text = path.strip()
+    if not text:
+        raise ParameterError("empty parameter path")
+    if not _PATH.fullmatch(text):
+        raise ParameterError(f"malformed parameter path {path!r}: expected names joined by dots, "
+                             "with [N] after a list, e.g. policy.pipelines.code.stages[2].one_box.bake")
+    return [name if name else int(index) for name, index in _TOKEN.findall(text)]
+
+
+def _format(parts: Sequence[str | int]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + part
+    return out
+
+
+def _walk(data: Any, parts: Sequence[str | int], path: str) -> tuple[Any, str | int]:
+    """The container holding the last part of `parts`, and that part; errors name the first bad step."""
+    node = data
+    for i, part in enumerate(parts[:-1] if parts else parts):
+        node = _step(node, part, parts[: i + 1], path)
+    last = parts[-1]
+    _step(node, last, parts, path)  # the field itself must exist too
+    return node, last
+
+
+def _step(node: Any, part: str | int, so_far: Sequence[str | int], path: str) -> Any:
+    here = _format(so_far)
+    if isinstance(part, int):
+        if not isinstance(node, list):
+            raise ParameterError(f"unknown parameter path {path!r}: {here} is not a list")
+        if not 0 <= part < len(node):
+            raise ParameterError(f"unknown parameter path {path!r}: {here} is out of range (list has {len(node)} items)")
+        return node[part]
+    if not isinstance(node, dict):
+        raise ParameterError(f"unknown parameter path {path!r}: {here} does not exist ({_format(so_far[:-1]) or 'the scenario'} has no fields)")
+    if part not in node:
+        options = ", ".join(sorted(str(k) for k in node)[:12])
+        raise ParameterError(f"unknown parameter path {path!r}: no field {here!r} (fields there: {options})")
+    return node[part]
+
+
+def scenario_data(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as plain data with every field present (defaults included)."""
+    return scenario.model_dump(mode="json")
+
+
+def get_value(scenario: Scenario, path: str) -> Any:
+    container, last = _walk(scenario_data(scenario), parse_path(path), path)
+    return container[last]
+
+
+def with_values(scenario: Scenario, values: Mapping[str, Any], name: str | None = None) -> Scenario:
+    """A copy of `scenario` with each path set to its value, validated again in full."""
+    data = copy.deepcopy(scenario_data(scenario))
+    for path, value in values.items():
+        container, last = _walk(data, parse_path(path), path)
+        # A bake given as a duration ("1h") stands for the bake's duration.
+        if isinstance(container[last], dict) and not isinstance(value, dict) and "duration" in container[last]:
+            container[last]["duration"] = value
+        else:
+            container[last] = value
+    if name is not None:
+        data["name"] = name
+    try:
+        return scenario_from_dict(data, source=scenario.name)
+    except ScenarioError as error:
+        problems = "; ".join(f"{p or '<top>'}: {m}" for p, m in error.problems)
+        shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        raise ParameterError(f"{shown} gives an invalid scenario: {problems}") from None
+
+
+def parse_value(text: str) -> Any:
+    """A grid value as YAML reads it: ``2`` → 2, ``0.5`` → 0.5, ``1h`` → "1h", ``true`` → True."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_param(spec: str) -> tuple[str, list[Any]]:
+    """``"path=v1,v2,v3"`` → (path, [v1, v2, v3])."""
+    if "=" not in spec:
+        raise ParameterError(f"malformed --param {spec!r}: expected PATH=VALUE1,VALUE2,...")
+    path, _, values = spec.partition("=")
+    path = path.strip()
+    parse_path(path)
+    items = [v.strip() for v in values.split(",")]
+    if not values.strip() or any(not v for v in items):
+        raise ParameterError(f"empty grid for {path!r}: give at least one value, e.g. {path}=1h,2h")
+    return path, [parse_value(v) for v in items]
+
+
+def check_grid(scenario: Scenario, grid: Mapping[str, Iterable[Any]]) -> dict[str, list[Any]]:
+    """Validate a grid up front: known paths, at least one value each, every value valid for its field."""
+    if not grid:
+        raise ParameterError("empty grid: give at least one parameter with at least one value")
+    out: dict[str, list[Any]] = {}
+    for path, values in grid.items():
+        values = list(values)
+        if not values:
+            raise ParameterError(f"empty grid for {path!r}: give at least one value")
+        get_value(scenario, path)
+        for value in values:
+            with_values(scenario, {path: value})
+        out[path] = values
+    return out
