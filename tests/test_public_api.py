@@ -7,8 +7,9 @@ import deploysim.sla
 
 def test_top_level_public_names_are_pinned():
     assert sorted(deploysim.__all__) == sorted([
-        "Scenario", "ScenarioError", "SimulationResult", "alarms", "format_duration_s", "load_scenario",
-        "parse_duration_s", "scenario_from_dict", "simulate", "sla", "uptime",
+        "Experiment", "ParameterError", "Scenario", "ScenarioError", "SimulationResult", "TuneResult", "alarms",
+        "compare", "format_duration_s", "load_scenario", "monte_carlo", "parse_duration_s", "scenario_from_dict",
+        "simulate", "sla", "sweep", "tune", "uptime",
     ])
     for name in deploysim.__all__:
         assert hasattr(deploysim, name), name

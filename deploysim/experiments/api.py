@@ -125,15 +125,6 @@ def sweep(scenario: Scenario, grid: Mapping[str, Sequence[Any]], **kwargs: Any) 
 
 
 def _short_names(paths: list[str]) -> dict[str, str]:
-    """The shortest dotted suffix of each path that tells it apart from the others (at least 2 parts)."""
-    out = {}
-    for path in paths:
-        parts = path.split(".")
-        for n in range(min(2, len(parts)), len(parts) + 1):
-            suffix = ".".join(parts[-n:])
-            if sum(p.endswith(suffix) for p in paths) == 1:
-                out[path] = suffix
-                break
-        else:
-            out[path] = path
-    return out
+    """Labels for swept paths: policy paths without the leading ``policy.pipelines.``."""
+    prefix = "policy.pipelines."
+    return {path: path[len(prefix):] if path.startswith(prefix) else path for path in paths}

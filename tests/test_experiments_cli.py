@@ -1,0 +1,109 @@
+"""The experiment commands: what they print, what they write, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from deploysim.cli import main
+
+from conftest import SCENARIOS, patched, tiny_scenario_dict
+
+BAKE = "policy.pipelines.code.stages[0].one_box.bake.duration"
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scen") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(patched(tiny_scenario_dict(), "changes.code.bad_probability", 0.5)))
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_run_with_replications_prints_estimates_with_intervals(tiny_path, tmp_path):
+    out = invoke("run", tiny_path, "--replications", 4, "--months", 0.25, "--workers", 2, "--out-dir", tmp_path)
+    assert out.exit_code == 0, out.output
+    assert "4 replication(s) of 0.25 month(s) each, seed 1" in out.stdout
+    assert "95% CI of mean" in out.stdout and "SLA breach probability" in out.stdout
+    reps = pd.read_csv(tmp_path / "replications.csv")
+    assert len(reps) == 4 and reps["replication"].tolist() == [0, 1, 2, 3]
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert {"mean", "mean_ci_low", "mean_ci_high", "median", "p90", "p99"} <= set(summary.columns)
+    assert "simulating" not in out.stderr  # no progress bar when stderr is not a terminal
+
+
+def test_compare_reports_paired_differences_against_the_first(tiny_path, tmp_path):
+    slow = tmp_path / "slow.yaml"
+    data = yaml.safe_load(tiny_path.read_text())
+    data["name"] = "slow"
+    data["policy"]["pipelines"]["code"]["stages"][0]["one_box"]["bake"] = "2h"
+    slow.write_text(yaml.safe_dump(data))
+    out = invoke("compare", tiny_path, slow, "-n", 3, "--months", 0.25, "--workers", 1, "--json")
+    assert out.exit_code == 0, out.output
+    tables = json.loads(out.stdout)
+    assert {r["policy"] for r in tables["paired"]} == {"slow"}
+    assert {r["baseline"] for r in tables["paired"]} == {"tiny"}
+    lead = next(r for r in tables["paired"] if r["metric"] == "lead_time_p50_h")
+    assert lead["mean_difference"] > 1.5  # the one-box bake is 110 minutes longer
+    text = invoke("compare", tiny_path, slow, "-n", 3, "--months", 0.25, "--workers", 1)
+    assert "Difference from tiny, replication by replication (common random numbers)" in text.stdout
+    assert "note:" not in text.stdout  # same world: fully common random numbers
+
+
+def test_sweep_prints_the_tradeoff_with_the_frontier(tiny_path):
+    out = invoke("sweep", tiny_path, "--param", f"{BAKE}=1m,5m,20m", "-n", 3, "--months", 0.25, "--workers", 2)
+    assert out.exit_code == 0, out.output
+    assert "Trade-off: median lead time vs SLA breach probability" in out.stdout
+    assert "* code.stages[0].one_box.bake.duration=5m" in out.stdout
+    assert "  code.stages[0].one_box.bake.duration=20m" in out.stdout
+
+
+def test_tune_names_the_best_setting(tiny_path):
+    out = invoke("tune", tiny_path, "--sla", 99.9, "--max-breach-probability", 0.1,
+                 "--vary", f"{BAKE}=1m,2m,5m,10m", "-n", 4, "--months", 0.5, "--workers", 2)
+    assert out.exit_code == 0, out.output
+    assert f"  {BAKE} = '5m'" in out.stdout
+    none = invoke("tune", tiny_path, "--sla", 99.9, "--max-breach-probability", 0.1,
+                  "--vary", f"{BAKE}=1m,2m", "-n", 2, "--months", 0.5, "--workers", 1)
+    assert none.exit_code == 1 and "No evaluated setting meets the bound" in none.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sweep", "{s}", "--param", "policy.pipelines.code.stages[0].one_bx.bake=1h"], "unknown parameter path"),
+    (["sweep", "{s}", "--param", f"{BAKE}="], "empty grid"),
+    (["sweep", "{s}", "--param", f"{BAKE}"], "malformed --param"),
+    (["sweep", "{s}", "--param", f"{BAKE}=1h,,2h"], "empty grid"),
+    (["sweep", "{s}", "--param", f"{BAKE}=fast"], "gives an invalid scenario"),
+    (["sweep", "{s}", "--param", "policy..x=1"], "malformed parameter path"),
+    (["tune", "{s}", "--max-breach-probability", "1.2"], "--max-breach-probability must be in [0, 1)"),
+    (["tune", "{s}", "--max-breach-probability", "0.05", "--sla", "100"], "100"),
+    (["tune", "{s}", "--max-breach-probability", "0.05", "--vary", "everything"], "unknown --vary"),
+    (["compare", "{s}", "{s}"], "two scenarios share the name 'tiny'"),
+    (["compare", "{s}", "--baseline", "nope"], "unknown baseline 'nope'"),
+    (["run", "{s}", "--replications", "0"], "0"),
+    (["run", "{s}", "--workers", "2"], "--workers and --dask-scheduler need --replications"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(tiny_path, args, message):
+    out = invoke(*[a.replace("{s}", str(tiny_path)) for a in args], "-n", "1") if args[0] != "run" else \
+        invoke(*[a.replace("{s}", str(tiny_path)) for a in args])
+    assert out.exit_code == 2, out.output
+    assert message in out.stderr
+    assert "Traceback" not in out.output
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:") or line.startswith("Error:")]
+    assert len(errors) == 1
+
+
+def test_shipped_scenarios_compare_in_one_command():
+    paths = [SCENARIOS / f"{n}.yaml" for n in ("aws-typical", "startup-fast", "no-safety")]
+    out = invoke("compare", *paths, "-n", 2, "--months", 0.1, "--workers", 2, "--quiet")
+    assert out.exit_code == 0, out.output
+    for name in ("aws-typical", "startup-fast", "no-safety"):
+        assert name in out.stdout
+    assert "note: these scenarios differ outside their policies" in out.stdout
