@@ -102,6 +102,12 @@ def guarded(func: Callable) -> Callable:
     return wrapper
 
 
+def _shown(path: str, value: Any) -> str:
+    if path.endswith("duration") and isinstance(value, (int, float)):
+        return deploysim.format_duration_s(float(value))
+    return str(value)
+
+
 def write_frames(out_dir: Optional[Path], frames: dict[str, Any]) -> None:
     if out_dir is None:
         return
@@ -190,7 +196,7 @@ def sweep(scenario_path: str, params: tuple[str, ...], **kw: Any) -> None:
 @click.option("--vary", "vary", multiple=True, default=("bake durations",), show_default=True,
               help="What to search: 'bake durations', 'batch sizes', or PATH=V1,V2,... (repeatable).")
 @click.option("--pipeline", default="code", show_default=True, help="Pipeline whose settings and lead time are tuned.")
-@click.option("--max-evaluations", type=click.IntRange(min=1), default=24, show_default=True,
+@click.option("--max-evaluations", type=click.IntRange(min=1), default=16, show_default=True,
               help="Most settings to simulate (each costs --replications runs).")
 @click.option("--cautious", is_flag=True,
               help="Judge the bound by the upper end of the breach probability's 95% interval, not the estimate.")
@@ -225,7 +231,7 @@ def tune(scenario_path: str, max_breach_probability: float, vary: tuple[str, ...
                      "Try a looser bound, longer ladders (--vary PATH=...), or more evaluations.")
     else:
         lines.append("Best setting:")
-        lines += [f"  {path} = {result.best[path]!r}" for path in result.parameters]
+        lines += [f"  {path} = {_shown(path, value)}" for path, value in result.best_values.items()]
         lines.append(f"  median lead time {result.best['lead_time_p50_h']:.1f} h, P(breach) "
                      f"{result.best['breach_probability']:.3f} [{result.best['breach_ci_low']:.3f}, "
                      f"{result.best['breach_ci_high']:.3f}]")

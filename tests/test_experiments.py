@@ -143,8 +143,8 @@ def test_tuner_finds_the_hand_worked_shortest_safe_one_box_bake(small):
                             vary={path: ["1m", "2m", "5m", "10m", "20m"]}, replications=6, seed=1,
                             months=0.5, workers=2)
     assert result.best is not None
-    assert deploysim.parse_duration_s(result.best[path]) == 300.0
-    cand = result.candidates.set_index(result.candidates[path].map(deploysim.parse_duration_s))
+    assert deploysim.parse_duration_s(result.best_values[path]) == 300.0
+    cand = result.candidates.set_index(result.candidates["code.stages[0].one_box.bake.duration"].map(deploysim.parse_duration_s))
     assert cand.loc[60.0, "breach_probability"] > 0.5 and cand.loc[120.0, "breach_probability"] > 0.5
     assert (cand.loc[[300.0, 600.0, 1200.0], "breach_probability"] == 0).all()
     assert cand.loc[[300.0, 600.0, 1200.0], "lead_time_p50_h"].is_monotonic_increasing
@@ -174,16 +174,19 @@ def test_tuner_rejects_impossible_bounds(small, kwargs, message):
     assert message in str(info.value)
 
 
-def test_bake_duration_group_covers_every_production_bake():
-    aws = deploysim.load_scenario(SCENARIOS / "aws-typical.yaml")
+def test_bake_duration_group_moves_every_production_bake_in_three_dimensions():
     from deploysim.experiments.tune import dimensions
 
+    aws = deploysim.load_scenario(SCENARIOS / "aws-typical.yaml")
     dims = dimensions(aws, "bake durations", "code")
-    stages = aws.policy.pipelines["code"].stages
-    expected = sum((s.one_box is not None) + len(s.waves) for s in stages if s.kind == "production")
-    assert len(dims) == expected
-    for path, ladder in dims.items():
-        assert deploysim.experiments.get_value(aws, path) in ladder
+    assert [d.name for d in dims] == ["one-box bakes", "first-wave bakes", "later-wave bakes"]
+    stages = [s for s in aws.policy.pipelines["code"].stages if s.kind == "production"]
+    assert len(dims[0].fields) == sum(s.one_box is not None for s in stages)
+    assert len(dims[1].fields) == sum(len(s.waves) >= 1 for s in stages)
+    assert len(dims[2].fields) == sum(max(len(s.waves) - 1, 0) for s in stages)
+    for field in [f for d in dims for f in d.fields]:
+        assert field.at(0) == deploysim.experiments.get_value(aws, field.path)  # offset 0 is the current policy
+        assert field.at(-1) < field.at(0) or field.at(0) == 0.0
 
 
 def test_progress_bar_only_when_asked_or_on_a_terminal(small, capsys):

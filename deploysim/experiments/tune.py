@@ -3,16 +3,23 @@
 Objective: minimise the median lead time of one pipeline's changes, subject to
 P(worst region's monthly uptime < SLA target) ≤ `max_breach_probability`.
 
-The search (documented, deterministic, every evaluation under the same common random numbers):
-1. Each varied setting has a ladder of candidate values (for bake durations: 0, 15 min, 30 min,
-   1 h, 2 h, 4 h, 8 h, 12 h, 24 h plus its current value; for batch sizes: 10%–100%).
-2. Uniform phase: every setting moves together by the same number of rungs from its current value
-   (−3 … +2), which traces the trade-off curve of "everything shorter" vs "everything longer".
-3. Refinement: from the fastest feasible point, try one rung shorter on each setting alone; take
+What is searched is a few *dimensions*, each a ladder of candidate values for one or more
+scenario fields that move together:
+- ``"bake durations"``: three dimensions, after Liguori's rule of thumb — the one-box bakes, the
+  first wave's bakes, and the later waves' bakes of every production stage. Each field climbs its
+  own ladder (0, 15 min, 30 min, 1 h, 2 h, 4 h, 8 h, 12 h, 24 h, plus its current value) by the
+  dimension's number of rungs, so a 12 h first-wave bake and a 2 h later-wave bake shorten together.
+- ``"batch sizes"``: one dimension, every production stage's largest batch share (10% … 100%).
+- explicit ``{path: [values]}``: one dimension per path, over exactly those values.
+
+The search (deterministic; every evaluation runs the same replications, common random numbers):
+1. Uniform phase: every dimension moves together by −3 … +2 rungs from the scenario's current
+   settings; this traces the trade-off curve of "all shorter" against "all longer".
+2. Refinement: from the fastest feasible point, try one rung down on each dimension alone; take
    the feasible move with the shortest lead time; repeat until no move helps or the evaluation
-   budget is spent. If nothing is feasible, the safest point found is reported as infeasible.
-Greedy descent on a ladder finds the optimum when lead time grows and breach probability falls
-with each setting (the usual case); it is not guaranteed to find it otherwise.
+   budget is spent. If nothing is feasible, the result says so (and lists the safest point).
+Greedy descent on ladders finds the optimum when lead time grows and breach probability falls
+with each dimension (the usual case); it is not guaranteed to otherwise.
 """
 
 from __future__ import annotations
@@ -26,10 +33,10 @@ import pandas as pd
 
 from ..durations import format_duration_s, parse_duration_s
 from ..scenario import Scenario
+from . import stats
+from .api import _check_replications, _settings, compare
 from .experiment import Experiment, pareto_front
 from .params import ParameterError, check_grid, get_value, with_values
-from .api import compare, _settings, _check_replications
-from . import stats
 
 BAKE_LADDER_S = (0.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0, 86400.0)
 SHARE_LADDER = (0.1, 0.2, 0.25, 0.33, 0.5, 1.0)
@@ -37,48 +44,66 @@ UNIFORM_SHIFTS = (-3, -2, -1, 0, 1, 2)
 GROUPS = ("bake durations", "batch sizes")
 
 
+@dataclass(frozen=True)
+class Field:
+    """One scenario field on its ladder; `start` is the index of its current value."""
+
+    path: str
+    ladder: tuple[Any, ...]
+    start: int
+
+    def at(self, offset: int) -> Any:
+        return self.ladder[min(max(self.start + offset, 0), len(self.ladder) - 1)]
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """Fields that move together, by the same number of rungs on their own ladders."""
+
+    name: str
+    fields: tuple[Field, ...]
+
+    @property
+    def lowest(self) -> int:
+        return -max(f.start for f in self.fields)
+
+    def describe(self, offset: int) -> str:
+        shown = sorted({_show(f.path, f.at(offset)) for f in self.fields}, key=lambda s: _sort_key(s))
+        return shown[0] if len(shown) == 1 else f"{shown[0]}–{shown[-1]}"
+
+
 @dataclass
 class TuneResult:
     """Every evaluated setting with its figures, and the best feasible one."""
 
-    candidates: pd.DataFrame  # one row per evaluated setting: values, lead time, breach probability, feasible, on_frontier
+    candidates: pd.DataFrame  # one row per evaluated setting: dimension values, lead time, breach probability, feasible, on_frontier, chosen
     best: Optional[dict[str, Any]]  # the chosen setting's row, None when nothing met the bound
+    best_values: Optional[dict[str, Any]]  # path -> value of the chosen setting
     experiment: Experiment  # all replications of all evaluated settings (same seeds)
     scenario: Optional[Scenario]  # the scenario with the best setting applied
-    parameters: list[str]  # the varied paths
+    dimensions: list[Dimension]
     pipeline: str
     sla_target_pct: float
     max_breach_probability: float
 
 
-def dimensions(scenario: Scenario, vary: Union[str, Mapping[str, Sequence[Any]]], pipeline: str) -> dict[str, list[Any]]:
-    """The varied paths and their ladders, from a group name or an explicit path → values mapping."""
-    if not isinstance(vary, str):
-        return {path: sorted(values, key=_order_key) for path, values in check_grid(scenario, vary).items()}
-    group = vary.strip().lower()
-    if group not in GROUPS:
-        raise ParameterError(f"unknown --vary {vary!r}: expected one of {', '.join(repr(g) for g in GROUPS)} "
-                             "or PATH=VALUE1,VALUE2,...")
-    if pipeline not in scenario.policy.pipelines:
-        raise ParameterError(f"unknown pipeline {pipeline!r}; the scenario has {', '.join(scenario.policy.pipelines)}")
-    out: dict[str, list[Any]] = {}
-    for i, stage in enumerate(scenario.policy.pipelines[pipeline].stages):
-        if stage.kind != "production":
-            continue
-        base = f"policy.pipelines.{pipeline}.stages[{i}]"
-        if group == "bake durations":
-            if stage.one_box is not None:
-                out[f"{base}.one_box.bake.duration"] = _ladder(stage.one_box.bake.duration, BAKE_LADDER_S)
-            for j, wave in enumerate(stage.waves):
-                out[f"{base}.waves[{j}].bake.duration"] = _ladder(wave.bake.duration, BAKE_LADDER_S)
-        else:
-            out[f"{base}.batching.max_share"] = _ladder(stage.batching.max_share, SHARE_LADDER)
-    if not out:
-        raise ParameterError(f"pipeline {pipeline!r} has no production {group} to vary")
-    return out
+def _show(path: str, value: Any) -> str:
+    if path.endswith("duration") and isinstance(value, (int, float)):
+        return format_duration_s(float(value)).replace(".0m", "m").replace("0.0s", "0s")
+    return str(value)
 
 
-def _order_key(value: Any) -> float:
+def _sort_key(text: str) -> float:
+    try:
+        return parse_duration_s(text)
+    except (ValueError, TypeError):
+        try:
+            return float(text)
+        except ValueError:
+            return 0.0
+
+
+def _number(value: Any) -> float:
     if isinstance(value, (int, float)):
         return float(value)
     try:
@@ -87,27 +112,54 @@ def _order_key(value: Any) -> float:
         raise ParameterError(f"cannot order value {value!r}: tuning needs numbers or durations") from None
 
 
-def _ladder(current: float, ladder: Sequence[float]) -> list[float]:
-    return sorted(set(ladder) | {float(current)})
+def _field(scenario: Scenario, path: str, ladder: Sequence[Any]) -> Field:
+    current = _number(get_value(scenario, path))
+    values = sorted(set(ladder) | {current}) if all(isinstance(v, (int, float)) for v in ladder) else \
+        sorted(ladder, key=_number)
+    start = int(np.argmin([abs(_number(v) - current) for v in values]))
+    return Field(path, tuple(values), start)
 
 
-def _label(values: Mapping[str, Any], ladders: Mapping[str, list[Any]]) -> str:
-    parts = []
-    for path, value in values.items():
-        short = path.split(".stages")[-1] if ".stages" in path else path
-        shown = format_duration_s(value) if path.endswith("duration") and isinstance(value, (int, float)) else value
-        parts.append(f"stages{short}={shown}")
-    return "; ".join(parts)
+def dimensions(scenario: Scenario, vary: Union[str, Mapping[str, Sequence[Any]]], pipeline: str) -> list[Dimension]:
+    """The searched dimensions, from a group name or an explicit path → values mapping."""
+    if not isinstance(vary, str):
+        grid = check_grid(scenario, vary)
+        return [Dimension(path.removeprefix("policy.pipelines."), (_field(scenario, path, values),))
+                for path, values in grid.items()]
+    group = vary.strip().lower()
+    if group not in GROUPS:
+        raise ParameterError(f"unknown --vary {vary!r}: expected one of {', '.join(repr(g) for g in GROUPS)} "
+                             "or PATH=VALUE1,VALUE2,...")
+    if pipeline not in scenario.policy.pipelines:
+        raise ParameterError(f"unknown pipeline {pipeline!r}; the scenario has {', '.join(scenario.policy.pipelines)}")
+    one_box, first, later, shares = [], [], [], []
+    for i, stage in enumerate(scenario.policy.pipelines[pipeline].stages):
+        if stage.kind != "production":
+            continue
+        base = f"policy.pipelines.{pipeline}.stages[{i}]"
+        if stage.one_box is not None:
+            one_box.append(_field(scenario, f"{base}.one_box.bake.duration", BAKE_LADDER_S))
+        for j in range(len(stage.waves)):
+            (first if j == 0 else later).append(_field(scenario, f"{base}.waves[{j}].bake.duration", BAKE_LADDER_S))
+        shares.append(_field(scenario, f"{base}.batching.max_share", SHARE_LADDER))
+    if group == "bake durations":
+        dims = [Dimension(name, tuple(fields)) for name, fields in
+                (("one-box bakes", one_box), ("first-wave bakes", first), ("later-wave bakes", later)) if fields]
+    else:
+        dims = [Dimension("batch sizes", tuple(shares))] if shares else []
+    if not dims:
+        raise ParameterError(f"pipeline {pipeline!r} has no production {group} to vary")
+    return dims
 
 
 def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: float,
          vary: Union[str, Mapping[str, Sequence[Any]]] = "bake durations", pipeline: str = "code",
          replications: int = 100, seed: int = 1, months: float = 1.0, credit_table: str = "s3-standard",
-         max_evaluations: int = 24, criterion: str = "estimate", workers: Optional[int] = None,
+         max_evaluations: int = 16, criterion: str = "estimate", workers: Optional[int] = None,
          client: Any = None, progress: Optional[bool] = None) -> TuneResult:
     """Search `vary` for the settings with the shortest median lead time of `pipeline` whose SLA
-    breach probability is at most `max_breach_probability` (`criterion="estimate"`: the estimate;
-    `"upper"`: the upper end of its 95% interval, the cautious reading). See the module docstring."""
+    breach probability is at most `max_breach_probability` (`criterion="estimate"` judges the
+    estimate; `"upper"` the upper end of its 95% interval, the cautious reading). See the module docstring."""
     if not 0.0 <= max_breach_probability < 1.0:
         raise ParameterError(f"max breach probability must be in [0, 1), got {max_breach_probability}")
     _settings(months, sla_target_pct, credit_table)
@@ -118,79 +170,75 @@ def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: f
         raise ParameterError(f"max evaluations must be at least 1, got {max_evaluations}")
     if pipeline not in scenario.policy.pipelines:
         raise ParameterError(f"unknown pipeline {pipeline!r}; the scenario has {', '.join(scenario.policy.pipelines)}")
-    ladders = dimensions(scenario, vary, pipeline)
-    start = {p: _index_of(ladders[p], get_value(scenario, p)) for p in ladders}
+    dims = dimensions(scenario, vary, pipeline)
     run = dict(replications=replications, seed=seed, months=months, sla_target_pct=sla_target_pct,
                credit_table=credit_table, workers=workers, client=client, progress=progress)
+
+    def values_at(point: tuple[int, ...]) -> dict[str, Any]:
+        return {f.path: f.at(k) for d, k in zip(dims, point) for f in d.fields}
+
+    def clip(point: tuple[int, ...]) -> tuple[int, ...]:
+        # Offsets past every field's ladder end change nothing: pin them so equal settings are one point.
+        return tuple(min(max(k, d.lowest), max(len(f.ladder) - 1 - f.start for f in d.fields))
+                     for d, k in zip(dims, point))
 
     evaluated: dict[tuple[int, ...], dict[str, Any]] = {}
     experiments: list[Experiment] = []
 
     def evaluate(points: list[tuple[int, ...]]) -> None:
-        new = [pt for pt in dict.fromkeys(points) if pt not in evaluated][: max(0, max_evaluations - len(evaluated))]
+        budget = max(0, max_evaluations - len(evaluated))
+        new = [pt for pt in dict.fromkeys(clip(p) for p in points) if pt not in evaluated][:budget]
         if not new:
             return
-        variants = {}
-        for pt in new:
-            values = {p: ladders[p][i] for p, i in zip(ladders, pt)}
-            variants[_label(values, ladders)] = with_values(scenario, values)
+        variants = {" | ".join(f"{d.name} {d.describe(k)}" for d, k in zip(dims, pt)): with_values(scenario, values_at(pt))
+                    for pt in new}
         exp = compare(variants, **run)
         experiments.append(exp)
         for pt, label in zip(new, variants):
             evaluated[pt] = _figures(exp, label, pipeline, max_breach_probability, criterion)
-            evaluated[pt]["values"] = {p: ladders[p][i] for p, i in zip(ladders, pt)}
 
-    paths = list(ladders)
-    origin = tuple(start[p] for p in paths)
-
-    def shifted(k: int) -> tuple[int, ...]:
-        return tuple(min(max(i + k, 0), len(ladders[p]) - 1) for p, i in zip(paths, origin))
-
-    evaluate([shifted(k) for k in UNIFORM_SHIFTS])
+    evaluate([tuple(k for _ in dims) for k in UNIFORM_SHIFTS])
     feasible = [pt for pt, f in evaluated.items() if f["feasible"]]
     if feasible:
         current = min(feasible, key=lambda pt: (evaluated[pt]["lead_time_p50_h"], pt))
         while len(evaluated) < max_evaluations:
-            moves = [current[:d] + (current[d] - 1,) + current[d + 1:] for d in range(len(paths)) if current[d] > 0]
+            moves = [clip(current[:d] + (current[d] - 1,) + current[d + 1:]) for d in range(len(dims))]
+            moves = [m for m in moves if m != current]
             evaluate(moves)
             better = [pt for pt in moves if pt in evaluated and evaluated[pt]["feasible"]
                       and evaluated[pt]["lead_time_p50_h"] < evaluated[current]["lead_time_p50_h"]]
             if not better:
                 break
             current = min(better, key=lambda pt: (evaluated[pt]["lead_time_p50_h"], pt))
-        best_pt: Optional[tuple[int, ...]] = min(
-            (pt for pt, f in evaluated.items() if f["feasible"]), key=lambda pt: (evaluated[pt]["lead_time_p50_h"], pt))
-    else:
-        best_pt = None
+    feasible = [pt for pt, f in evaluated.items() if f["feasible"]]
+    best_pt = min(feasible, key=lambda pt: (evaluated[pt]["lead_time_p50_h"], pt)) if feasible else None
 
     rows = []
     for pt, f in evaluated.items():
-        row = {"setting": f["label"], **{p: v for p, v in f["values"].items()},
-               **{k: v for k, v in f.items() if k not in ("values", "label")}}
+        row = {"setting": f["label"], **{d.name: d.describe(k) for d, k in zip(dims, pt)}}
+        row.update({k: v for k, v in f.items() if k != "label"})
         row["chosen"] = pt == best_pt
         rows.append(row)
-    candidates = pd.DataFrame(rows).sort_values("lead_time_p50_h", kind="stable").reset_index(drop=True)
+    candidates = pd.DataFrame(rows).sort_values(["lead_time_p50_h", "breach_probability"], kind="stable")
+    candidates = candidates.reset_index(drop=True)
     candidates["on_frontier"] = pareto_front(candidates["lead_time_p50_h"], candidates["breach_probability"])
     experiment = Experiment(pd.concat([e.replications for e in experiments], ignore_index=True),
                             pd.concat([e.changes for e in experiments], ignore_index=True),
                             experiments[0].settings, seed)
-    best = None if best_pt is None else candidates[candidates["chosen"]].iloc[0].to_dict()
-    best_scenario = None if best_pt is None else with_values(scenario, evaluated[best_pt]["values"])
-    return TuneResult(candidates, best, experiment, best_scenario, paths, pipeline, sla_target_pct,
-                      max_breach_probability)
-
-
-def _index_of(ladder: list[Any], value: Any) -> int:
-    key = _order_key(value)
-    keys = [_order_key(v) for v in ladder]
-    return int(np.argmin([abs(k - key) for k in keys]))
+    if best_pt is None:
+        return TuneResult(candidates, None, None, experiment, None, dims, pipeline, sla_target_pct,
+                          max_breach_probability)
+    best_values = values_at(best_pt)
+    return TuneResult(candidates, candidates[candidates["chosen"]].iloc[0].to_dict(), best_values, experiment,
+                      with_values(scenario, best_values), dims, pipeline, sla_target_pct, max_breach_probability)
 
 
 def _figures(exp: Experiment, label: str, pipeline: str, bound: float, criterion: str) -> dict[str, Any]:
+    """Median lead time of the pipeline's deployed changes (median over replications of each
+    replication's median) and the breach probability, with their intervals."""
     reps = exp.replications[exp.replications["policy"] == label]
     ch = exp.changes
-    lead = math.nan
-    lead_lo = lead_hi = math.nan
+    lead = lead_lo = lead_hi = math.nan
     if len(ch):
         mine = ch[(ch["policy"] == label) & (ch["pipeline"] == pipeline) & (ch["outcome"] == "deployed")]
         per_rep = mine.groupby("replication")["lead_time_s"].median().to_numpy() / 3600.0
