@@ -24,4 +24,4 @@ def test_howto_recipe_runs(index, capsys):
 
 
 def test_the_recipes_are_found():
-    assert len(BLOCKS) == 3
+    assert len(BLOCKS) == 5
