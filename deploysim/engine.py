@@ -102,6 +102,15 @@ class RunRecords:
     timeline: list[dict] = field(default_factory=list)
     changes: dict[int, ChangeRecord] = field(default_factory=dict)
     versions: list[Version] = field(default_factory=list)
+    # Every time hosts switch version: time_s, pipeline, version, hosts (their indices).
+    switches: list[dict] = field(default_factory=list)
+
+
+def decision_row(pipeline: str, version, decision) -> tuple:
+    """A decision as (pipeline, version, kind, stage, step, batch): what the simulator and the real
+    executor both record, so one policy driven by both can be compared decision by decision."""
+    return (pipeline, version, type(decision).__name__, getattr(decision, "stage", None),
+            getattr(decision, "step", None), getattr(decision, "batch", None))
 
 
 class Simulation:
@@ -151,6 +160,8 @@ class Simulation:
         self.versions: dict[int, Version] = {0: Version(0, "", 0.0, 0, frozenset(), {}, (), ())}
         self._next_version_id = 1
         self._people_watching: set[int] = set()  # bad changes with a pending human detection
+        # Set to a list to record every decision of the shared controller (see `decision_row`).
+        self.decision_log: Optional[list[tuple]] = None
 
     # ------------------------------------------------------------ running
 
@@ -220,6 +231,8 @@ class Simulation:
                     self._people_watching.add(c)
                     self.env.process(self._human_detection(c))
         state.host_version[hosts] = new_id
+        self.records.switches.append({"time_s": now, "pipeline": state.plan.name, "version": new_id,
+                                      "hosts": np.array(hosts, dtype=np.int64)})
         for h in hosts.tolist():
             state.history[h].append(new_id)
         if touched:
@@ -345,6 +358,8 @@ class Simulation:
         try:
             while True:
                 decision = ctrl.decide(float(self.env.now), obs)
+                if self.decision_log is not None:
+                    self.decision_log.append(decision_row(version.pipeline, version.version_id, decision))
                 obs = Observation()
                 if isinstance(decision, EnterStage):
                     # Leave the previous stage, then queue for the next; a newer version queued
@@ -365,7 +380,8 @@ class Simulation:
                     if state.waiting.get(decision.stage) is version:
                         del state.waiting[decision.stage]
                     held, version.stage = request, decision.stage
-                    self._log(version.pipeline, version.version_id, "stage_start", stage=plan.stages[decision.stage].name)
+                    self._log(version.pipeline, version.version_id, "stage_start", stage=plan.stages[decision.stage].name,
+                              changes=list(version.new_changes))
                     obs = Observation(incident=self._incident(plan, decision.stage))
                 elif isinstance(decision, WaitBlocker):
                     start = float(self.env.now)

@@ -40,6 +40,17 @@ class FleetLayout:
         return np.flatnonzero(self.host_region == region)
 
 
+def host_names(layout: FleetLayout) -> tuple[str, ...]:
+    """Every host's name, `{cell name}-h{k}` with k counted from 1 inside its cell (e.g.
+    `us-east-1-az1-c1-h1`): how a real inventory refers to the policy's hosts."""
+    names: list[str] = []
+    seen: dict[int, int] = {}
+    for cell in layout.host_cell.tolist():
+        seen[cell] = seen.get(cell, 0) + 1
+        names.append(f"{layout.cell_names[cell]}-h{seen[cell]}")
+    return tuple(names)
+
+
 def one_box_hosts(layout: FleetLayout, region: int, n_hosts: int) -> np.ndarray:
     """The region's one-box hosts: the first hosts of its first cell."""
     return layout.hosts_in_region(region)[:n_hosts]

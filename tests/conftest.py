@@ -82,3 +82,6 @@ def patched(data: dict, path: str, value) -> dict:
     else:
         node[last] = value
     return out
+
+from localfleet_fixtures import (  # noqa: E402,F401  (real processes for tests/test_localfleet_*.py)
+    fleet_factory, prometheus_binary, prometheus_server, shared_fleet, shared_load)

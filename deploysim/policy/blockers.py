@@ -46,7 +46,9 @@ class Calendar:
             if self.blockers.holidays and day in region.holidays:
                 continue
             if not self.windows:
-                opening = dt.datetime.combine(day, dt.time(0), tz) if day_offset else local
+                if not day_offset:
+                    return t_s  # open now (converting t_s to a datetime and back would round it)
+                opening = dt.datetime.combine(day, dt.time(0), tz)
                 return max(t_s, (opening.astimezone(dt.timezone.utc) - self.epoch).total_seconds())
             for days, start_h, end_h in sorted(self.windows, key=lambda w: w[1]):
                 if day.weekday() not in days:

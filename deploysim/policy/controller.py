@@ -100,6 +100,17 @@ class RolloutController:
         self.phase = "start"  # start | entered | deploying | baking | done | failed
         self.bake_since_s = 0.0
 
+    def snapshot(self) -> dict:
+        """The controller's state as plain data, so a real executor can journal it and resume."""
+        return {"stage": self.stage, "step": self.step, "batch": self.batch, "phase": self.phase,
+                "bake_since_s": self.bake_since_s}
+
+    def restore(self, state: Mapping) -> None:
+        """Continue from a `snapshot()` (same plan): the next `decide` picks up where it left off."""
+        self.stage, self.step, self.batch = int(state["stage"]), int(state["step"]), int(state["batch"])
+        self.phase = str(state["phase"])
+        self.bake_since_s = float(state["bake_since_s"])
+
     @property
     def current_step(self) -> Optional[Step]:
         if 0 <= self.stage < len(self.plan.stages):

@@ -1,0 +1,207 @@
+"""The executor's journal: an SQLite file in the state directory that records every intended action
+before it is taken and its outcome after, every decision of the controller with the controller's
+state, and the run's events. It is what `--resume` and `status` read.
+
+Written with WAL and synchronous=FULL and committed row by row, so a `kill -9` at any instant
+loses nothing that was written. Tables are append-only, except `meta` and `targets`, which are
+written once when the run starts.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+JOURNAL_FILE = "journal.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS targets (
+    name TEXT PRIMARY KEY, host INTEGER NOT NULL, previous_version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS actions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_s REAL NOT NULL,
+    kind TEXT NOT NULL,          -- deploy | rollback | preprod
+    target TEXT NOT NULL,        -- host name (the stage's name for preprod)
+    version TEXT NOT NULL,       -- the version the action puts the target on
+    phase TEXT NOT NULL,         -- intent | done | failed
+    intent INTEGER,              -- outcome rows: seq of their intent
+    current TEXT,                -- outcome rows: the version the target runs afterwards, NULL if unknown
+    attempts INTEGER,
+    detail TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS spawned (intent INTEGER NOT NULL, pid INTEGER NOT NULL, time_s REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_s REAL NOT NULL,
+    kind TEXT NOT NULL,
+    stage INTEGER, step INTEGER, batch INTEGER,
+    detail TEXT NOT NULL,        -- the decision's fields as JSON
+    controller TEXT NOT NULL);   -- RolloutController.snapshot() after deciding, as JSON
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, time_s REAL NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
+"""
+
+TERMINAL_EVENTS = ("complete", "rolled_back", "failed", "halted", "stopped", "rollback_incomplete")
+
+
+@dataclass(frozen=True)
+class Action:
+    seq: int
+    time_s: float
+    kind: str
+    target: str
+    version: str
+    phase: str
+    intent: Optional[int]
+    current: Optional[str]
+    attempts: Optional[int]
+    detail: str
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    seq: int
+    time_s: float
+    kind: str
+    stage: Optional[int]
+    step: Optional[int]
+    batch: Optional[int]
+    detail: dict
+    controller: dict
+
+
+class Journal:
+    """One run's journal. Safe to share between the executor's threads (writes are serialised)."""
+
+    def __init__(self, path: Path, *, readonly: bool = False):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        if readonly:
+            self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        self._db.execute("PRAGMA busy_timeout=5000")
+
+    @classmethod
+    def in_dir(cls, state_dir: Path, *, readonly: bool = False) -> "Journal":
+        return cls(Path(state_dir) / JOURNAL_FILE, readonly=readonly)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _write(self, sql: str, args: Iterable[Any] = ()) -> int:
+        with self._lock:
+            return int(self._db.execute(sql, tuple(args)).lastrowid or 0)
+
+    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
+
+    # ------------------------------------------------------------ run metadata and targets
+
+    def set_meta(self, values: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 [(k, json.dumps(v)) for k, v in values.items()])
+            self._db.execute("COMMIT")
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._rows("SELECT key, value FROM meta")}
+
+    def set_targets(self, rows: list[tuple[str, int, str]]) -> None:
+        """(name, host index, version it ran before the rollout), all at once."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO targets VALUES (?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+
+    def previous_versions(self) -> dict[str, str]:
+        return dict(self._rows("SELECT name, previous_version FROM targets ORDER BY host"))
+
+    # ------------------------------------------------------------ actions
+
+    def intend(self, kind: str, target: str, version: str, detail: str = "") -> int:
+        """Record an action about to be taken; returns its seq."""
+        return self._write("INSERT INTO actions (time_s, kind, target, version, phase, detail) VALUES (?,?,?,?,?,?)",
+                           (time.time(), kind, target, version, "intent", detail))
+
+    def outcome(self, intent: int, ok: bool, current: Optional[str], detail: str, attempts: Optional[int] = None) -> int:
+        """Record what an intended action did: `done` only when its success was seen."""
+        kind, target, version = self._rows("SELECT kind, target, version FROM actions WHERE seq = ?", (intent,))[0]
+        return self._write(
+            "INSERT INTO actions (time_s, kind, target, version, phase, intent, current, attempts, detail) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            (time.time(), kind, target, version, "done" if ok else "failed", intent, current, attempts, detail))
+
+    def spawned(self, intent: int, pid: int) -> None:
+        self._write("INSERT INTO spawned VALUES (?, ?, ?)", (intent, pid, time.time()))
+
+    def spawned_pids(self, intent: int) -> list[tuple[int, float]]:
+        return self._rows("SELECT pid, time_s FROM spawned WHERE intent = ?", (intent,))
+
+    def actions(self, limit: Optional[int] = None) -> list[Action]:
+        sql = "SELECT * FROM actions ORDER BY seq"
+        if limit is not None:
+            sql = f"SELECT * FROM (SELECT * FROM actions ORDER BY seq DESC LIMIT {int(limit)}) ORDER BY seq"
+        return [Action(*row) for row in self._rows(sql)]
+
+    def pending_intents(self) -> list[Action]:
+        """Intents with no outcome: actions a crash interrupted."""
+        return [Action(*row) for row in self._rows(
+            "SELECT * FROM actions a WHERE phase = 'intent' AND NOT EXISTS "
+            "(SELECT 1 FROM actions o WHERE o.intent = a.seq) ORDER BY seq")]
+
+    def current_versions(self) -> dict[str, Optional[str]]:
+        """Each target's version as the journal knows it: from its last outcome, else its version before."""
+        known: dict[str, Optional[str]] = dict(self.previous_versions())
+        for target, current in self._rows(
+                "SELECT target, current FROM actions WHERE phase != 'intent' AND kind != 'preprod' ORDER BY seq"):
+            known[target] = current
+        return known
+
+    def deployed_targets(self) -> list[str]:
+        """Targets a deploy was intended for (whatever its outcome): those a rollback must consider."""
+        return [r[0] for r in self._rows(
+            "SELECT target FROM actions WHERE kind = 'deploy' AND phase = 'intent' GROUP BY target ORDER BY MIN(seq)")]
+
+    # ------------------------------------------------------------ decisions and events
+
+    def decision(self, time_s: float, kind: str, stage, step, batch, detail: dict, controller: dict) -> int:
+        return self._write(
+            "INSERT INTO decisions (time_s, kind, stage, step, batch, detail, controller) VALUES (?,?,?,?,?,?,?)",
+            (time_s, kind, stage, step, batch, json.dumps(detail), json.dumps(controller)))
+
+    def decisions(self) -> list[DecisionRow]:
+        return [DecisionRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]))
+                for r in self._rows("SELECT * FROM decisions ORDER BY seq")]
+
+    def last_decision(self) -> Optional[DecisionRow]:
+        rows = self._rows("SELECT * FROM decisions ORDER BY seq DESC LIMIT 1")
+        if not rows:
+            return None
+        r = rows[0]
+        return DecisionRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]))
+
+    def event(self, kind: str, detail: str = "") -> int:
+        return self._write("INSERT INTO events (time_s, kind, detail) VALUES (?,?,?)", (time.time(), kind, detail))
+
+    def events(self) -> list[tuple[int, float, str, str]]:
+        return self._rows("SELECT seq, time_s, kind, detail FROM events ORDER BY seq")
+
+    def last_terminal_event(self) -> Optional[tuple[str, str]]:
+        """The latest event that ended a process's work (complete, rolled back, halted ...), if any."""
+        rows = self._rows("SELECT kind, detail FROM events WHERE kind IN (%s) ORDER BY seq DESC LIMIT 1"
+                          % ",".join("?" * len(TERMINAL_EVENTS)), TERMINAL_EVENTS)
+        return rows[0] if rows else None
+
+    def has(self, kind: str) -> bool:
+        return bool(self._rows("SELECT 1 FROM events WHERE kind = ? LIMIT 1", (kind,)))

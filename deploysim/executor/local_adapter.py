@@ -1,0 +1,51 @@
+"""The `local` adapter: deploys the real processes of a local fleet (deploysim.localfleet).
+
+A deploy stops the host's process and starts the requested version on the same loopback port,
+then waits for its /healthz; see deploysim.localfleet.fleet. Every call is safe to repeat: a host
+already serving the version healthily is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from ..localfleet.fleet import FleetError, LocalFleet
+from .interfaces import ActionResult, Target
+
+
+class LocalAdapter:
+    """Adapter over the fleet in `fleet_dir` (the directory `deploysim local up --dir` made)."""
+
+    def __init__(self, fleet_dir: str | os.PathLike):
+        self.fleet_dir = Path(fleet_dir)
+        self.fleet = LocalFleet(self.fleet_dir)  # FleetError (one line) when there is no fleet there
+
+    def _known(self, target: Target) -> Optional[ActionResult]:
+        if target.name not in self.fleet.hosts:
+            return ActionResult(False, f"host {target.name} is not in the local fleet at {self.fleet.dir}")
+        return None
+
+    def deploy(self, target: Target, version: str, *, timeout_s: float) -> ActionResult:
+        unknown = self._known(target)
+        if unknown is not None:
+            return unknown
+        try:
+            outcome = self.fleet.deploy(target.name, version, timeout_s=timeout_s)
+        except (FleetError, OSError) as error:
+            return ActionResult(False, f"{target.name}: {error}")
+        return ActionResult(outcome.ok, outcome.detail)
+
+    def rollback(self, target: Target, version: str, *, timeout_s: float) -> ActionResult:
+        return self.deploy(target, version, timeout_s=timeout_s)
+
+    def current_version(self, target: Target, *, timeout_s: float) -> Optional[str]:
+        if target.name not in self.fleet.hosts:
+            return None
+        return self.fleet.live_version(target.name, timeout_s=timeout_s)
+
+    def healthy(self, target: Target, *, timeout_s: float) -> bool:
+        if target.name not in self.fleet.hosts:
+            return False
+        return self.fleet.healthy(target.name, timeout_s=timeout_s)

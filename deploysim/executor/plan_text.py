@@ -1,0 +1,102 @@
+"""`deploysim execute --plan`: what a rollout would do and how long it should take, touching nothing.
+
+The expected timeline comes from the shared controller itself, driven on the real clock from now
+with the happy path's observations (no alarm, no incident, every bake gets its minimum data), so
+time windows, holidays and freezes are judged exactly as the run will judge them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..durations import format_duration_s
+from ..policy.controller import BakeWait, Complete, DeployBatch, EnterStage, Observation, WaitBlocker
+from .runner import Rollout, new_controller
+
+_MAX_DECISIONS = 100_000
+
+
+def expected_timeline(rollout: Rollout, start_s: float) -> list[tuple[float, object]]:
+    """(time, decision) of every decision of the happy path from `start_s` (Unix seconds)."""
+    ctrl = new_controller(rollout)
+    period_s = float(rollout.scenario.metric_period)
+    t, obs, out = start_s, Observation(), []
+    for _ in range(_MAX_DECISIONS):
+        decision = ctrl.decide(t, obs)
+        out.append((t, decision))
+        obs = Observation()
+        if isinstance(decision, WaitBlocker):
+            t = decision.until_s
+        elif isinstance(decision, DeployBatch):
+            t += decision.duration_s
+        elif isinstance(decision, BakeWait):
+            t = max(t, decision.min_until_s, decision.since_s + decision.min_datapoints * period_s)
+            obs = Observation(requests_seen=dict(decision.min_requests), datapoints_seen=decision.min_datapoints)
+        elif not isinstance(decision, EnterStage):
+            break
+    return out
+
+
+def _hosts(rollout: Rollout, hosts, limit: int = 8) -> str:
+    names = [rollout.targets[h].name + (f" ({rollout.targets[h].address})" if rollout.targets[h].address else "")
+             for h in hosts.tolist()]
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _utc(t_s: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t_s))
+
+
+def format_plan(rollout: Rollout, now_s: float) -> str:
+    """The plan as text: stages, steps, batches with their hosts, bakes, watched alarms, blockers,
+    and the expected duration from `now_s`."""
+    plan, inv = rollout.plan, rollout.inventory
+    timeline = expected_timeline(rollout, now_s)
+    adapter = inv.adapter
+    how = (f"local fleet in {adapter.fleet_dir}" if adapter.kind == "local"
+           else "command: " + " ".join(adapter.deploy or []))
+    source = {"prometheus": f"Prometheus at {inv.metrics.url}", "probe": "HTTP probes of the targets",
+              "command": "command: " + " ".join(inv.metrics.command or [])}[inv.metrics.kind]
+    out = [
+        f"Plan: {rollout.version} through pipeline {rollout.pipeline} of scenario {rollout.scenario.name} "
+        f"({len(rollout.targets)} targets)",
+        f"Deploys with {how} (time-out {format_duration_s(adapter.timeout)}, {adapter.retries} retries, "
+        f"{adapter.parallel} at a time)",
+        f"Metrics from {source}, one datapoint per {format_duration_s(rollout.scenario.metric_period)}",
+    ]
+    waits: dict[int, tuple[float, WaitBlocker]] = {}  # stage -> its first blocker wait
+    stage = 0
+    for t, d in timeline:
+        if isinstance(d, EnterStage):
+            stage = d.stage
+        elif isinstance(d, WaitBlocker):
+            waits.setdefault(stage, (t, d))
+    for s, stage in enumerate(plan.stages):
+        where = f", regions {', '.join(rollout.layout.region_names[r] for r in stage.regions)}" if stage.regions else ""
+        out += ["", f"Stage {s + 1}/{len(plan.stages)} {stage.name} ({stage.kind}{where})"]
+        if s in waits:
+            t, d = waits[s]
+            out.append(f"  blocked by its {d.reason.replace('_', ' ')} until {_utc(d.until_s)} "
+                       f"(waits {format_duration_s(d.until_s - t)})")
+        for step in stage.steps:
+            bake = step.bake
+            extra = "".join([f", min requests {', '.join(f'{api} {n:g}' for api, n in bake.min_requests.items())}"
+                             if bake.min_requests else "",
+                             f", min datapoints {bake.min_datapoints}" if bake.min_datapoints else ""])
+            if step.kind == "preprod":
+                run = "runs the preprod command" if adapter.preprod else "nothing real to deploy: waits"
+                out.append(f"  pre-production: {run} {format_duration_s(step.batch_s)}, "
+                           f"then bakes {format_duration_s(bake.duration)}{extra}")
+                continue
+            out.append(f"  {step.name}: {step.hosts.size} host(s) in {len(step.batches)} batch(es) of at least "
+                       f"{format_duration_s(step.batch_s)}, then bake {format_duration_s(bake.duration)}{extra}")
+            for b, batch in enumerate(step.batches):
+                out.append(f"    batch {b + 1}: {_hosts(rollout, batch)}")
+            watched = ", ".join(f"{w.alarm}@{w.label} ({w.hosts.size} hosts)" for w in step.watched) or "nothing"
+            out.append(f"    watches: {watched}")
+    end_s = timeline[-1][0] if isinstance(timeline[-1][1], Complete) else float("nan")
+    out += ["", f"Expected duration: {format_duration_s(end_s - now_s)} from {_utc(now_s)}, finishing "
+                f"{_utc(end_s)}",
+            "  (if no alarm fires, no incident blocks, and every bake sees its minimum requests in time)",
+            "Nothing was changed (--plan)."]
+    return "\n".join(out)

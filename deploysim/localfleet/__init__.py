@@ -1,0 +1,4 @@
+"""A real fleet on this machine for deploysim's executor: demo-service processes on loopback
+(service.py), their lifecycle (fleet.py), a load generator (loadgen.py), a Prometheus server
+scraping them (prometheus.py) and the `deploysim local` commands (cli.py). See docs/local-fleet.md.
+"""

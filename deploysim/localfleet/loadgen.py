@@ -1,0 +1,181 @@
+"""A load generator: real HTTP requests to every host of a local fleet at a steady rate.
+
+Run as ``python -m deploysim.localfleet.loadgen --fleet-dir DIR --rate 20`` (the CLI starts it
+detached, by file path). Each host gets `--rate` requests per second, spread over the fleet's API
+mix (fleet.json `apis`, e.g. Get 0.8, Create 0.15, Delete 0.05: `GET /api/Get`, `POST /api/Create`,
+`DELETE /api/Delete`). A host that is down (being deployed) costs a failed connection and a retry on
+the next tick; the generator never bursts to catch up. Every 10 s it logs what it sent and got.
+
+Only the standard library, so that it starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import random
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+ResultHook = Callable[[float, str, Optional[int], float], None]
+"""Called after every request: (Unix time sent, API, HTTP status or None when no answer, seconds taken)."""
+
+METHODS = {"Get": "GET", "List": "GET", "Describe": "GET", "Create": "POST", "Put": "PUT", "Update": "PUT",
+           "Delete": "DELETE"}
+
+
+def method_for(api: str) -> str:
+    return METHODS.get(api, "GET")
+
+
+class HostLoad:
+    """`workers` threads sending to one host; together `rate` requests per second."""
+
+    def __init__(self, address: str, rate: float, apis: Mapping[str, float], stop: threading.Event,
+                 seed: Optional[int] = None, timeout_s: float = 5.0, on_result: Optional[ResultHook] = None,
+                 path: str = "/api/{api}"):
+        address = address.split("://", 1)[-1].rstrip("/")
+        self.host, port = address.rsplit(":", 1)
+        self.on_result = on_result
+        self.path = path
+        self.port = int(port)
+        self.rate = rate
+        self.names = list(apis)
+        self.weights = [float(apis[a]) for a in self.names]
+        self.stop = stop
+        self.timeout_s = timeout_s
+        self.random = random.Random(seed)
+        self.lock = threading.Lock()
+        self.sent = self.ok = self.server_errors = self.failed = 0
+        # Enough workers that a slow version (say 1 s per request) still gets its rate.
+        self.workers = max(1, min(32, math.ceil(rate * 1.0)))
+
+    def run(self) -> list[threading.Thread]:
+        threads = []
+        for index in range(self.workers):
+            thread = threading.Thread(target=self._worker, args=(index,), daemon=True)
+            thread.start()
+            threads.append(thread)
+        return threads
+
+    def _worker(self, index: int) -> None:
+        interval = self.workers / self.rate
+        next_at = time.monotonic() + interval * index / self.workers  # workers evenly staggered
+        conn: Optional[http.client.HTTPConnection] = None
+        while not self.stop.is_set():
+            wait = next_at - time.monotonic()
+            if wait > 0 and self.stop.wait(wait):
+                break
+            next_at = max(next_at + interval, time.monotonic())  # late: skip, never burst
+            with self.lock:
+                api = self.random.choices(self.names, self.weights)[0]
+            sent_at, started = time.time(), time.perf_counter()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+                conn.request(method_for(api), self.path.replace("{api}", api))
+                response = conn.getresponse()
+                response.read()
+                code = response.status
+                if response.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException):
+                if conn is not None:
+                    conn.close()
+                conn = None
+                with self.lock:
+                    self.sent += 1
+                    self.failed += 1
+                if self.on_result is not None:
+                    self.on_result(sent_at, api, None, time.perf_counter() - started)
+                continue
+            if self.on_result is not None:
+                self.on_result(sent_at, api, code, time.perf_counter() - started)
+            with self.lock:
+                self.sent += 1
+                if code >= 500:
+                    self.server_errors += 1
+                elif code < 400:
+                    self.ok += 1
+
+    def counts(self) -> dict:
+        with self.lock:
+            return {"sent": self.sent, "ok": self.ok, "5xx": self.server_errors, "failed": self.failed}
+
+
+def run(targets: Mapping[str, str], rate: float, apis: Mapping[str, float], *, duration_s: Optional[float] = None,
+        report_every_s: float = 10.0, seed: Optional[int] = None) -> dict:
+    """Send load until SIGTERM/SIGINT (or `duration_s`); returns the counts per host."""
+    stop = threading.Event()
+    loads = {name: HostLoad(address, rate, apis, stop, None if seed is None else seed + i)
+             for i, (name, address) in enumerate(targets.items())}
+    for load in loads.values():
+        load.run()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    started = time.monotonic()
+    next_report = started + report_every_s
+    while not stop.is_set():
+        timeout = report_every_s if duration_s is None else min(report_every_s, started + duration_s - time.monotonic())
+        if stop.wait(max(0.0, timeout)):
+            break
+        if duration_s is not None and time.monotonic() >= started + duration_s:
+            stop.set()
+        if time.monotonic() >= next_report:
+            next_report += report_every_s
+            totals = _totals(loads)
+            print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} loadgen sent {totals['sent']} ok {totals['ok']} "
+                  f"5xx {totals['5xx']} failed {totals['failed']}", flush=True)
+    return {name: load.counts() for name, load in loads.items()}
+
+
+def _totals(loads: Mapping[str, HostLoad]) -> dict:
+    out = {"sent": 0, "ok": 0, "5xx": 0, "failed": 0}
+    for load in loads.values():
+        for key, value in load.counts().items():
+            out[key] += value
+    return out
+
+
+def fleet_targets(fleet_dir: Path) -> tuple[dict[str, str], dict[str, float]]:
+    """Host name -> address, and the API mix, from a fleet directory's fleet.json."""
+    config = json.loads((Path(fleet_dir) / "fleet.json").read_text(encoding="utf-8"))
+    bind = config.get("bind", "127.0.0.1")
+    return ({str(n): f"{bind}:{int(p)}" for n, p in config["hosts"].items()},
+            {str(k): float(v) for k, v in (config.get("apis") or {"All": 1.0}).items()})
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="deploysim local fleet: steady HTTP load on every host")
+    parser.add_argument("--fleet-dir", required=True)
+    parser.add_argument("--rate", type=float, default=20.0, help="requests per second per host")
+    parser.add_argument("--duration", type=float, default=None, help="seconds (default: until stopped)")
+    args = parser.parse_args(argv)
+    if args.rate <= 0:
+        print("error: --rate must be > 0", file=sys.stderr)
+        return 2
+    try:
+        targets, apis = fleet_targets(Path(args.fleet_dir))
+    except (OSError, ValueError, KeyError) as error:
+        print(f"error: cannot read the fleet in {args.fleet_dir}: {error}", file=sys.stderr)
+        return 2
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} loadgen: {args.rate:g} req/s to each of {len(targets)} "
+          f"host(s), API mix {apis}", flush=True)
+    run(targets, args.rate, apis, duration_s=args.duration)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

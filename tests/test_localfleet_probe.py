@@ -1,0 +1,92 @@
+"""ProbeSource: error rate, latency, requests and health from the probe's own real requests."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from deploysim.alarms import evaluate
+from deploysim.executor.probe_source import ProbeSource
+from deploysim.scenario.schema import MetricAlarm
+from localfleet_fixtures import targets_of, wait_until
+
+PERIOD = 1.0
+N = 5
+RATE = 30.0
+
+FAULT_RATE = MetricAlarm(name="High_Fault_Rate", metric="error_rate", threshold=0.05,
+                         evaluation_periods=3, datapoints_to_alarm=2)
+P99 = MetricAlarm(name="High_P99_Latency", metric="latency_p99_ms", threshold=250,
+                  evaluation_periods=3, datapoints_to_alarm=2)
+UNHEALTHY = MetricAlarm(name="Failing_Health_Checks", metric="unhealthy_hosts", threshold=0,
+                        evaluation_periods=2, datapoints_to_alarm=2)
+
+
+def state(alarm, values):
+    return evaluate(values, threshold=alarm.threshold, comparison=alarm.comparison,
+                    evaluation_periods=alarm.evaluation_periods, datapoints_to_alarm=alarm.datapoints_to_alarm)
+
+
+def probe_window(source: ProbeSource) -> tuple[float, float]:
+    start = float(np.ceil(time.time()))
+    end = start + N * PERIOD
+    wait_until(lambda: time.time() > end + 1.0, N * PERIOD + 10, "the probe window to pass", 0.1)
+    return start, end
+
+
+@pytest.fixture(scope="module")
+def probed(shared_fleet):
+    fleet = shared_fleet
+    targets = targets_of(fleet, "faulty", "good-1", "slow", "create-bug")
+    with ProbeSource(targets, rate_per_s=RATE, apis={"Get": 0.5, "Create": 0.5}) as source:
+        start, end = probe_window(source)
+        yield {t.name: t for t in targets}, source, start, end
+
+
+def test_error_rate_faulty_vs_good(probed):
+    targets, source, start, end = probed
+    faulty = source.datapoints(FAULT_RATE, [targets["faulty"]], start, end, PERIOD)
+    good = source.datapoints(FAULT_RATE, [targets["good-1"]], start, end, PERIOD)
+    assert faulty.mean() == pytest.approx(0.3, abs=0.15)  # ~150 requests: sd 0.037
+    assert (good == 0).all()
+    assert state(FAULT_RATE, faulty) == "ALARM" and state(FAULT_RATE, good) == "OK"
+    create = MetricAlarm(name="c", metric="error_rate", threshold=0.1, api="Create")
+    failed = source.datapoints(MetricAlarm(name="e", metric="errors", threshold=0, api="Create"),
+                               [targets["create-bug"]], start, end, PERIOD).sum()
+    sent = source.requests([targets["create-bug"]], start, end, api="Create")
+    assert failed / sent == pytest.approx(0.5, abs=0.22)  # ~75 Create requests: sd 0.058
+    assert state(create, source.datapoints(create, [targets["create-bug"]], start, end, PERIOD)) == "ALARM"
+    get = MetricAlarm(name="g", metric="error_rate", threshold=0.1, api="Get")
+    assert (source.datapoints(get, [targets["create-bug"]], start, end, PERIOD) == 0).all()
+
+
+def test_requests_and_latency(probed):
+    targets, source, start, end = probed
+    per_period = source.datapoints(MetricAlarm(name="r", metric="requests", threshold=0), [targets["good-1"]],
+                                   start, end, PERIOD)
+    assert per_period == pytest.approx(np.full(N, RATE * PERIOD), rel=0.25)
+    assert source.requests([targets["good-1"]], start, end) == pytest.approx(per_period.sum())
+    assert source.requests([targets["good-1"]], start, end, api="Create") == pytest.approx(per_period.sum() / 2, rel=0.3)
+    slow = source.datapoints(P99, [targets["slow"]], start, end, PERIOD)
+    good = source.datapoints(P99, [targets["good-1"]], start, end, PERIOD)
+    assert (slow >= 400).all() and (good < P99.threshold).all()
+    assert state(P99, slow) == "ALARM" and state(P99, good) == "OK"
+    healthy = source.datapoints(UNHEALTHY, list(targets.values()), start, end, PERIOD)
+    assert (healthy == 0).all()
+    cpu = MetricAlarm(name="cpu", metric="cpu_pct", threshold=90)
+    assert np.isnan(source.datapoints(cpu, [targets["good-1"]], start, end, PERIOD)).all()
+
+
+def test_a_down_host_is_unhealthy_and_failing(fleet_factory):
+    fleet = fleet_factory({"up": "v1", "down": "v1"})
+    fleet.stop(["down"])
+    targets = targets_of(fleet, "up", "down")
+    with ProbeSource(targets, rate_per_s=10, health_interval_s=0.25, timeout_s=1) as source:
+        start, end = probe_window(source)
+        unhealthy = source.datapoints(UNHEALTHY, targets, start, end, PERIOD)
+        assert (unhealthy == 1).all() and state(UNHEALTHY, unhealthy) == "ALARM"
+        assert (source.datapoints(FAULT_RATE, targets[1:], start, end, PERIOD) == 1).all()
+        assert np.isnan(source.datapoints(P99, targets[1:], start, end, PERIOD)).all()  # nothing answered
+        assert (source.datapoints(UNHEALTHY, targets[:1], start, end, PERIOD) == 0).all()
