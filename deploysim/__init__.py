@@ -3,12 +3,29 @@ automatic rollback) and measure the blast radius, detection and uptime they buy.
 
 from . import alarms, sla, uptime
 from .durations import format_duration_s, parse_duration_s
-from .experiments import Experiment, ParameterError, TuneResult, compare, monte_carlo, sweep, tune
 from .results import SimulationResult
 from .run import simulate
 from .scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 
 __version__ = "0.1.0"
+
+# Experiments (scipy) and plots (matplotlib) load on first use, so `import deploysim` and every
+# command that needs neither (execute, status, local, validate) start fast.
+_LAZY = {
+    "Experiment": "experiments", "ParameterError": "experiments", "TuneResult": "experiments",
+    "compare": "experiments", "monte_carlo": "experiments", "sweep": "experiments", "tune": "experiments",
+}
+_LAZY_MODULES = ("experiments", "plot", "report", "executor")
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Experiment",
@@ -22,6 +39,7 @@ __all__ = [
     "format_duration_s",
     "load_scenario",
     "monte_carlo",
+    "plot",
     "parse_duration_s",
     "scenario_from_dict",
     "simulate",
