@@ -100,13 +100,6 @@ def schema() -> None:
     click.echo(json.dumps(deploysim.Scenario.model_json_schema(), indent=2))
 
 
-from .cli_experiments import compare, sweep, tune  # noqa: E402  (commands defined beside their helpers)
-
-main.add_command(compare)
-main.add_command(sweep)
-main.add_command(tune)
-
-
 def _fail(message: str) -> NoReturn:
     """Report unusable input on stderr and exit 2, as click does for usage errors."""
     click.echo(f"error: {message}", err=True)
@@ -239,3 +232,13 @@ def format_summary(summary: dict) -> str:
         ("time to restore, p50", _fmt(dora["time_to_restore_p50_h"], lambda h: _duration(h * 3600))),
     ])
     return "\n".join(out)
+
+
+
+# Commands that live beside their own code: experiments, the real executor, the local demo fleet.
+from .cli_experiments import compare, sweep, tune  # noqa: E402
+from .executor.cli import execute, status  # noqa: E402
+from .localfleet.cli import local  # noqa: E402
+
+for _command in (compare, sweep, tune, execute, status, local):
+    main.add_command(_command)
