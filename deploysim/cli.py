@@ -242,3 +242,6 @@ from .localfleet.cli import local  # noqa: E402
 
 for _command in (compare, sweep, tune, execute, status, local):
     main.add_command(_command)
+from .report.cli import report  # noqa: E402  (the SLA budget report)
+
+main.add_command(report)

@@ -70,10 +70,12 @@ def default_workers() -> int:
 
 
 def _progress_bar(total: int, show: Optional[bool], desc: str):
-    from tqdm.auto import tqdm
-
     if show is None:
         show = sys.stderr.isatty()
+    if show:
+        from tqdm.auto import tqdm  # a notebook widget where one can be drawn, else text
+    else:
+        from tqdm import tqdm  # disabled: no widget machinery, no warnings
     return tqdm(total=total, desc=desc, unit="rep", disable=not show, leave=False, file=sys.stderr)
 
 
