@@ -171,8 +171,10 @@ def compare(paths: tuple[str, ...], baseline: Optional[str], **kw: Any) -> None:
 @click.option("--param", "params", multiple=True, required=True, metavar="PATH=V1,V2,...",
               help="A scenario field and its values, e.g. policy.pipelines.code.stages[2].waves[0].bake.duration=1h,2h. "
                    "Repeat for a grid of every combination.")
+@click.option("--pipeline", default=None,
+              help="Pipeline whose lead time the trade-off shows (default: the one the swept paths name, else all changes).")
 @experiment_options
-def sweep(scenario_path: str, params: tuple[str, ...], **kw: Any) -> None:
+def sweep(scenario_path: str, params: tuple[str, ...], pipeline: Optional[str], **kw: Any) -> None:
     """Run every value (or combination) of scenario fields, under common random numbers."""
     scenario = load(scenario_path)
     grid = {}
@@ -181,11 +183,16 @@ def sweep(scenario_path: str, params: tuple[str, ...], **kw: Any) -> None:
         if path in grid:
             fail(f"--param {path!r} is given twice")
         grid[path] = values
+    named = {p.split(".")[2] for p in grid if p.startswith("policy.pipelines.") and p.count(".") >= 3}
+    pipeline = pipeline or (named.pop() if len(named) == 1 else None)
+    if pipeline is not None and pipeline not in scenario.policy.pipelines:
+        fail(f"unknown pipeline {pipeline!r}; the scenario has {', '.join(scenario.policy.pipelines)}")
     with dask_client(kw["dask_scheduler"]) as client:
         exp = guarded(deploysim.sweep)(scenario, grid, **run_kwargs(kw, client))
-    tradeoff = exp.tradeoff()
+    tradeoff = exp.tradeoff(pipeline=pipeline)
+    whose = f"{pipeline} pipeline's" if pipeline else "all changes'"
     text = "\n".join([exp_text.format_comparison(exp), "",
-                      exp_text.format_tradeoff(tradeoff, "Trade-off: median lead time vs SLA breach probability")])
+                      exp_text.format_tradeoff(tradeoff, f"Trade-off: {whose} median lead time vs SLA breach probability")])
     _print_experiment(exp, kw, text, {"summary": exp.summary(), "paired": exp.paired(), "tradeoff": tradeoff})
 
 

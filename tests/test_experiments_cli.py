@@ -60,7 +60,7 @@ def test_compare_reports_paired_differences_against_the_first(tiny_path, tmp_pat
 def test_sweep_prints_the_tradeoff_with_the_frontier(tiny_path):
     out = invoke("sweep", tiny_path, "--param", f"{BAKE}=1m,5m,20m", "-n", 3, "--months", 0.25, "--workers", 2)
     assert out.exit_code == 0, out.output
-    assert "Trade-off: median lead time vs SLA breach probability" in out.stdout
+    assert "Trade-off: code pipeline's median lead time vs SLA breach probability" in out.stdout
     assert "* code.stages[0].one_box.bake.duration=5m" in out.stdout
     assert "  code.stages[0].one_box.bake.duration=20m" in out.stdout
 

@@ -78,14 +78,18 @@ class Experiment:
                 rows.append(row)
         return pd.DataFrame(rows)
 
-    def tradeoff(self, confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
+    def tradeoff(self, pipeline: Optional[str] = None, confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
         """Per policy: median lead time and SLA breach probability with intervals, and whether the
-        policy is on the Pareto frontier (no other policy is at least as fast and as safe, and better in one)."""
+        policy is on the Pareto frontier (no other policy is at least as fast and as safe, and better in one).
+
+        Lead time is the median over replications of each replication's median lead time: of every
+        change, or with `pipeline` of that pipeline's changes only (a code bake moves code's lead time,
+        which the many config changes would hide).
+        """
         rows = []
         for policy in self.policies:
             frame = self.replications[self.replications["policy"] == policy]
-            lead = frame["lead_time_p50_h"].to_numpy(dtype=float)
-            lead = lead[np.isfinite(lead)]
+            lead = self._lead_times_h(policy, pipeline)
             breaches, n = int(frame["sla_breach"].sum()), int(len(frame))
             lo, hi = stats.quantile_ci(lead, 0.5, confidence)
             b_lo, b_hi = stats.proportion_ci(breaches, n, confidence)
@@ -101,6 +105,17 @@ class Experiment:
         out = pd.DataFrame(rows)
         out["on_frontier"] = pareto_front(out["lead_time_p50_h"].to_numpy(), out["breach_probability"].to_numpy())
         return out
+
+    def _lead_times_h(self, policy: str, pipeline: Optional[str]) -> np.ndarray:
+        """Each replication's median lead time (hours) of deployed changes, of one pipeline or all."""
+        if pipeline is None:
+            lead = self.replications.loc[self.replications["policy"] == policy, "lead_time_p50_h"].to_numpy(dtype=float)
+            return lead[np.isfinite(lead)]
+        ch = self.changes
+        if not len(ch):
+            raise ValueError("per-pipeline lead time needs the changes frame (run with keep_changes=True)")
+        mine = ch[(ch["policy"] == policy) & (ch["pipeline"] == pipeline) & (ch["outcome"] == "deployed")]
+        return mine.groupby("replication")["lead_time_s"].median().to_numpy(dtype=float) / 3600.0
 
     def paired(self, metrics: Optional[list[str]] = None, baseline: Optional[str] = None,
                confidence: float = stats.CONFIDENCE) -> pd.DataFrame:

@@ -24,7 +24,6 @@ with each dimension (the usual case); it is not guaranteed to otherwise.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, Union
 
@@ -33,7 +32,6 @@ import pandas as pd
 
 from ..durations import format_duration_s, parse_duration_s
 from ..scenario import Scenario
-from . import stats
 from .api import _check_replications, _settings, compare
 from .experiment import Experiment, pareto_front
 from .params import ParameterError, check_grid, get_value, with_values
@@ -234,21 +232,9 @@ def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: f
 
 
 def _figures(exp: Experiment, label: str, pipeline: str, bound: float, criterion: str) -> dict[str, Any]:
-    """Median lead time of the pipeline's deployed changes (median over replications of each
-    replication's median) and the breach probability, with their intervals."""
-    reps = exp.replications[exp.replications["policy"] == label]
-    ch = exp.changes
-    lead = lead_lo = lead_hi = math.nan
-    if len(ch):
-        mine = ch[(ch["policy"] == label) & (ch["pipeline"] == pipeline) & (ch["outcome"] == "deployed")]
-        per_rep = mine.groupby("replication")["lead_time_s"].median().to_numpy() / 3600.0
-        if per_rep.size:
-            lead = float(np.median(per_rep))
-            lead_lo, lead_hi = stats.quantile_ci(per_rep, 0.5)
-    n, k = len(reps), int(reps["sla_breach"].sum())
-    b_lo, b_hi = stats.proportion_ci(k, n)
-    p = k / n if n else math.nan
-    judged = p if criterion == "estimate" else b_hi
-    return {"label": label, "lead_time_p50_h": lead, "lead_time_ci_low_h": lead_lo, "lead_time_ci_high_h": lead_hi,
-            "breach_probability": p, "breach_ci_low": b_lo, "breach_ci_high": b_hi,
-            "downtime_mean_s": float(reps["downtime_s"].mean()), "feasible": bool(judged <= bound)}
+    """The setting's row of the trade-off (lead time of `pipeline`, breach probability) and whether it is feasible."""
+    row = exp.tradeoff(pipeline=pipeline).set_index("policy").loc[label]
+    judged = row["breach_probability"] if criterion == "estimate" else row["breach_ci_high"]
+    figures = {k: row[k] for k in ("lead_time_p50_h", "lead_time_ci_low_h", "lead_time_ci_high_h", "breach_probability",
+                                   "breach_ci_low", "breach_ci_high", "downtime_mean_s")}
+    return {"label": label, **{k: float(v) for k, v in figures.items()}, "feasible": bool(judged <= bound)}
