@@ -14,7 +14,6 @@ import pytest
 from matplotlib.collections import PathCollection, PolyCollection, QuadMesh
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 import deploysim
 from deploysim import plot

@@ -10,11 +10,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Optional, Sequence
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from ..fleet import FleetLayout, host_names
-from ..scenario.loader import ScenarioError, _pydantic_problems
+from ..scenario.loader import ScenarioError, _pydantic_problems, read_yaml_file
 from ..scenario.schema import Duration, Frozen
 from .interfaces import Adapter, MetricSource, Target
 
@@ -128,18 +127,7 @@ def inventory_from_dict(data: Any, layout: FleetLayout, source: str = "inventory
 def load_inventory(path: str | os.PathLike[str], layout: FleetLayout) -> Inventory:
     """Read and validate an inventory file (YAML)."""
     source = os.fspath(path)
-    try:
-        text = Path(source).read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except OSError as error:
-        raise InventoryError([("", f"cannot read file: {error.strerror}")], source) from None
-    except UnicodeDecodeError as error:
-        raise InventoryError([("", f"not UTF-8 text (byte {error.start})")], source) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InventoryError([("", f"not valid YAML{where}: {getattr(error, 'problem', None) or error}")],
-                             source) from None
+    data = read_yaml_file(source, InventoryError)
     return inventory_from_dict(data if data is not None else {}, layout, source)
 
 

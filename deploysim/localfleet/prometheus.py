@@ -124,7 +124,7 @@ class PrometheusServer:
         while time.monotonic() < deadline:
             if not procs.pid_alive(pid):
                 log = procs.tail(self.log_path, 2)
-                raise PrometheusError(f"Prometheus exited at start" + (f": {log}" if log else "")
+                raise PrometheusError("Prometheus exited at start" + (f": {log}" if log else "")
                                       + f" (log: {self.log_path})")
             if self.ready(timeout_s=0.5):
                 return url

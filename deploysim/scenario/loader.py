@@ -80,21 +80,27 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "scenario") -> Sce
     return scenario
 
 
+def read_yaml_file(source: str, error: type[ScenarioError] = ScenarioError) -> Any:
+    """The data of a YAML file; an unreadable file, text that is not UTF-8 or broken YAML raises
+    `error` with one problem at the top (error classes take (problems, source))."""
+    try:
+        with open(source, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except OSError as exc:
+        raise error([("", f"cannot read file: {exc.strerror}")], source) from None
+    except UnicodeDecodeError as exc:
+        raise error([("", f"not UTF-8 text (byte {exc.start}): save the file as UTF-8")], source) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error([("", f"not valid YAML{where}: {problem}")], source) from None
+
+
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Load and validate a scenario file; raises ScenarioError naming each bad field."""
     source = os.fspath(path)
-    try:
-        with open(source, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except OSError as error:
-        raise ScenarioError([("", f"cannot read file: {error.strerror}")], source) from None
-    except UnicodeDecodeError as error:
-        raise ScenarioError([("", f"not UTF-8 text (byte {error.start}): save the file as UTF-8")], source) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ScenarioError([("", f"not valid YAML{where}: {problem}")], source) from None
+    data = read_yaml_file(source)
     return scenario_from_dict(data if data is not None else {}, source)
 
 
