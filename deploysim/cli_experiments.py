@@ -234,8 +234,20 @@ def tune(scenario_path: str, max_breach_probability: float, vary: tuple[str, ...
              f"{exp.n_replications} replication(s) per setting, seed {kw['seed']}, {len(result.candidates)} setting(s) evaluated",
              "", exp_text.format_tradeoff(result.candidates, "Evaluated settings (fastest first)"), ""]
     if result.best is None:
-        lines.append("No evaluated setting meets the bound; the safest is listed last above. "
-                     "Try a looser bound, longer ladders (--vary PATH=...), or more evaluations.")
+        floor = result.breach_causes()
+        causes = sorted(floor["downtime_share_by_cause"].items(), key=lambda kv: -(kv[1] if kv[1] == kv[1] else 0))
+        lines.append(f"No evaluated setting meets the bound. The safest, {floor['setting']}, still breaches in "
+                     f"{floor['breach_probability']:.1%} of months [{floor['breach_ci_low']:.1%}, {floor['breach_ci_high']:.1%}].")
+        if floor["breaching_months"]:
+            lines.append(f"Downtime in its {floor['breaching_months']} breaching month(s): "
+                         + ", ".join(f"{name} {share:.0%}" for name, share in causes) + ".")
+            shares = floor["downtime_share_by_cause"]
+            if shares["infrastructure faults"] + shares["the baseline error rate"] > 0.5:
+                lines.append("Most of it is not caused by changes, and no bake can prevent it: look at the faults "
+                             "(AZ independence, failover time) or the baseline, or accept a looser target or bound.")
+            else:
+                lines.append("Most of it comes from bad changes: try longer bakes (--vary PATH=... with longer "
+                             "values), alarms that fire sooner, or a looser bound.")
     else:
         lines.append("Best setting:")
         lines += [f"  {path} = {_shown(path, value)}" for path, value in result.best_values.items()]

@@ -343,10 +343,10 @@ caught by alarms, bad changes found by people, infrastructure faults, and the ba
 healthy hosts. The last column is what one bad change reaching production costs on average.
 """),
     code("""
-causes = ["downtime_alarm_caught_s", "downtime_people_found_s", "downtime_faults_s", "downtime_baseline_s"]
+causes = ["downtime_alarm_caught_s", "downtime_no_alarm_s", "downtime_faults_s", "downtime_baseline_s"]
 reps = exp.replications
 split = reps.groupby("policy", sort=False)[causes + ["downtime_s", "bad_in_production"]].mean()
-split["s_per_bad_change"] = (split["downtime_alarm_caught_s"] + split["downtime_people_found_s"]) / split["bad_in_production"]
+split["s_per_bad_change"] = (split["downtime_alarm_caught_s"] + split["downtime_no_alarm_s"]) / split["bad_in_production"]
 split.round(2)
 """),
     md("""

@@ -160,6 +160,9 @@ def test_tuner_reports_when_no_setting_meets_the_bound(small):
                             vary={path: ["1m", "2m"]}, replications=4, seed=1, months=0.5, workers=1)
     assert result.best is None and result.scenario is None
     assert not result.candidates["feasible"].any()
+    causes = result.breach_causes()
+    assert causes["breaching_months"] >= 1
+    assert causes["downtime_share_by_cause"]["bad changes no alarm caught"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -73,6 +73,7 @@ def test_tune_names_the_best_setting(tiny_path):
     none = invoke("tune", tiny_path, "--sla", 99.9, "--max-breach-probability", 0.1,
                   "--vary", f"{BAKE}=1m,2m", "-n", 2, "--months", 0.5, "--workers", 1)
     assert none.exit_code == 1 and "No evaluated setting meets the bound" in none.stdout
+    assert "bad changes no alarm caught 100%" in none.stdout  # escaped bad changes are what breaches here
 
 
 @pytest.mark.parametrize("args, message", [

@@ -31,7 +31,7 @@ class Settings:
 METRIC_COLUMNS = [
     "uptime_pct", "worst_region_uptime_pct", "downtime_s", "worst_region_downtime_s", "sla_breach",
     "service_credit_pct", "failed_requests", "failed_request_share", "impact_minutes",
-    "downtime_alarm_caught_s", "downtime_people_found_s", "downtime_faults_s", "downtime_baseline_s",
+    "downtime_alarm_caught_s", "downtime_no_alarm_s", "downtime_faults_s", "downtime_baseline_s",
     "changes", "bad_changes", "caught_in_preprod", "bad_in_production", "caught_by_alarm", "found_by_people",
     "false_rollbacks", "deployed", "ttd_p50_s", "ttr_p50_s", "lead_time_p50_h", "lead_time_p90_h",
     "lead_time_p50_business_days", "change_failure_rate", "deployments_per_week",
@@ -56,8 +56,10 @@ def replication_row(result: SimulationResult) -> dict[str, Any]:
     bad_prod = ch[ch["bad"] & ch["first_bad_s"].notna()]
     by_alarm = bad_prod[(bad_prod["detected_by"] != "") & (bad_prod["detected_by"] != "people")]
     by_people = bad_prod[bad_prod["detected_by"] == "people"]
+    # Bad changes no alarm caught: found by people, or still undetected when the run ended.
+    unalarmed = bad_prod[~bad_prod.index.isin(by_alarm.index)]
     split = _downtime_by_cause(result, downtime_s, float(by_alarm["failed_requests"].sum()),
-                               float(by_people["failed_requests"].sum()))
+                               float(unalarmed["failed_requests"].sum()))
     c, lead, dora = summary["changes"], summary["lead_time"], summary["dora"]
     return {
         "uptime_pct": uptime,
@@ -89,18 +91,19 @@ def replication_row(result: SimulationResult) -> dict[str, Any]:
 
 
 def _downtime_by_cause(result: SimulationResult, downtime_s: float, alarm_failed: float,
-                       people_failed: float) -> dict[str, float]:
+                       no_alarm_failed: float) -> dict[str, float]:
     """Apportion the month's downtime to its causes in proportion to the failed requests of each.
 
-    Bad changes' failed requests come from their blast radius; the baseline is the scenario's
+    Bad changes' failed requests come from their blast radius (split into those an alarm caught
+    and the rest: found by people, or not found before the run ended); the baseline is the scenario's
     baseline error rate times the requests; infrastructure faults (AZ outages, dependency
     degradation, and anything else) are the rest of the failed requests.
     """
     requests = float(result.monthly["requests"].sum())
     errors = float(result.monthly["errors"].sum())
     baseline = result.scenario.baseline.error_rate * requests
-    faults = max(errors - baseline - alarm_failed - people_failed, 0.0)
-    parts = {"downtime_alarm_caught_s": alarm_failed, "downtime_people_found_s": people_failed,
+    faults = max(errors - baseline - alarm_failed - no_alarm_failed, 0.0)
+    parts = {"downtime_alarm_caught_s": alarm_failed, "downtime_no_alarm_s": no_alarm_failed,
              "downtime_faults_s": faults, "downtime_baseline_s": baseline}
     total = sum(parts.values())
     if total <= 0 or not math.isfinite(total):

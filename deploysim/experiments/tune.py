@@ -25,7 +25,8 @@ with each dimension (the usual case); it is not guaranteed to otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence, Union
+import math
+from typing import Any, ClassVar, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -83,6 +84,23 @@ class TuneResult:
     pipeline: str
     sla_target_pct: float
     max_breach_probability: float
+
+    CAUSES: ClassVar[dict[str, str]] = {"downtime_alarm_caught_s": "bad changes caught by alarms",
+              "downtime_no_alarm_s": "bad changes no alarm caught",
+              "downtime_faults_s": "infrastructure faults", "downtime_baseline_s": "the baseline error rate"}
+
+    def breach_causes(self) -> dict[str, Any]:
+        """In the safest evaluated setting's breaching months, the share of downtime from each cause:
+        when faults or the baseline dominate, no bake can bring the breach probability down."""
+        safest = self.candidates.sort_values(["breach_probability", "lead_time_p50_h"]).iloc[0]
+        reps = self.experiment.replications
+        breached = reps[(reps["policy"] == safest["setting"]) & reps["sla_breach"]]
+        totals = breached[list(self.CAUSES)].sum()
+        whole = float(totals.sum())
+        shares = {self.CAUSES[k]: (float(v) / whole if whole > 0 else math.nan) for k, v in totals.items()}
+        return {"setting": safest["setting"], "breach_probability": float(safest["breach_probability"]),
+                "breach_ci_low": float(safest["breach_ci_low"]), "breach_ci_high": float(safest["breach_ci_high"]),
+                "breaching_months": int(len(breached)), "downtime_share_by_cause": shares}
 
 
 def _show(path: str, value: Any) -> str:

@@ -30,7 +30,7 @@ SLA_TARGETS = (99.9, 99.95, 99.99, 99.999)
 
 BUDGET_CAUSES = (
     ("downtime_alarm_caught_s", "bad changes caught by alarms"),
-    ("downtime_people_found_s", "bad changes found by people"),
+    ("downtime_no_alarm_s", "bad changes no alarm caught (found by people, or not yet)"),
     ("downtime_faults_s", "infrastructure faults (AZ outages, dependency degradation)"),
     ("downtime_baseline_s", "baseline error rate (healthy hosts)"),
 )
