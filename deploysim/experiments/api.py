@@ -72,9 +72,9 @@ def compare(scenarios: Union[Sequence[Scenario], Mapping[str, Union[Scenario, Po
                               progress=progress, keep_changes=keep_changes)
     experiment = Experiment(reps, changes, settings, seed, baseline=baseline, parameters=dict(parameters or {}))
     if experiment.parameters:
-        for name in next(iter(experiment.parameters.values())):
+        for i, name in enumerate(next(iter(experiment.parameters.values()))):
             values = {p: experiment.parameters[p][name] for p in experiment.parameters}
-            experiment.replications.insert(2, name, experiment.replications["policy"].map(values))
+            experiment.replications.insert(2 + i, name, experiment.replications["policy"].map(values))
     return experiment
 
 
