@@ -197,15 +197,20 @@ def up(scenario_path: Path, directory: Path, version: Optional[str], versions_pa
     click.echo(f"Stop: deploysim local down --dir {directory}")
 
 
+def _open_fleet(directory: Path) -> LocalFleet:
+    """The fleet kept in `directory`, or a one-line error and exit 2."""
+    try:
+        return LocalFleet(directory)
+    except FleetError as error:
+        _fail(str(error))
+
+
 @local.command("status")
 @click.option("--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path))
 def status(directory: Path) -> None:
     """What runs in the fleet directory: hosts (as they answer now), Prometheus, load."""
     directory = directory.resolve()
-    try:
-        fleet = LocalFleet(directory)
-    except FleetError as error:
-        _fail(str(error))
+    fleet = _open_fleet(directory)
     click.echo(f"Local fleet in {directory}")
     click.echo(f"  {'host':<24} {'address':<16} {'version':<14} {'health':<8} {'pid':>7}  recorded")
     for s in fleet.status():
@@ -229,10 +234,7 @@ def status(directory: Path) -> None:
 def down(directory: Path) -> None:
     """Stop the load, Prometheus and every host of the fleet directory (files are kept)."""
     directory = directory.resolve()
-    try:
-        fleet = LocalFleet(directory)
-    except FleetError as error:
-        _fail(str(error))
+    fleet = _open_fleet(directory)
     if stop_loadgen(directory):
         click.echo("load generator stopped")
     server = PrometheusServer(directory / "prometheus")

@@ -95,6 +95,14 @@ def _flag(where: str, value: object) -> bool:
     return value
 
 
+
+def _check_fields(where: str, spec: dict, allowed) -> None:
+    """Reject keys of `spec` that are not in `allowed`, naming them and what is expected."""
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise VersionsFileError(f"{where}: unknown field(s) {', '.join(map(str, unknown))}; "
+                                f"expected {', '.join(allowed)}")
+
 def parse_versions(data: object, source: str = "versions file") -> dict[str, VersionFaults]:
     """Validate the versions mapping (as loaded from YAML) into VersionFaults per version."""
     if not isinstance(data, dict) or not data:
@@ -106,10 +114,7 @@ def parse_versions(data: object, source: str = "versions file") -> dict[str, Ver
             spec = {}
         if not isinstance(spec, dict):
             raise VersionsFileError(f"{where}: expected a mapping of faults (or {{}}), got {spec!r}")
-        unknown = sorted(set(spec) - set(VERSION_FIELDS))
-        if unknown:
-            raise VersionsFileError(f"{where}: unknown field(s) {', '.join(map(str, unknown))}; "
-                                    f"expected {', '.join(VERSION_FIELDS)}")
+        _check_fields(where, spec, VERSION_FIELDS)
         apis: dict[str, ApiFaults] = {}
         api_specs = spec.get("apis") or {}
         if not isinstance(api_specs, dict):
@@ -118,10 +123,7 @@ def parse_versions(data: object, source: str = "versions file") -> dict[str, Ver
             api_where = f"{where}.apis.{api}"
             if not isinstance(api_spec, dict):
                 raise VersionsFileError(f"{api_where}: expected a mapping with error_rate and/or latency_ms")
-            bad = sorted(set(api_spec) - set(API_FIELDS))
-            if bad:
-                raise VersionsFileError(f"{api_where}: unknown field(s) {', '.join(map(str, bad))}; "
-                                        f"expected {', '.join(API_FIELDS)}")
+            _check_fields(api_where, api_spec, API_FIELDS)
             apis[str(api)] = ApiFaults(
                 error_rate=_number(f"{api_where}.error_rate", api_spec.get("error_rate", 0.0), upper=1.0),
                 latency_ms=_number(f"{api_where}.latency_ms", api_spec.get("latency_ms", 0.0)))
