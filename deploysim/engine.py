@@ -32,6 +32,7 @@ from .policy.controller import (
     RolloutController,
     WaitBlocker,
 )
+from .policy.decisions import WatchScope, decision_row
 from .policy.plan import PipelinePlan, Step, WatchedAlarm, build_plan
 from .scenario.schema import Scenario
 from .seeds import as_seed_sequence, child_seed
@@ -104,13 +105,6 @@ class RunRecords:
     versions: list[Version] = field(default_factory=list)
     # Every time hosts switch version: time_s, pipeline, version, hosts (their indices).
     switches: list[dict] = field(default_factory=list)
-
-
-def decision_row(pipeline: str, version, decision) -> tuple:
-    """A decision as (pipeline, version, kind, stage, step, batch): what the simulator and the real
-    executor both record, so one policy driven by both can be compared decision by decision."""
-    return (pipeline, version, type(decision).__name__, getattr(decision, "stage", None),
-            getattr(decision, "step", None), getattr(decision, "batch", None))
 
 
 class Simulation:
@@ -309,7 +303,7 @@ class Simulation:
         name = plan.policy.blockers.incident_alarm
         if name is None:
             return False
-        watched = tuple(WatchedAlarm(name, "region", self.layout.region_names[r], self.layout.hosts_in_region(r))
+        watched = tuple(WatchedAlarm(name, WatchScope.REGION, self.layout.region_names[r], self.layout.hosts_in_region(r))
                         for r in regions)
         return self.alarms.in_alarm(watched, now)
 
@@ -339,7 +333,7 @@ class Simulation:
         if wait.min_requests and step.hosts.size:
             k_end = min(int(math.ceil(wait.deadline_s / p)), self.world.requests.shape[1])
             cum = np.cumsum(self._scope_requests(step.hosts, k_since, k_end))
-            for api, needed in wait.min_requests.items():
+            for api, needed in wait.min_requests:
                 share = 1.0 if api == "All" else self.sc.traffic.apis[api]
                 idx = int(np.searchsorted(cum * share, needed - 1e-9))
                 ready = max(ready, (k_since + idx + 1) * p if idx < cum.size else wait.deadline_s)
@@ -386,12 +380,13 @@ class Simulation:
                 elif isinstance(decision, WaitBlocker):
                     start = float(self.env.now)
                     self._log(version.pipeline, version.version_id, "blocked", stage=plan.stages[version.stage].name,
-                              reason=decision.reason, until_s=decision.until_s)
+                              reason=decision.reason.value, until_s=decision.until_s)
                     yield self.env.timeout(decision.until_s - start)
                     version.blocked_s += float(self.env.now) - start
                     obs = Observation(incident=self._incident(plan, version.stage))
                 elif isinstance(decision, DeployBatch):
                     step = plan.stages[decision.stage].steps[decision.step]
+                    batch_hosts = np.array(decision.hosts, dtype=np.int64)
                     if step.kind == "preprod":
                         self._log(version.pipeline, version.version_id, "preprod_start", stage=plan.stages[decision.stage].name)
                         yield self.env.timeout(decision.duration_s)
@@ -405,13 +400,13 @@ class Simulation:
                         self._log(version.pipeline, version.version_id, "step_start",
                                   stage=plan.stages[decision.stage].name, step=step.name, hosts=int(step.hosts.size))
                     if not step.hosts_keep_serving:
-                        self._take_out_of_service(decision.hosts, decision.duration_s)
+                        self._take_out_of_service(batch_hosts, decision.duration_s)
                     alarm = yield from self._wait_watching(version, step, float(self.env.now) + decision.duration_s, planned)
                     if alarm is not None:
                         obs = Observation(alarm=alarm)
                         continue
-                    self._switch(state, decision.hosts, version.version_id)
-                    for h in decision.hosts.tolist():
+                    self._switch(state, batch_hosts, version.version_id)
+                    for h in decision.hosts:
                         planned.pop(h, None)
                     if decision.batch == len(step.batches) - 1:
                         self._log(version.pipeline, version.version_id, "step_deployed",
@@ -530,9 +525,8 @@ class Simulation:
 
     def _roll_back(self, version: Version, decision: RollBack):
         state = self.pipelines[version.pipeline]
-        policy = state.plan.policy
         now = float(self.env.now)
-        alarm = decision.reason.removeprefix("alarm ")
+        alarm = decision.alarm or decision.reason
         self._log(version.pipeline, version.version_id, "alarm", stage=state.plan.stages[decision.stage].name,
                   alarm=alarm)
         version.finished = True
@@ -546,11 +540,11 @@ class Simulation:
             if record.change.bad and math.isnan(record.detected_s):
                 record.detected_s = now
                 record.detected_by = alarm
-        scope = None if policy.rollback.scope == "everywhere" else state.plan.stages[decision.stage].hosts
+        scope = None if decision.hosts is None else np.array(decision.hosts, dtype=np.int64)
         self._log(version.pipeline, version.version_id, "rollback_start", stage=state.plan.stages[decision.stage].name,
-                  automatic=policy.rollback.automatic)
-        if policy.rollback.automatic:
-            duration = policy.rollback.duration
+                  automatic=decision.automatic)
+        if decision.automatic:
+            duration = decision.duration_s
         else:
             # The alarm pages people, who halt the rollout and revert at manual speed.
             duration = max(self.records.changes[c].change.human_mitigation_s for c in culprits) if culprits else 0.0

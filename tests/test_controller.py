@@ -6,11 +6,10 @@ import numpy as np
 
 import deploysim
 from deploysim.fleet import build_fleet
-from deploysim.policy.blockers import Calendar, RegionCalendar
-from deploysim.policy.controller import (
-    BakeWait, Complete, DeployBatch, EnterStage, Observation, RollBack, RolloutController, WaitBlocker,
+from deploysim.policy import (
+    BakeWait, BlockReason, Complete, DeployBatch, EnterStage, Observation, RollBack, RollbackCause, RollbackScope,
+    RolloutController, WaitBlocker, build_plan, new_controller,
 )
-from deploysim.policy.plan import build_plan
 
 from conftest import patched, tiny_scenario_dict
 
@@ -18,9 +17,7 @@ from conftest import patched, tiny_scenario_dict
 def controller(data: dict) -> RolloutController:
     scenario = deploysim.scenario_from_dict(data)
     layout = build_fleet(scenario)
-    policy = scenario.policy.pipelines["code"]
-    regions = [RegionCalendar(r.timezone, frozenset(r.holidays)) for r in scenario.fleet.regions]
-    return RolloutController(build_plan("code", policy, layout), Calendar(policy.blockers, scenario.start), regions)
+    return new_controller(build_plan("code", scenario.policy.pipelines["code"], layout), scenario, scenario.start)
 
 
 def test_a_good_rollout_walks_one_box_bake_wave_bake_complete():
@@ -29,13 +26,13 @@ def test_a_good_rollout_walks_one_box_bake_wave_bake_complete():
     ctrl = controller(data)
     assert ctrl.decide(0.0) == EnterStage(0)
     box = ctrl.decide(0.0)
-    assert isinstance(box, DeployBatch) and box.hosts.tolist() == [0] and box.duration_s == 300.0
+    assert box == DeployBatch(0, 0, 0, (0,), 300.0)
     bake = ctrl.decide(300.0)
-    assert isinstance(bake, BakeWait) and bake.min_until_s == 900.0 and bake.min_requests == {"All": 1000}
+    assert isinstance(bake, BakeWait) and bake.min_until_s == 900.0 and bake.min_requests == (("All", 1000.0),)
     # Duration over but too few requests seen: keep baking.
     assert isinstance(ctrl.decide(900.0, Observation(requests_seen={"All": 999})), BakeWait)
     wave = ctrl.decide(960.0, Observation(requests_seen={"All": 1000}))
-    assert isinstance(wave, DeployBatch) and wave.hosts.tolist() == list(range(1, 10))
+    assert isinstance(wave, DeployBatch) and wave.hosts == tuple(range(1, 10))
     assert isinstance(ctrl.decide(1260.0), BakeWait)
     assert isinstance(ctrl.decide(1860.0), Complete)
 
@@ -46,7 +43,33 @@ def test_an_alarm_during_a_bake_rolls_back():
     ctrl.decide(0.0)
     ctrl.decide(300.0)
     decision = ctrl.decide(480.0, Observation(alarm="fault_rate@one-box"))
-    assert decision == RollBack(0, 0, "alarm fault_rate@one-box")
+    assert decision == RollBack(0, 0, RollbackCause.ALARM, RollbackScope.EVERYWHERE, None, True, 600.0,
+                                alarm="fault_rate@one-box")
+    assert decision.reason == "alarm fault_rate@one-box"
+
+
+def test_the_controller_decides_a_rollbacks_scope_speed_and_who_carries_it_out():
+    data = patched(tiny_scenario_dict(), "policy.pipelines.code.rollback",
+                   {"automatic": False, "scope": "stage", "duration": "3m"})
+    ctrl = controller(data)
+    for t in (0.0, 0.0, 300.0):
+        ctrl.decide(t)
+    decision = ctrl.decide(480.0, Observation(alarm="fault_rate@one-box"))
+    assert (decision.scope, decision.automatic, decision.duration_s) == (RollbackScope.STAGE, False, 180.0)
+    assert decision.hosts == tuple(range(10))  # every host of the stage
+    # A person asking for a rollback is carried out at automatic speed, with the policy's scope.
+    operator = controller(data)
+    operator.decide(0.0)
+    asked = operator.operator_rollback("alice: bad graphs")
+    assert asked.cause is RollbackCause.OPERATOR and asked.automatic and asked.hosts == tuple(range(10))
+    assert asked.reason == "operator asked: alice: bad graphs"
+
+
+def test_decisions_are_values_that_compare_and_hash():
+    first, second = controller(tiny_scenario_dict()), controller(tiny_scenario_dict())
+    decisions = [first.decide(t) for t in (0.0, 0.0, 300.0)]
+    assert decisions == [second.decide(t) for t in (0.0, 0.0, 300.0)]
+    assert len({*decisions, *decisions}) == 3
 
 
 def test_a_closed_time_window_makes_the_stage_wait_for_its_opening():
@@ -54,7 +77,7 @@ def test_a_closed_time_window_makes_the_stage_wait_for_its_opening():
                    [{"days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "start_hour": 9, "end_hour": 17}])
     ctrl = controller(data)
     ctrl.decide(0.0)
-    assert ctrl.decide(3600.0) == WaitBlocker(9 * 3600.0, "time_window")
+    assert ctrl.decide(3600.0) == WaitBlocker(0, 9 * 3600.0, BlockReason.TIME_WINDOW)
     assert isinstance(ctrl.decide(9 * 3600.0), DeployBatch)
 
 
@@ -62,7 +85,7 @@ def test_an_active_incident_blocks_until_rechecked():
     data = patched(tiny_scenario_dict(), "policy.pipelines.code.blockers.incidents", True)
     ctrl = controller(data)
     ctrl.decide(0.0)
-    assert ctrl.decide(0.0, Observation(incident=True)) == WaitBlocker(300.0, "incident")
+    assert ctrl.decide(0.0, Observation(incident=True)) == WaitBlocker(0, 300.0, BlockReason.INCIDENT)
     assert isinstance(ctrl.decide(300.0, Observation(incident=False)), DeployBatch)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import hashlib
 import math
 import os
@@ -27,13 +28,13 @@ import yaml
 
 from ..alarm_watch import EXTRA_EVALUATION_RANGE, combine_alarm_states, metric_alarm_states
 from ..alarms import parse_rule
-from ..engine import decision_row
 from ..fleet import FleetLayout, build_fleet
-from ..policy.blockers import Calendar, RegionCalendar
+from ..policy.blockers import region_calendars
 from ..policy.controller import (
     BakeWait, Complete, Decision, DeployBatch, EnterStage, Fail, Observation, RollBack, RolloutController,
-    WaitBlocker,
+    WaitBlocker, new_controller as policy_controller,
 )
+from ..policy.decisions import BlockReason, FailReason, RollbackCause, RollbackScope, decision_row
 from ..policy.plan import PipelinePlan, Step, build_plan
 from ..scenario.loader import ScenarioError, scenario_from_dict
 from ..scenario.schema import MetricAlarm, Scenario
@@ -169,14 +170,9 @@ def rollout_from_meta(meta: dict) -> Rollout:
                         Path(meta["inventory_dir"]), meta["version"], meta["pipeline"])
 
 
-def region_calendars(scenario: Scenario) -> list[RegionCalendar]:
-    return [RegionCalendar(r.timezone, frozenset(r.holidays)) for r in scenario.fleet.regions]
-
-
 def new_controller(rollout: Rollout) -> RolloutController:
     """The shared brain, on Unix seconds: time windows are judged on the real clock in each region's zone."""
-    calendar = Calendar(rollout.plan.policy.blockers, UNIX_EPOCH_UTC)
-    return RolloutController(rollout.plan, calendar, region_calendars(rollout.scenario))
+    return policy_controller(rollout.plan, rollout.scenario, UNIX_EPOCH_UTC)
 
 
 # ------------------------------------------------------------------ the executor
@@ -259,7 +255,7 @@ class Executor:
         if force_rollback:
             if last is not None:
                 self.ctrl.restore(last.controller)
-            return self._roll_back(RollBack(self.ctrl.stage, self.ctrl.step, "operator asked (--rollback)"))
+            return self._roll_back(self.ctrl.operator_rollback("--rollback"))
         if last is None:
             return self._loop(None)
         self.ctrl.restore(last.controller)
@@ -311,10 +307,12 @@ class Executor:
         detail = {}
         for f in dataclasses.fields(decision):
             value = getattr(decision, f.name)
-            if isinstance(value, np.ndarray):
-                value = [self.r.targets[h].name for h in value.tolist()]
-            elif isinstance(value, dict) or hasattr(value, "items"):
+            if f.name == "hosts" and value is not None:
+                value = [self.r.targets[h].name for h in value]
+            elif f.name == "min_requests":
                 value = dict(value)
+            elif isinstance(value, enum.Enum):
+                value = value.value
             detail[f.name] = value
         self.journal.decision(now_s, row[2], row[3], row[4], row[5], detail, self.ctrl.snapshot())
 
@@ -324,15 +322,18 @@ class Executor:
         if row.kind == "EnterStage":
             return EnterStage(row.stage)
         if row.kind == "WaitBlocker":
-            return WaitBlocker(d["until_s"], d["reason"])
+            return WaitBlocker(row.stage, d["until_s"], BlockReason(d["reason"]))
         if row.kind == "DeployBatch":
             step = self.r.plan.stages[row.stage].steps[row.step]
-            hosts = step.hosts if step.kind == "preprod" else step.batches[row.batch]
+            hosts = () if step.kind == "preprod" else tuple(step.batches[row.batch].tolist())
             return DeployBatch(row.stage, row.step, row.batch, hosts, d["duration_s"])
         if row.kind == "RollBack":
-            return RollBack(row.stage, row.step, d["reason"])
+            by_name = {t.name: t.host for t in self.r.targets}
+            hosts = None if d.get("hosts") is None else tuple(by_name[n] for n in d["hosts"])
+            return RollBack(row.stage, row.step, RollbackCause(d["cause"]), RollbackScope(d["scope"]), hosts,
+                            bool(d["automatic"]), float(d["duration_s"]), d.get("alarm"), d.get("detail", ""))
         if row.kind == "Fail":
-            return Fail(row.stage, d["reason"])
+            return Fail(row.stage, FailReason(d["reason"]))
         return Complete()
 
     # ------------------------------------------------------------ time
@@ -466,7 +467,7 @@ class Executor:
             return Observation()
         self._keeps_serving = step.hosts_keep_serving
         known = self.journal.current_versions()
-        todo = [self.r.targets[h] for h in decision.hosts.tolist() if known.get(self.r.targets[h].name) != self.r.version]
+        todo = [self.r.targets[h] for h in decision.hosts if known.get(self.r.targets[h].name) != self.r.version]
         self.log(f"{stage.name} {step.name} batch {decision.batch + 1}/{len(step.batches)}: "
                  f"{', '.join(t.name for t in todo) or 'already deployed'}")
         alarm, failures = self._run_actions("deploy", todo, lambda t: self.r.version,
@@ -599,19 +600,18 @@ class Executor:
     # ------------------------------------------------------------ rollback
 
     def _roll_back(self, decision: RollBack) -> RunOutcome:
-        policy = self.r.plan.policy
         previous = self.journal.previous_versions()
         self.journal.event("rollback_started", decision.reason)
         self.log(f"rolling back: {decision.reason}")
-        if not policy.rollback.automatic and "operator" not in decision.reason:
+        if not decision.automatic:
             message = (f"{decision.reason}: automatic rollback is off, so the rollout stopped with every "
                        "target as it is; roll back with --resume --rollback")
             self.journal.event("halted", message)
             return RunOutcome("halted", EXIT_FAILED, message)
         candidates = self.journal.deployed_targets()
-        if policy.rollback.scope == "stage" and 0 <= decision.stage < len(self.r.plan.stages):
-            in_stage = {self.r.targets[h].name for h in self.r.plan.stages[decision.stage].hosts.tolist()}
-            candidates = [name for name in candidates if name in in_stage]
+        if decision.hosts is not None:
+            in_scope = {self.r.targets[h].name for h in decision.hosts}
+            candidates = [name for name in candidates if name in in_scope]
         by_name = {t.name: t for t in self.r.targets}
         todo = []
         for name in candidates:

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from ..scenario.schema import WEEKDAYS, Blockers
+from ..scenario.schema import WEEKDAYS, Blockers, Scenario
 
 _MAX_STEPS = 1000  # a window schedule that never opens is reported, not looped on forever
 
@@ -21,6 +21,11 @@ class RegionCalendar:
 
     timezone: str
     holidays: frozenset[dt.date] = frozenset()
+
+
+def region_calendars(scenario: Scenario) -> list[RegionCalendar]:
+    """Every region's calendar, indexed like the fleet's regions."""
+    return [RegionCalendar(r.timezone, frozenset(r.holidays)) for r in scenario.fleet.regions]
 
 
 class Calendar:

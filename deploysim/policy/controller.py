@@ -8,83 +8,28 @@ Both call `decide(now_s, observation)` and carry out the returned decision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping, Optional, Union
+import datetime as dt
+from typing import Mapping, Optional
 
-import numpy as np
-
-from .blockers import Calendar, RegionCalendar
+from ..scenario.schema import Scenario
+from .blockers import Calendar, RegionCalendar, region_calendars
+from .decisions import (
+    BakeWait, BlockReason, Complete, Decision, DeployBatch, EnterStage, Fail, FailReason, Observation, Phase,
+    RollBack, RollbackCause, RollbackScope, StageKind, StepKind, WaitBlocker,
+)
 from .plan import PipelinePlan, Step
 
+__all__ = [  # the decision types are re-exported: they are what a controller says
+    "BakeWait", "Complete", "Decision", "DeployBatch", "EnterStage", "Fail", "Observation", "RollBack",
+    "RolloutController", "WaitBlocker", "new_controller",
+]
+
 DEFAULT_BAKE_LIMIT_S = 7 * 86400.0
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What the driver saw since the last decision."""
-
-    alarm: Optional[str] = None  # a watched alarm in ALARM ("name@scope"), None if all OK
-    incident: bool = False  # an incident is active in the regions of the stage about to start
-    preprod_failed: bool = False  # pre-production tests caught the version
-    requests_seen: Mapping[str, float] = field(default_factory=dict)  # per API (and "All") since the bake began
-    datapoints_seen: int = 0  # metric periods completed since the bake began
-
-
-@dataclass(frozen=True)
-class EnterStage:
-    stage: int
-
-
-@dataclass(frozen=True)
-class WaitBlocker:
-    until_s: float
-    reason: str  # "time_window" | "incident"
-
-
-@dataclass(frozen=True)
-class DeployBatch:
-    stage: int
-    step: int
-    batch: int
-    hosts: np.ndarray
-    duration_s: float
-
-
-@dataclass(frozen=True)
-class BakeWait:
-    stage: int
-    step: int
-    since_s: float
-    min_until_s: float  # the bake's duration ends here
-    min_requests: Mapping[str, float]
-    min_datapoints: int
-    deadline_s: float  # stop waiting for data here
-
-
-@dataclass(frozen=True)
-class RollBack:
-    stage: int
-    step: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class Fail:
-    stage: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class Complete:
-    pass
 
 
 def _bake_limit_s(bake) -> float:
     """How long a bake waits for its minimum data before it gives up and lets the rollout go on."""
     return bake.max_duration if bake.max_duration is not None else max(DEFAULT_BAKE_LIMIT_S, bake.duration)
-
-
-Decision = Union[EnterStage, WaitBlocker, DeployBatch, BakeWait, RollBack, Fail, Complete]
 
 
 class RolloutController:
@@ -97,18 +42,18 @@ class RolloutController:
         self.stage = -1  # stage the version holds; -1 before the first
         self.step = 0
         self.batch = 0  # next batch to deploy in the current step
-        self.phase = "start"  # start | entered | deploying | baking | done | failed
+        self.phase = Phase.START
         self.bake_since_s = 0.0
 
     def snapshot(self) -> dict:
         """The controller's state as plain data, so a real executor can journal it and resume."""
-        return {"stage": self.stage, "step": self.step, "batch": self.batch, "phase": self.phase,
+        return {"stage": self.stage, "step": self.step, "batch": self.batch, "phase": self.phase.value,
                 "bake_since_s": self.bake_since_s}
 
     def restore(self, state: Mapping) -> None:
         """Continue from a `snapshot()` (same plan): the next `decide` picks up where it left off."""
         self.stage, self.step, self.batch = int(state["stage"]), int(state["step"]), int(state["batch"])
-        self.phase = str(state["phase"])
+        self.phase = Phase(str(state["phase"]))
         self.bake_since_s = float(state["bake_since_s"])
 
     @property
@@ -122,35 +67,36 @@ class RolloutController:
 
     def decide(self, now_s: float, obs: Observation = Observation()) -> Decision:
         """The next thing to do; call again after carrying it out (or when something changed)."""
-        if self.phase in ("done", "failed"):
-            return Complete() if self.phase == "done" else Fail(self.stage, "already failed")
-        if self.phase in ("deploying", "baking") and obs.alarm is not None:
-            self.phase = "failed"
-            return RollBack(self.stage, self.step, f"alarm {obs.alarm}")
+        if self.phase is Phase.DONE:
+            return Complete()
+        if self.phase is Phase.FAILED:
+            return Fail(self.stage, FailReason.ALREADY_FAILED)
+        if self.phase in (Phase.DEPLOYING, Phase.BAKING) and obs.alarm is not None:
+            return self._roll_back(RollbackCause.ALARM, alarm=obs.alarm)
 
-        if self.phase == "start":
-            self.phase = "entered"
+        if self.phase is Phase.START:
+            self.phase = Phase.ENTERED
             self.stage = 0
             return EnterStage(0)
 
-        if self.phase == "entered":
+        if self.phase is Phase.ENTERED:
             stage = self.plan.stages[self.stage]
-            if stage.kind == "production":
+            if stage.kind is StageKind.PRODUCTION:
                 blockers = self.plan.policy.blockers
                 opens = self.calendar.next_allowed_s(now_s, self._stage_regions(self.stage))
                 if opens > now_s:
-                    return WaitBlocker(opens, "time_window")
+                    return WaitBlocker(self.stage, opens, BlockReason.TIME_WINDOW)
                 if blockers.incidents and obs.incident:
-                    return WaitBlocker(now_s + blockers.recheck, "incident")
-            self.phase = "deploying"
+                    return WaitBlocker(self.stage, now_s + blockers.recheck, BlockReason.INCIDENT)
+            self.phase = Phase.DEPLOYING
             self.step, self.batch = 0, 0
             return self._next_batch_or_bake(now_s)
 
-        if self.phase == "deploying":
+        if self.phase is Phase.DEPLOYING:
             return self._next_batch_or_bake(now_s)
 
-        if self.phase == "baking":
-            step = self.current_step
+        if self.phase is Phase.BAKING:
+            step = self.plan.stages[self.stage].steps[self.step]
             bake = step.bake
             deadline = self.bake_since_s + _bake_limit_s(bake)
             enough_time = now_s >= self.bake_since_s + bake.duration
@@ -159,30 +105,49 @@ class RolloutController:
             )
             if not (enough_time and (enough_data or now_s >= deadline)):
                 return self._bake_wait(step)
-            if step.kind == "preprod" and self.stage == self.plan.last_preprod_stage and obs.preprod_failed:
-                self.phase = "failed"
-                return Fail(self.stage, "caught in pre-production")
+            if step.kind is StepKind.PREPROD and self.stage == self.plan.last_preprod_stage and obs.preprod_failed:
+                self.phase = Phase.FAILED
+                return Fail(self.stage, FailReason.PREPROD_CAUGHT)
             return self._advance(now_s)
 
         raise RuntimeError(f"unknown phase {self.phase}")
+
+    def operator_rollback(self, detail: str = "") -> RollBack:
+        """A person asked to roll the version back (`detail`: who and why): the policy's scope, at
+        automatic speed, whatever the rollout was doing."""
+        return self._roll_back(RollbackCause.OPERATOR, detail=detail, automatic=True)
+
+    def _roll_back(self, cause: RollbackCause, *, alarm: Optional[str] = None, detail: str = "",
+                   automatic: Optional[bool] = None) -> RollBack:
+        """Decide everything about a rollback: which hosts, automatic or by people, how long."""
+        self.phase = Phase.FAILED
+        rollback = self.plan.policy.rollback
+        scope = RollbackScope(rollback.scope)
+        hosts: Optional[tuple[int, ...]] = None
+        if scope is RollbackScope.STAGE and 0 <= self.stage < len(self.plan.stages):
+            hosts = tuple(self.plan.stages[self.stage].hosts.tolist())
+        return RollBack(self.stage, self.step, cause, scope, hosts,
+                        rollback.automatic if automatic is None else automatic, float(rollback.duration),
+                        alarm=alarm, detail=detail)
 
     def _bake_wait(self, step: Step) -> BakeWait:
         bake = step.bake
         return BakeWait(
             self.stage, self.step, self.bake_since_s, self.bake_since_s + bake.duration,
-            dict(bake.min_requests), bake.min_datapoints, self.bake_since_s + _bake_limit_s(bake),
+            tuple((api, float(n)) for api, n in bake.min_requests.items()), bake.min_datapoints,
+            self.bake_since_s + _bake_limit_s(bake),
         )
 
     def _next_batch_or_bake(self, now_s: float) -> Decision:
-        step = self.current_step
-        if step.kind == "preprod" and self.batch == 0:
+        step = self.plan.stages[self.stage].steps[self.step]
+        if step.kind is StepKind.PREPROD and self.batch == 0:
             self.batch = 1
-            return DeployBatch(self.stage, self.step, 0, step.hosts, step.batch_s)
+            return DeployBatch(self.stage, self.step, 0, (), step.batch_s)
         if self.batch < len(step.batches):
             b = self.batch
             self.batch += 1
-            return DeployBatch(self.stage, self.step, b, step.batches[b], step.batch_s)
-        self.phase = "baking"
+            return DeployBatch(self.stage, self.step, b, tuple(step.batches[b].tolist()), step.batch_s)
+        self.phase = Phase.BAKING
         self.bake_since_s = now_s
         return self._bake_wait(step)
 
@@ -191,12 +156,18 @@ class RolloutController:
         if self.step + 1 < len(stage.steps):
             self.step += 1
             self.batch = 0
-            self.phase = "deploying"
+            self.phase = Phase.DEPLOYING
             return self._next_batch_or_bake(now_s)
         if self.stage + 1 < len(self.plan.stages):
             self.stage += 1
             self.step, self.batch = 0, 0
-            self.phase = "entered"
+            self.phase = Phase.ENTERED
             return EnterStage(self.stage)
-        self.phase = "done"
+        self.phase = Phase.DONE
         return Complete()
+
+
+def new_controller(plan: PipelinePlan, scenario: Scenario, epoch: dt.datetime) -> RolloutController:
+    """A controller for one version of `plan`, on a clock whose 0 s is `epoch` (the scenario's
+    start in the simulator, the Unix epoch in the real executor)."""
+    return RolloutController(plan, Calendar(plan.policy.blockers, epoch), region_calendars(scenario))

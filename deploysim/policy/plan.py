@@ -12,6 +12,7 @@ import numpy as np
 
 from ..fleet import FleetLayout, one_box_hosts
 from ..scenario.schema import Bake, PipelinePolicy, Stage, Watch
+from .decisions import StageKind, StepKind, WatchScope
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class WatchedAlarm:
     """One alarm (metric or composite, by name) evaluated over one set of hosts."""
 
     alarm: str
-    scope: str  # "one_box" | "wave" | "region"
+    scope: WatchScope
     label: str  # e.g. "us-east-1" or "wave-2"
     hosts: np.ndarray
 
@@ -29,7 +30,7 @@ class Step:
     """One-box, a wave, or a pre-production run: deploy in batches, then bake."""
 
     name: str
-    kind: str  # "preprod" | "one_box" | "wave"
+    kind: StepKind
     hosts: np.ndarray
     batches: tuple[np.ndarray, ...]
     batch_s: float
@@ -41,7 +42,7 @@ class Step:
 @dataclass(frozen=True)
 class StagePlan:
     name: str
-    kind: str  # "preproduction" | "production"
+    kind: StageKind
     regions: tuple[int, ...]
     hosts: np.ndarray
     steps: tuple[Step, ...]
@@ -56,7 +57,7 @@ class PipelinePlan:
     @property
     def last_preprod_stage(self) -> int:
         """Index of the last pre-production stage (-1 if none): where pre-production catches bad changes."""
-        idx = [i for i, s in enumerate(self.stages) if s.kind == "preproduction"]
+        idx = [i for i, s in enumerate(self.stages) if s.kind is StageKind.PREPRODUCTION]
         return idx[-1] if idx else -1
 
 
@@ -89,28 +90,28 @@ def _units(layout: FleetLayout, regions: tuple[int, ...], unit: str) -> list[np.
     return out
 
 
-def _watched(watch: Watch, scope: str, label: str, hosts: np.ndarray) -> list[WatchedAlarm]:
-    return [WatchedAlarm(name, scope, label, hosts) for name in getattr(watch, scope)]
+def _watched(watch: Watch, scope: WatchScope, label: str, hosts: np.ndarray) -> list[WatchedAlarm]:
+    return [WatchedAlarm(name, scope, label, hosts) for name in getattr(watch, scope.value)]
 
 
 def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> StagePlan:
     """Turn one stage of the policy into steps over concrete hosts."""
     watch = stage.watch or pipeline_watch
     if stage.kind == "preproduction":
-        step = Step("preprod", "preprod", np.empty(0, dtype=np.int64), (), stage.duration, stage.bake, ())
-        return StagePlan(stage.name, stage.kind, (), np.empty(0, dtype=np.int64), (step,))
+        step = Step("preprod", StepKind.PREPROD, np.empty(0, dtype=np.int64), (), stage.duration, stage.bake, ())
+        return StagePlan(stage.name, StageKind.PREPRODUCTION, (), np.empty(0, dtype=np.int64), (step,))
     regions = tuple(layout.region_index(r) for r in stage.regions)
     all_hosts = np.concatenate([layout.hosts_in_region(r) for r in regions])
     region_watch: list[WatchedAlarm] = []
     for r in regions:
-        region_watch += _watched(watch, "region", layout.region_names[r], layout.hosts_in_region(r))
+        region_watch += _watched(watch, WatchScope.REGION, layout.region_names[r], layout.hosts_in_region(r))
     steps: list[Step] = []
     done = np.zeros(layout.n_hosts, dtype=bool)
     if stage.one_box is not None:
         box = np.concatenate([one_box_hosts(layout, r, stage.one_box.hosts) for r in regions])
         done[box] = True
-        watched = _watched(watch, "one_box", "one-box", box) + region_watch
-        steps.append(Step("one-box", "one_box", box, (box,), stage.batching.duration, stage.one_box.bake, tuple(watched),
+        watched = _watched(watch, WatchScope.ONE_BOX, "one-box", box) + region_watch
+        steps.append(Step("one-box", StepKind.ONE_BOX, box, (box,), stage.batching.duration, stage.one_box.bake, tuple(watched),
                           stage.batching.hosts_keep_serving))
     units = _units(layout, regions, stage.waves[0].unit) if stage.waves else []
     for w, wave in enumerate(stage.waves):
@@ -123,10 +124,10 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
             continue
         done[hosts] = True
         name = f"wave-{w + 1}"
-        watched = _watched(watch, "wave", name, hosts) + region_watch
-        steps.append(Step(name, "wave", hosts, _batches(hosts, stage.batching.max_share, layout), stage.batching.duration,
+        watched = _watched(watch, WatchScope.WAVE, name, hosts) + region_watch
+        steps.append(Step(name, StepKind.WAVE, hosts, _batches(hosts, stage.batching.max_share, layout), stage.batching.duration,
                           wave.bake, tuple(watched), stage.batching.hosts_keep_serving))
-    return StagePlan(stage.name, stage.kind, regions, np.sort(all_hosts), tuple(steps))
+    return StagePlan(stage.name, StageKind.PRODUCTION, regions, np.sort(all_hosts), tuple(steps))
 
 
 def build_plan(name: str, policy: PipelinePolicy, layout: FleetLayout) -> PipelinePlan:

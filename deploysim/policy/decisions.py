@@ -1,0 +1,193 @@
+"""What the one brain says and hears: typed, frozen decisions and the observations that answer them.
+
+Every decision is a hashable value object that says everything a body needs to carry it out
+(a rollback's scope, whether it is automatic, and how long it takes included), so the simulator and
+the real executor never decide anything themselves, and two runs can be compared decision by
+decision.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Union
+
+
+class Word(str, enum.Enum):
+    """An enum whose members are words: they print, format and serialise as their value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Phase(Word):
+    """Where the controller is in one version's rollout."""
+
+    START = "start"
+    ENTERED = "entered"  # holds a stage, not yet deploying (blockers are checked here)
+    DEPLOYING = "deploying"
+    BAKING = "baking"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class StageKind(Word):
+    PREPRODUCTION = "preproduction"
+    PRODUCTION = "production"
+
+
+class StepKind(Word):
+    PREPROD = "preprod"  # a pre-production run: deploy and test, then bake
+    ONE_BOX = "one_box"
+    WAVE = "wave"
+
+
+class WatchScope(Word):
+    """Which hosts a watched alarm is evaluated over."""
+
+    ONE_BOX = "one_box"
+    WAVE = "wave"
+    REGION = "region"
+
+
+class BlockReason(Word):
+    """Why a stage may not start yet."""
+
+    TIME_WINDOW = "time_window"  # outside the allowed hours, on a holiday, or in a freeze
+    INCIDENT = "incident"  # an infrastructure fault or the incident alarm is active in its regions
+
+
+class FailReason(Word):
+    """Why a version stopped without reaching production."""
+
+    PREPROD_CAUGHT = "caught in pre-production"
+    ALREADY_FAILED = "already failed"
+
+
+class RollbackCause(Word):
+    """What started a rollback."""
+
+    ALARM = "alarm"  # a watched alarm went into ALARM during a deploy or bake
+    OPERATOR = "operator"  # a person asked for it
+
+
+class RollbackScope(Word):
+    """Which hosts a rollback reverts."""
+
+    EVERYWHERE = "everywhere"  # every host running the version
+    STAGE = "stage"  # only the hosts of the stage that alarmed
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the driver saw since the last decision."""
+
+    alarm: Optional[str] = None  # a watched alarm in ALARM ("name@scope"), None if all OK
+    incident: bool = False  # an incident is active in the regions of the stage about to start
+    preprod_failed: bool = False  # pre-production tests caught the version
+    requests_seen: Mapping[str, float] = field(default_factory=dict)  # per API (and "All") since the bake began
+    datapoints_seen: int = 0  # metric periods completed since the bake began
+
+
+@dataclass(frozen=True)
+class EnterStage:
+    """Queue for stage `stage` and hold it; the next decision checks its blockers."""
+
+    stage: int
+
+
+@dataclass(frozen=True)
+class WaitBlocker:
+    """Do nothing until `until_s`, then observe incidents again: a blocker holds the stage."""
+
+    stage: int
+    until_s: float
+    reason: BlockReason
+
+
+@dataclass(frozen=True)
+class DeployBatch:
+    """Deploy the version to `hosts` (indices in the fleet layout); it takes at least `duration_s`.
+
+    A pre-production step has no hosts: it runs its tests for `duration_s`."""
+
+    stage: int
+    step: int
+    batch: int
+    hosts: tuple[int, ...]
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class BakeWait:
+    """Bake the step: wait until its duration has passed and its minimum data has been seen
+    (or `deadline_s` passes), watching its alarms."""
+
+    stage: int
+    step: int
+    since_s: float
+    min_until_s: float  # the bake's duration ends here
+    min_requests: tuple[tuple[str, float], ...]  # (API or "All", requests) pairs
+    min_datapoints: int
+    deadline_s: float  # stop waiting for data here
+
+    @property
+    def min_requests_by_api(self) -> dict[str, float]:
+        return dict(self.min_requests)
+
+
+@dataclass(frozen=True)
+class RollBack:
+    """Revert the version on `hosts` (None: every host running it).
+
+    `automatic` rollbacks start at once and take `duration_s`; a manual one (automatic rollback is
+    off) pages people, who halt the rollout and revert when they act.
+    """
+
+    stage: int
+    step: int
+    cause: RollbackCause
+    scope: RollbackScope
+    hosts: Optional[tuple[int, ...]]
+    automatic: bool
+    duration_s: float
+    alarm: Optional[str] = None  # the alarm ("name@scope") for cause ALARM
+    detail: str = ""  # for cause OPERATOR: who asked and why
+
+    @property
+    def reason(self) -> str:
+        """One line for people: what started the rollback."""
+        if self.cause is RollbackCause.ALARM:
+            return f"alarm {self.alarm}"
+        return f"operator asked{': ' + self.detail if self.detail else ''}"
+
+
+@dataclass(frozen=True)
+class Fail:
+    """The version stops here without reaching production (pre-production caught it)."""
+
+    stage: int
+    reason: FailReason
+
+
+@dataclass(frozen=True)
+class Complete:
+    """The version runs on every host of every stage."""
+
+
+Decision = Union[EnterStage, WaitBlocker, DeployBatch, BakeWait, RollBack, Fail, Complete]
+FINAL_DECISIONS = (RollBack, Fail, Complete)
+"""Decisions after which the controller has nothing more to say about the version."""
+
+
+DecisionRow = tuple[str, object, str, Optional[int], Optional[int], Optional[int]]
+
+
+def decision_row(pipeline: str, version: object, decision: Decision) -> DecisionRow:
+    """A decision as (pipeline, version, kind, stage, step, batch): what the simulator and the real
+    executor both record, so one policy driven by both can be compared decision by decision."""
+    return (pipeline, version, type(decision).__name__, getattr(decision, "stage", None),
+            getattr(decision, "step", None), getattr(decision, "batch", None))
