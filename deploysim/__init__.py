@@ -1,21 +1,21 @@
 """deploysim: simulate safe, hands-off deployment policies (waves, bakes, alarms, blockers,
 automatic rollback) and measure the blast radius, detection and uptime they buy."""
 
-from . import alarms, sla, uptime
+from . import alarms, sla
 from .durations import format_duration_s, parse_duration_s
-from .results import SimulationResult
-from .run import simulate
 from .scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 
 __version__ = "0.1.0"
 
-# Experiments (scipy) and plots (matplotlib) load on first use, so `import deploysim` and every
-# command that needs neither (execute, status, local, validate) start fast.
+# The simulator (SimPy, pandas), experiments (scipy) and plots (matplotlib) load on first use, so
+# `import deploysim` and every command that needs none of them (execute, status, local, validate)
+# start fast, and the real executor never loads the simulator.
 _LAZY = {
+    "SimulationResult": "results", "simulate": "run",
     "Experiment": "experiments", "ParameterError": "experiments", "TuneResult": "experiments",
     "compare": "experiments", "monte_carlo": "experiments", "sweep": "experiments", "tune": "experiments",
 }
-_LAZY_MODULES = ("experiments", "plot", "report", "executor")
+_LAZY_MODULES = ("experiments", "plot", "report", "executor", "uptime")
 
 
 def __getattr__(name: str):

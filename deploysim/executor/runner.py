@@ -26,7 +26,7 @@ from typing import Callable, Optional, Protocol, Sequence
 import numpy as np
 import yaml
 
-from ..alarm_watch import EXTRA_EVALUATION_RANGE, combine_alarm_states, metric_alarm_states
+from ..alarms.series import EXTRA_EVALUATION_RANGE, combine_alarm_states, metric_alarm_states
 from ..alarms import parse_rule
 from ..fleet import FleetLayout, build_fleet
 from ..policy.blockers import region_calendars
