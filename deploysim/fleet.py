@@ -61,7 +61,10 @@ def build_fleet(scenario: Scenario) -> FleetLayout:
     regions = scenario.fleet.regions
     weights = np.array([r.traffic_weight for r in regions], dtype=float)
     host_region, host_az, host_cell = [], [], []
-    az_region, cell_az, az_names, cell_names = [], [], [], []
+    az_region: list[int] = []
+    cell_az: list[int] = []
+    az_names: list[str] = []
+    cell_names: list[str] = []
     for ri, region in enumerate(regions):
         for a in range(region.azs):
             az = len(az_region)

@@ -157,7 +157,7 @@ def _normalise_tiers(items: Any, where: str) -> tuple[CreditTier, ...]:
 @functools.lru_cache(maxsize=1)
 def _shipped_tables() -> dict[str, tuple[CreditTier, ...]]:
     """Load and validate ``deploysim/data/credit_tiers.yaml`` once."""
-    resource = resources.files("deploysim").joinpath(*_CREDIT_TIERS_RESOURCE)
+    resource = resources.files("deploysim").joinpath("/".join(_CREDIT_TIERS_RESOURCE))
     where = "/".join(_CREDIT_TIERS_RESOURCE)
     doc = yaml.safe_load(resource.read_text(encoding="utf-8"))
     if not isinstance(doc, dict) or not isinstance(doc.get("tables"), dict):

@@ -19,7 +19,8 @@ def local_hours_and_weekdays(start: dt.datetime, timezone: str, times_s: np.ndar
     offsets = np.empty(hours_total)
     for h in range(hours_total):
         moment = start + dt.timedelta(hours=h)
-        offsets[h] = moment.astimezone(tz).utcoffset().total_seconds()
+        offset = moment.astimezone(tz).utcoffset()
+        offsets[h] = offset.total_seconds() if offset is not None else 0.0
     base_epoch = start.timestamp()
     local = base_epoch + times_s + offsets[(times_s // 3600).astype(np.int64)]
     days = np.floor(local / 86400.0)

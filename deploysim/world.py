@@ -21,13 +21,20 @@ SECONDS_PER_MONTH = 30 * 86400.0
 
 def sample_duration_s(dist: DurationDistribution, rng: np.random.Generator) -> float:
     """One draw, in seconds, from a scenario duration distribution."""
+    # The schema guarantees each distribution's parameters are set (DurationDistribution._needs_parameters).
     if dist.dist == "fixed":
-        return float(dist.value)
+        return float(_given(dist.value))
     if dist.dist == "exponential":
-        return float(rng.exponential(dist.mean))
+        return float(rng.exponential(_given(dist.mean)))
     if dist.dist == "lognormal":
-        return float(dist.median * np.exp(dist.sigma * rng.standard_normal()))
-    return float(rng.uniform(dist.low, dist.high))
+        return float(_given(dist.median) * np.exp(dist.sigma * rng.standard_normal()))
+    return float(rng.uniform(_given(dist.low), _given(dist.high)))
+
+
+def _given(value: Optional[float]) -> float:
+    if value is None:
+        raise ValueError("a duration distribution is missing a parameter (the scenario was not validated)")
+    return float(value)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,12 @@ def test_unknown_alarm_in_a_composite_rule_is_reported():
     assert "Nope" in problems(data)["alarms.composite[0].rule"]
 
 
+def test_a_composite_alarm_that_refers_to_itself_is_reported():
+    data = patched(aws_typical(), "alarms.composite.0.rule", 'ALARM("High_Fault_Rate") OR ALARM("Service_Health")')
+    data = patched(data, "alarms.composite.0.name", "Service_Health")
+    assert "cannot refer to itself" in problems(data)["alarms.composite[0].rule"]
+
+
 def test_composite_rule_syntax_error_gives_the_column():
     data = patched(aws_typical(), "alarms.composite.0.rule", 'ALARM("High_Fault_Rate") OR (ALARM("High_CPU")')
     assert "column" in problems(data)["alarms.composite[0].rule"]

@@ -118,9 +118,9 @@ def evaluate(
     limit = _check_threshold(threshold)
 
     try:
-        values = np.asarray(
-            [np.nan if v is None else v for v in datapoints], dtype=float  # type: ignore[union-attr]
-        )
+        raw = np.asarray(datapoints, dtype=object)
+        values = np.array([np.nan if v is None else v for v in raw.ravel().tolist()],
+                          dtype=np.float64).reshape(raw.shape)
     except (TypeError, ValueError):
         raise ValueError(
             "datapoints must be a 1-D sequence of numbers, None or NaN"

@@ -70,7 +70,7 @@ def compare(scenarios: Union[Sequence[Scenario], Mapping[str, Union[Scenario, Po
         raise ParameterError(f"unknown baseline {baseline!r}; policies: {', '.join(named)}")
     reps, changes = run_tasks(named, int(replications), seed, settings, workers=workers, client=client,
                               progress=progress, keep_changes=keep_changes)
-    experiment = Experiment(reps, changes, settings, seed, baseline=baseline, parameters=dict(parameters or {}))
+    experiment = Experiment(reps, changes, settings, seed, baseline=baseline, parameters={p: dict(v) for p, v in (parameters or {}).items()})
     if experiment.parameters:
         for i, name in enumerate(next(iter(experiment.parameters.values()))):
             values = {p: experiment.parameters[p][name] for p in experiment.parameters}

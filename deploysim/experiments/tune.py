@@ -148,7 +148,10 @@ def dimensions(scenario: Scenario, vary: Union[str, Mapping[str, Sequence[Any]]]
                              "or PATH=VALUE1,VALUE2,...")
     if pipeline not in scenario.policy.pipelines:
         raise ParameterError(f"unknown pipeline {pipeline!r}; the scenario has {', '.join(scenario.policy.pipelines)}")
-    one_box, first, later, shares = [], [], [], []
+    one_box: list[Field] = []
+    first: list[Field] = []
+    later: list[Field] = []
+    shares: list[Field] = []
     for i, stage in enumerate(scenario.policy.pipelines[pipeline].stages):
         if stage.kind != "production":
             continue

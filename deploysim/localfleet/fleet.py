@@ -149,7 +149,7 @@ class LocalFleet:
 
     def healthy(self, name: str, *, timeout_s: float = 1.0) -> bool:
         status, body = procs.http_get_json(self.url(name, "/healthz"), timeout_s=timeout_s)
-        return status == 200 and bool(body) and body.get("status") == "ok"
+        return status == 200 and body is not None and body.get("status") == "ok"
 
     def _our_pid(self, name: str, pid: Optional[int]) -> bool:
         return procs.is_ours(pid, "--host-name", name, "--port", str(self.hosts[name]))

@@ -160,8 +160,8 @@ class PrometheusServer:
     def stop(self, *, timeout_s: float = 10.0) -> bool:
         pid = self.state.get("pid")
         stopped = True
-        if self.running():
-            stopped = procs.stop_pid(pid, timeout_s=timeout_s)
+        if self.running() and pid is not None:
+            stopped = procs.stop_pid(int(pid), timeout_s=timeout_s)
         if stopped and self.state_path.exists():
             state = self.state
             state["pid"] = None

@@ -68,7 +68,7 @@ def policy_comparison(tradeoff_frame: pd.DataFrame) -> Figure:
 def _declutter(fig: Figure, labels: list) -> None:
     """Move point labels that would overlap an earlier one up, a line at a time."""
     fig.draw_without_rendering()
-    placed = []
+    placed: list = []
     for text in labels:
         for _ in range(len(labels) + 1):
             box = text.get_window_extent()

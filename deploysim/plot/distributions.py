@@ -117,7 +117,7 @@ def uptime_histogram(replications_frame: pd.DataFrame, sla_target_pct: float = 9
         series.append(v)
         labels.append(f"{p + ': ' if p else ''}{v.size} replications, {below:.0f}% below target")
     # Side by side within each bin, so policies with the same outcomes do not hide one another.
-    ax.hist(series, bins=edges, histtype="bar", color=[colours[p] for p in policies], label=labels,
+    ax.hist(series, bins=edges.tolist(), histtype="bar", color=[colours[p] for p in policies], label=labels,
             edgecolor="white", linewidth=0.3)
     ax.axvline(sla_target_pct, color=SLA_COLOR, linewidth=1.8, label=f"SLA target {sla_target_pct:g}%")
     off_axis = []

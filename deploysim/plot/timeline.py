@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -64,7 +65,9 @@ def default_change(result) -> int:
 
 def _rows(plan) -> tuple[list[str], dict[tuple[str, str], int], dict[str, int]]:
     """One row per step of every stage: labels, (stage, step) -> row, stage -> its first row."""
-    labels, index, first = [], {}, {}
+    labels: list[str] = []
+    index: dict[tuple[str, str], int] = {}
+    first: dict[str, int] = {}
     for stage in plan.stages:
         first[stage.name] = len(labels)
         for step in stage.steps:
@@ -198,7 +201,7 @@ def rollout_timeline(result, change_id: Optional[int] = None) -> Figure:
         ax.barh([s.row for s in segs], [max(hours(s.end_s) - hours(s.start_s), 0.0) for s in segs],
                 left=[hours(s.start_s) for s in segs], height=0.6, color=color, hatch=hatch,
                 edgecolor=BLOCKED_COLOR if hatch else color, linewidth=0.8, label=label)
-    handles_extra = []
+    handles_extra: list[Artist] = []
     if not math.isnan(row["first_bad_s"]):
         ax.axvline(hours(row["first_bad_s"]), color=ALARM_COLOR, linestyle=":", linewidth=1.2,
                    label="first bad request")

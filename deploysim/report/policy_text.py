@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from typing import Any, Optional
 
 from ..scenario import Scenario
@@ -132,7 +134,7 @@ def _blocker_words(blockers: Blockers) -> str:
     return "A production stage starts " + ", ".join(parts) + "."
 
 
-def _consecutive(days: list[str]):
+def _consecutive(days: Sequence[str]):
     order = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
     i = order.index(days[0])
     return order[i:i + len(days)]

@@ -124,15 +124,15 @@ def _cross_references(sc: Scenario) -> Iterable[tuple[str, str]]:
             yield (f"alarms.metric[{i}].api", f"unknown API {alarm.api!r}; expected one of {sorted(apis)}")
         if alarm.dependency is not None and alarm.dependency not in deps:
             yield (f"alarms.metric[{i}].dependency", f"unknown dependency {alarm.dependency!r}; expected one of {sorted(deps)}")
-    for i, alarm in enumerate(sc.alarms.composite):
+    for i, composite_alarm in enumerate(sc.alarms.composite):
         try:
-            rule = parse_rule(alarm.rule)
+            rule = parse_rule(composite_alarm.rule)
         except RuleSyntaxError as error:
             yield (f"alarms.composite[{i}].rule", str(error))
             continue
         for name in sorted(rule.alarm_names - all_alarms):
             yield (f"alarms.composite[{i}].rule", f"refers to unknown alarm {name!r}")
-        if alarm.name in rule.alarm_names:
+        if composite_alarm.name in rule.alarm_names:
             yield (f"alarms.composite[{i}].rule", "a composite alarm cannot refer to itself")
 
     for name, source in sc.changes.items():

@@ -66,7 +66,7 @@ class DurationDistribution(Frozen):
         missing = [name for name in needed[self.dist] if getattr(self, name) is None]
         if missing:
             raise ValueError(f"dist '{self.dist}' needs {', '.join(missing)}")
-        if self.dist == "uniform" and self.high < self.low:  # type: ignore[operator]
+        if self.dist == "uniform" and self.high is not None and self.low is not None and self.high < self.low:
             raise ValueError("uniform needs low <= high")
         return self
 
