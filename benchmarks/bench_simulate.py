@@ -143,7 +143,7 @@ def time_case(case: Case, with_summary: bool) -> None:
             t0 = time.perf_counter()
             result.summary()
             summary_s += time.perf_counter() - t0
-        records = result.sim.records
+        records = result.records
         changes += len(records.changes)
         versions += len(records.versions)
         events += len(records.timeline)
