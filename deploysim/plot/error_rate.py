@@ -24,7 +24,7 @@ def alarm_events(result) -> list[tuple[float, str, str, tuple[str, ...]]]:
     out = []
     lay = result.records.layout
     for _, ev in tl[tl["event"] == "alarm"].iterrows():
-        plan = result.records.pipelines[ev["pipeline"]].plan
+        plan = result.records.plans[ev["pipeline"]]
         stage = next((s for s in plan.stages if s.name == ev["stage"]), None)
         regions = tuple(lay.region_names[r] for r in stage.regions) if stage is not None else ()
         out.append((float(ev["time_s"]), str(ev["pipeline"]), str(ev.get("alarm", "")), regions))
