@@ -46,10 +46,8 @@ def summary_figures(result: SimulationResult) -> dict[str, Any]:
     by_alarm = caught_by_alarm(bad_prod)
     by_people = bad_prod[bad_prod["detected_by"] == "people"]
     # DORA counts deployments to production: versions that started a production step.
-    prod_versions = set(zip(events.loc[events["event"] == "step_start", "pipeline"],
-                            events.loc[events["event"] == "step_start", "version"]))
-    failed_versions = set(zip(events.loc[events["event"] == "alarm", "pipeline"],
-                              events.loc[events["event"] == "alarm", "version"]))
+    prod_versions = _versions_with(events, "step_start")
+    failed_versions = _versions_with(events, "alarm")
     completed = int((events["event"] == "complete").sum())
     weeks = result.months * 30 / 7
 
@@ -108,8 +106,8 @@ def summary_figures(result: SimulationResult) -> dict[str, Any]:
             "regions_reached_max": int(bad_prod["regions_reached"].max()) if len(bad_prod) else 0,
             "impact_minutes_total": float(bad_prod["impact_minutes"].sum()),
         },
-        "ttd_s": {"p50": _pct(bad_prod["ttd_s"], 50), "p90": _pct(bad_prod["ttd_s"], 90), "max": _pct(bad_prod["ttd_s"], 100)},
-        "ttr_s": {"p50": _pct(bad_prod["ttr_s"], 50), "p90": _pct(bad_prod["ttr_s"], 90), "max": _pct(bad_prod["ttr_s"], 100)},
+        "ttd_s": _p50_p90_max(bad_prod["ttd_s"]),
+        "ttr_s": _p50_p90_max(bad_prod["ttr_s"]),
         "lead_time": {
             "p50_h": _pct(deployed["lead_time_s"], 50) / 3600.0,
             "p90_h": _pct(deployed["lead_time_s"], 90) / 3600.0,
@@ -126,6 +124,12 @@ def summary_figures(result: SimulationResult) -> dict[str, Any]:
             "time_to_restore_p50_h": _pct(bad_prod["ttr_s"], 50) / 3600.0,
         },
     }
+
+
+def _versions_with(events: pd.DataFrame, event: str) -> set[tuple[str, int]]:
+    """(pipeline, version) of every version with the event in the timeline."""
+    rows = events.loc[events["event"] == event]
+    return set(zip(rows["pipeline"], rows["version"], strict=True))
 
 
 def replication_row(result: SimulationResult) -> dict[str, Any]:
@@ -195,8 +199,12 @@ def _downtime_by_cause(result: SimulationResult, downtime_s: float, alarm_failed
              "downtime_faults_s": faults, "downtime_baseline_s": baseline}
     total = sum(parts.values())
     if total <= 0 or not math.isfinite(total):
-        return {key: 0.0 for key in parts}
+        return dict.fromkeys(parts, 0.0)
     return {key: downtime_s * value / total for key, value in parts.items()}
+
+
+def _p50_p90_max(series: pd.Series) -> dict[str, float]:
+    return {"p50": _pct(series, 50), "p90": _pct(series, 90), "max": _pct(series, 100)}
 
 
 def _pct(series: pd.Series, q: float) -> float:

@@ -109,8 +109,7 @@ class SimulationResult:
                 "ttr_s": rec.mitigated_s - rec.first_bad_s,
                 "false_rollback": rec.false_rollback,
             }
-            blast = (self.records.blast_radius.get(cid) if c.bad else None) or BlastRadius()
-            blast = blast.as_dict()
+            blast = ((self.records.blast_radius.get(cid) if c.bad else None) or BlastRadius()).as_dict()
             row.update(blast)
             row["failed_request_share"] = blast["failed_requests"] / total_requests if total_requests else 0.0
             rows.append(row)

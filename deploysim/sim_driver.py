@@ -16,7 +16,16 @@ import numpy as np
 import simpy
 
 from .policy.decisions import (
-    BakeWait, Complete, Decision, DeployBatch, EnterStage, Fail, Observation, RollBack, WaitBlocker, decision_row,
+    BakeWait,
+    Complete,
+    Decision,
+    DeployBatch,
+    EnterStage,
+    Fail,
+    Observation,
+    RollBack,
+    WaitBlocker,
+    decision_row,
 )
 
 if TYPE_CHECKING:

@@ -10,6 +10,7 @@ import types
 import numpy as np
 import pytest
 import simpy
+from conftest import SCENARIOS, bad_change, patched, tiny_scenario_dict, with_changes
 
 import deploysim
 from deploysim.alarm_watch import AlarmWatch
@@ -18,8 +19,6 @@ from deploysim.exposure import ExposureLog
 from deploysim.metrics import MetricModel
 from deploysim.records import SimulationRecords
 from deploysim.results import SimulationResult
-
-from conftest import SCENARIOS, bad_change, patched, tiny_scenario_dict, with_changes
 
 FRAMES = ("timeline", "changes", "uptime", "monthly")
 # What runs a simulation, and must not be reachable from its result.
@@ -105,13 +104,15 @@ def _two_stage_data(scope: str) -> dict:
     """Regions r1 and r2 of 10 hosts: stage prod-1 deploys r1 unwatched, stage prod-2 starts with a
     watched one-box in r2, whose alarm rolls the change back with the given scope."""
     data = tiny_scenario_dict()
-    data["fleet"]["regions"].append({"name": "r2", "timezone": "UTC", "azs": 1, "cells_per_az": 1, "hosts_per_cell": 10})
+    data["fleet"]["regions"].append(
+        {"name": "r2", "timezone": "UTC", "azs": 1, "cells_per_az": 1, "hosts_per_cell": 10})
     data["policy"]["pipelines"]["code"]["rollback"] = {"automatic": True, "scope": scope, "duration": "10m"}
     data["policy"]["pipelines"]["code"]["stages"] = [
         {"name": "prod-1", "kind": "production", "regions": ["r1"], "batching": {"max_share": 1.0, "duration": "5m"},
          "waves": [{"unit": "region", "count": "rest", "bake": "10m"}]},
         {"name": "prod-2", "kind": "production", "regions": ["r2"], "one_box": {"hosts": 1, "bake": "10m"},
-         "batching": {"max_share": 1.0, "duration": "5m"}, "waves": [{"unit": "region", "count": "rest", "bake": "10m"}]},
+         "batching": {"max_share": 1.0, "duration": "5m"},
+         "waves": [{"unit": "region", "count": "rest", "bake": "10m"}]},
     ]
     return data
 
