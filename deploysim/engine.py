@@ -1,5 +1,9 @@
 """The simulator's body: SimPy drives the shared rollout controller over a simulated fleet.
 
+Each version's rollout is the one loop `deploysim.policy.drive`, carried out by a `VersionDriver`
+(deploysim/sim_driver.py) through this module's fleet operations (switch hosts, revert changes,
+watch alarms). `Simulation.run()` returns the run's records (deploysim/records.py).
+
 Only decisions are events (a stage starts, a batch lands, a bake ends, an alarm fires, a rollback
 finishes). Metrics are never stepped period by period: before each wait (a batch, a bake) the
 engine asks `AlarmWatch` when the watched alarms would first fire, with the step's remaining
@@ -76,7 +80,8 @@ class PipelineState:
 
 
 class Simulation:
-    """One simulated run of a scenario for a number of 30-day months from one seed."""
+    """One simulated run of a scenario for a number of 30-day months from one seed; `run()` returns
+    its `SimulationRecords`."""
 
     def __init__(self, scenario: Scenario, *, seed: int | np.random.SeedSequence = 0, months: float = 1.0,
                  world: Optional[World] = None):
