@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ..figures import bad_in_production
 from ._common import (
     ALARM_COLOR,
     BAKE_COLOR,
@@ -57,7 +58,7 @@ def default_change(result) -> int:
     ch = result.changes
     if ch.empty:
         raise ValueError("the run has no changes to draw")
-    bad_prod = ch[ch["bad"] & ch["first_bad_s"].notna()]
+    bad_prod = bad_in_production(ch)
     pick = bad_prod if len(bad_prod) else ch
     return int(pick["change_id"].min())
 
