@@ -101,28 +101,32 @@ class RunRecords:
 
 @dataclass(frozen=True)
 class SimulationRecords:
-    """Everything a run's frames and figures are built from (see the module docstring)."""
+    """Everything a run's frames and figures are built from (see the module docstring); its repr
+    shows only the run's seed and length."""
 
-    scenario: Scenario
+    scenario: Scenario = field(repr=False)
     seed: Any  # as given to the run: an int or a numpy SeedSequence
     months: float
     horizon_s: float  # months x 30 days
     period_s: float  # the metric period
-    layout: FleetLayout  # which region, AZ and cell each host is in
-    plans: Mapping[str, PipelinePlan]  # each pipeline's stages and steps over the fleet's hosts
-    timeline: list[dict[str, Any]]  # as in `RunRecords`
-    changes: dict[int, ChangeRecord]
-    versions: list[VersionRecord]
-    switches: list[dict[str, Any]]
-    arrivals: Mapping[str, tuple[int, ...]]  # pipeline -> change ids in the order they arrived
-    faults: tuple[Fault, ...]  # infrastructure faults of the world
-    bad_change_ids: tuple[int, ...]  # the world's bad changes; their position is their index in `exposures`
-    exposures: ExposureIntervals
-    blast_radius: Mapping[int, BlastRadius]  # bad change id -> its damage (computed with the metric model)
-    requests_per_period: np.ndarray  # regions x metric periods: requests each region received
+    layout: FleetLayout = field(repr=False)  # which region, AZ and cell each host is in
+    plans: Mapping[str, PipelinePlan] = field(repr=False)  # each pipeline's stages and steps over the hosts
+    # The rows appended during the run (see `RunRecords`).
+    timeline: list[dict[str, Any]] = field(repr=False)
+    changes: dict[int, ChangeRecord] = field(repr=False)
+    versions: list[VersionRecord] = field(repr=False)
+    switches: list[dict[str, Any]] = field(repr=False)
+    arrivals: Mapping[str, tuple[int, ...]] = field(repr=False)  # pipeline -> change ids in arrival order
+    faults: tuple[Fault, ...] = field(repr=False)  # the world's infrastructure faults
+    # The world's bad changes; a bad change's position here is its index in `exposures.change`.
+    bad_change_ids: tuple[int, ...] = field(repr=False)
+    exposures: ExposureIntervals = field(repr=False)
+    # Bad change id -> the damage it did (computed by the engine with the metric model).
+    blast_radius: Mapping[int, BlastRadius] = field(repr=False)
+    requests_per_period: np.ndarray = field(repr=False)  # regions x metric periods: requests each region received
     # Regions x metric periods: failed requests, sampled (Poisson) around the metric model's expected
     # errors and capped at the rounded requests: what the SLA's uptime is computed from.
-    sla_errors_per_period: np.ndarray
+    sla_errors_per_period: np.ndarray = field(repr=False)
 
     @property
     def region_names(self) -> tuple[str, ...]:
