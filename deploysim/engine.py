@@ -1,5 +1,9 @@
 """The simulator's body: SimPy drives the shared rollout controller over a simulated fleet.
 
+Each version's rollout is the one loop `deploysim.policy.drive`, carried out by a `VersionDriver`
+(deploysim/sim_driver.py) through this module's fleet operations (switch hosts, revert changes,
+watch alarms). `Simulation.run()` returns the run's records (deploysim/records.py).
+
 Only decisions are events (a stage starts, a batch lands, a bake ends, an alarm fires, a rollback
 finishes). Metrics are never stepped period by period: before each wait (a batch, a bake) the
 engine asks `AlarmWatch` when the watched alarms would first fire, with the step's remaining
@@ -19,24 +23,18 @@ import simpy
 from .alarm_watch import AlarmWatch
 from .exposure import ExposureLog
 from .fleet import FleetLayout, build_fleet
+from .impact import blast_radius, sla_error_counts
 from .metrics import BatchOut, MetricModel, Overlay
-from .policy.blockers import Calendar, RegionCalendar
-from .policy.controller import (
-    BakeWait,
-    Complete,
-    DeployBatch,
-    EnterStage,
-    Fail,
-    Observation,
-    RollBack,
-    RolloutController,
-    WaitBlocker,
-)
-from .policy.decisions import WatchScope, decision_row
+from .policy.controller import BakeWait, RollBack, new_controller
+from .policy.decisions import WatchScope
+from .policy.drive import drive
 from .policy.plan import PipelinePlan, Step, WatchedAlarm, build_plan
+from .records import ChangeRecord, RunRecords, SimulationRecords, VersionRecord
 from .scenario.schema import Scenario
 from .seeds import as_seed_sequence, child_seed
-from .world import SECONDS_PER_MONTH, Change, World, draw_world
+from .sim_driver import VersionDriver
+from .traffic import scope_requests
+from .world import SECONDS_PER_MONTH, World, world_for_seed
 
 
 @dataclass
@@ -67,26 +65,11 @@ class Version:
 
 
 @dataclass
-class ChangeRecord:
-    change: Change
-    outcome: str = "in_flight"
-    completed_s: float = math.nan
-    first_bad_s: float = math.nan
-    detected_s: float = math.nan
-    detected_by: str = ""
-    mitigated_s: float = math.nan
-    blocked_s: float = 0.0
-    baking_s: float = 0.0
-    false_rollback: bool = False  # rolled back by an alarm although its version held no bad change
-
-
-@dataclass
 class PipelineState:
     plan: PipelinePlan
     host_version: np.ndarray
     history: list[list[int]]
     stage_locks: list[simpy.Resource]
-    calendar: Calendar
     arrived: list[int] = field(default_factory=list)
     position: dict[int, int] = field(default_factory=dict)
     bad_arrived: list[int] = field(default_factory=list)
@@ -96,31 +79,22 @@ class PipelineState:
     waiting: dict[int, Version] = field(default_factory=dict)  # stage -> the version queued to enter it
 
 
-@dataclass
-class RunRecords:
-    """Plain rows appended during the run; the results module turns them into DataFrames."""
-
-    timeline: list[dict] = field(default_factory=list)
-    changes: dict[int, ChangeRecord] = field(default_factory=dict)
-    versions: list[Version] = field(default_factory=list)
-    # Every time hosts switch version: time_s, pipeline, version, hosts (their indices).
-    switches: list[dict] = field(default_factory=list)
-
-
 class Simulation:
-    """One simulated run of a scenario for a number of 30-day months from one seed."""
+    """One simulated run of a scenario for a number of 30-day months from one seed; `run()` returns
+    its `SimulationRecords`."""
 
     def __init__(self, scenario: Scenario, *, seed: int | np.random.SeedSequence = 0, months: float = 1.0,
                  world: Optional[World] = None):
         if months <= 0:
             raise ValueError("months must be > 0")
         self.sc = scenario
+        self.seed = seed
         self.seed_seq = as_seed_sequence(seed)
-        world_seq, noise_seq = child_seed(self.seed_seq, 0), child_seed(self.seed_seq, 1)
+        noise_seq = child_seed(self.seed_seq, 1)  # child 0 draws the world, child 2 the SLA's error counts
         self.horizon_s = months * SECONDS_PER_MONTH
         self.months = months
         self.layout: FleetLayout = build_fleet(scenario)
-        self.world = world or draw_world(scenario, self.layout, self.horizon_s, world_seq)
+        self.world = world or world_for_seed(scenario, seed=self.seed_seq, months=months)
         self.bad_changes = [c for c in self.world.changes if c.bad]
         self.bad_index = {c.change_id: i for i, c in enumerate(self.bad_changes)}
         self.metrics = MetricModel(scenario, self.layout, self.world, self.bad_changes)
@@ -130,9 +104,6 @@ class Simulation:
         self.env = simpy.Environment()
         self.records = RunRecords()
         self.region_events = [self.env.event() for _ in range(self.layout.n_regions)]
-        self.region_calendars = [
-            RegionCalendar(r.timezone, frozenset(r.holidays)) for r in scenario.fleet.regions
-        ]
         self.pipelines: dict[str, PipelineState] = {}
         for name, policy in scenario.policy.pipelines.items():
             plan = build_plan(name, policy, self.layout)
@@ -141,7 +112,6 @@ class Simulation:
                 host_version=np.zeros(self.layout.n_hosts, dtype=np.int64),
                 history=[[0] for _ in range(self.layout.n_hosts)],
                 stage_locks=[simpy.Resource(self.env, capacity=1) for _ in plan.stages],
-                calendar=Calendar(policy.blockers, scenario.start),
             )
         for state in self.pipelines.values():
             blockers = state.plan.policy.blockers
@@ -159,13 +129,32 @@ class Simulation:
 
     # ------------------------------------------------------------ running
 
-    def run(self) -> RunRecords:
+    def run(self) -> SimulationRecords:
+        """Simulate the whole horizon; returns the run's records (what results are built from)."""
         for change in self.world.changes:
             if change.pipeline in self.pipelines:
                 self.records.changes[change.change_id] = ChangeRecord(change)
         self.env.process(self._arrivals())
         self.env.run(until=self.horizon_s)
-        return self.records
+        return self._final_records()
+
+    def _final_records(self) -> SimulationRecords:
+        """The run's rows, plus what only the metric model can say once the run is over: each bad
+        change's blast radius and the SLA's failed requests per region and period."""
+        blast = {c.change_id: blast_radius(self.metrics, self.layout, self.exposures, i, self.horizon_s)
+                 for i, c in enumerate(self.bad_changes)}
+        rng = np.random.default_rng(child_seed(self.seed_seq, 2))  # sampling of the SLA error counts
+        sla_errors = sla_error_counts(self.metrics, self.layout, self.exposures, self.world.requests, rng)
+        return SimulationRecords(
+            scenario=self.sc, seed=self.seed, months=self.months, horizon_s=self.horizon_s, period_s=self.period_s,
+            layout=self.layout, plans={name: state.plan for name, state in self.pipelines.items()},
+            timeline=self.records.timeline, changes=self.records.changes, versions=self.records.versions,
+            switches=self.records.switches,
+            arrivals={name: tuple(state.arrived) for name, state in self.pipelines.items()},
+            faults=self.world.faults, bad_change_ids=tuple(c.change_id for c in self.bad_changes),
+            exposures=self.exposures.intervals(), blast_radius=blast,
+            requests_per_period=self.world.requests, sla_errors_per_period=sla_errors,
+        )
 
     def _log(self, pipeline: str, version: int, event: str, **detail) -> None:
         row = {"time_s": float(self.env.now), "pipeline": pipeline, "version": version, "event": event}
@@ -194,7 +183,8 @@ class Simulation:
         state.live.append(version)
         self._next_version_id += 1
         self.versions[version.version_id] = version
-        self.records.versions.append(version)
+        self.records.versions.append(VersionRecord(version.version_id, pipeline, version.built_s, version.upto,
+                                                   version.excluded, version.new_changes))
         self._log(pipeline, version.version_id, "version_built", changes=list(new_changes))
         version.process = self.env.process(self._rollout(version))
         return version
@@ -307,19 +297,11 @@ class Simulation:
                         for r in regions)
         return self.alarms.in_alarm(watched, now)
 
-    def _scope_requests(self, hosts: np.ndarray, k0: int, k1: int) -> np.ndarray:
-        lay = self.layout
-        out = np.zeros(max(k1 - k0, 0))
-        for r in np.unique(lay.host_region[hosts]).tolist():
-            w = lay.host_weight[hosts[lay.host_region[hosts] == r]].sum()
-            out += self.world.requests[r, k0:k1] * w
-        return out
-
     def _requests_seen(self, hosts: np.ndarray, since_s: float, now_s: float) -> dict[str, float]:
         """Requests served by the scope in whole periods since the bake began, per API and in all."""
         k0 = int(math.ceil(since_s / self.period_s - 1e-9))
         k1 = int(math.floor(now_s / self.period_s + 1e-9))
-        total = float(self._scope_requests(hosts, k0, k1).sum()) if k1 > k0 else 0.0
+        total = float(scope_requests(self.layout, self.world.requests, hosts, k0, k1).sum()) if k1 > k0 else 0.0
         seen = {api: total * share for api, share in self.sc.traffic.apis.items()}
         seen["All"] = total
         return seen
@@ -332,7 +314,7 @@ class Simulation:
         ready = max(ready, (k_since + wait.min_datapoints) * p)
         if wait.min_requests and step.hosts.size:
             k_end = min(int(math.ceil(wait.deadline_s / p)), self.world.requests.shape[1])
-            cum = np.cumsum(self._scope_requests(step.hosts, k_since, k_end))
+            cum = np.cumsum(scope_requests(self.layout, self.world.requests, step.hosts, k_since, k_end))
             for api, needed in wait.min_requests:
                 share = 1.0 if api == "All" else self.sc.traffic.apis[api]
                 idx = int(np.searchsorted(cum * share, needed - 1e-9))
@@ -342,126 +324,11 @@ class Simulation:
     # ------------------------------------------------------------ one version's rollout
 
     def _rollout(self, version: Version):
+        """One version's rollout: the shared controller decides, a `VersionDriver` carries it out."""
         state = self.pipelines[version.pipeline]
-        plan = state.plan
-        ctrl = RolloutController(plan, state.calendar, self.region_calendars)
-        held: Optional[simpy.resources.resource.Request] = None
-        pending: Optional[simpy.resources.resource.Request] = None
-        obs = Observation()
-        planned: dict[int, float] = {}  # host -> planned switch time within the current step
+        driver = VersionDriver(self, version)
         try:
-            while True:
-                decision = ctrl.decide(float(self.env.now), obs)
-                if self.decision_log is not None:
-                    self.decision_log.append(decision_row(version.pipeline, version.version_id, decision))
-                obs = Observation()
-                if isinstance(decision, EnterStage):
-                    # Leave the previous stage, then queue for the next; a newer version queued
-                    # for a stage supersedes the older one waiting there (it contains its changes).
-                    if held is not None:
-                        state.stage_locks[version.stage].release(held)
-                        held = None
-                    older = state.waiting.get(decision.stage)
-                    if older is not None and older.process is not None and older.process.is_alive:
-                        older.finished = True
-                        older.process.interrupt("superseded")
-                        self._accumulate_waits(older)
-                        version.new_changes = tuple(older.new_changes) + tuple(version.new_changes)
-                    state.waiting[decision.stage] = version
-                    request = pending = state.stage_locks[decision.stage].request()
-                    yield request
-                    pending = None
-                    if state.waiting.get(decision.stage) is version:
-                        del state.waiting[decision.stage]
-                    held, version.stage = request, decision.stage
-                    self._log(version.pipeline, version.version_id, "stage_start", stage=plan.stages[decision.stage].name,
-                              changes=list(version.new_changes))
-                    obs = Observation(incident=self._incident(plan, decision.stage))
-                elif isinstance(decision, WaitBlocker):
-                    start = float(self.env.now)
-                    self._log(version.pipeline, version.version_id, "blocked", stage=plan.stages[version.stage].name,
-                              reason=decision.reason.value, until_s=decision.until_s)
-                    yield self.env.timeout(decision.until_s - start)
-                    version.blocked_s += float(self.env.now) - start
-                    obs = Observation(incident=self._incident(plan, version.stage))
-                elif isinstance(decision, DeployBatch):
-                    step = plan.stages[decision.stage].steps[decision.step]
-                    batch_hosts = np.array(decision.hosts, dtype=np.int64)
-                    if step.kind == "preprod":
-                        self._log(version.pipeline, version.version_id, "preprod_start", stage=plan.stages[decision.stage].name)
-                        yield self.env.timeout(decision.duration_s)
-                        continue
-                    if decision.batch == 0:
-                        now = float(self.env.now)
-                        planned = {}
-                        for b, hosts in enumerate(step.batches):
-                            for h in hosts.tolist():
-                                planned[h] = now + (b + 1) * step.batch_s
-                        self._log(version.pipeline, version.version_id, "step_start",
-                                  stage=plan.stages[decision.stage].name, step=step.name, hosts=int(step.hosts.size))
-                    if not step.hosts_keep_serving:
-                        self._take_out_of_service(batch_hosts, decision.duration_s)
-                    alarm = yield from self._wait_watching(version, step, float(self.env.now) + decision.duration_s, planned)
-                    if alarm is not None:
-                        obs = Observation(alarm=alarm)
-                        continue
-                    self._switch(state, batch_hosts, version.version_id)
-                    for h in decision.hosts:
-                        planned.pop(h, None)
-                    if decision.batch == len(step.batches) - 1:
-                        self._log(version.pipeline, version.version_id, "step_deployed",
-                                  stage=plan.stages[decision.stage].name, step=step.name)
-                elif isinstance(decision, BakeWait):
-                    step = plan.stages[decision.stage].steps[decision.step]
-                    start = float(self.env.now)
-                    if start == decision.since_s:
-                        self._log(version.pipeline, version.version_id, "bake_start",
-                                  stage=plan.stages[decision.stage].name, step=step.name)
-                    ready = self._bake_ready_s(step, decision)
-                    alarm = yield from self._wait_watching(version, step, ready, planned)
-                    version.baking_s += float(self.env.now) - start
-                    if alarm is not None:
-                        obs = Observation(alarm=alarm)
-                        continue
-                    now = float(self.env.now)
-                    obs = Observation(
-                        requests_seen=self._requests_seen(step.hosts, decision.since_s, now) if step.hosts.size else {},
-                        datapoints_seen=int((now - decision.since_s) // self.period_s + 1e-9),
-                        preprod_failed=any(self.records.changes[c].change.caught_in_preprod for c in version.new_changes),
-                    )
-                    if now >= ready:
-                        self._log(version.pipeline, version.version_id, "bake_end",
-                                  stage=plan.stages[decision.stage].name, step=step.name)
-                elif isinstance(decision, RollBack):
-                    yield from self._roll_back(version, decision)
-                    return
-                elif isinstance(decision, Fail):
-                    self._log(version.pipeline, version.version_id, "preprod_caught", stage=plan.stages[decision.stage].name)
-                    culprits = {c for c in version.new_changes if self.records.changes[c].change.caught_in_preprod}
-                    for c in culprits:
-                        self.records.changes[c].outcome = "caught_preprod"
-                    version.finished = True
-                    if held is not None:
-                        held.resource.release(held)
-                        held = None
-                    yield from self._revert(version.pipeline, culprits, None, 0.0, "preprod", version)
-                    # The version's good changes go round again without the caught ones.
-                    rest = tuple(c for c in version.new_changes if c not in culprits)
-                    if rest:
-                        self._build_version(version.pipeline, rest)
-                    return
-                elif isinstance(decision, Complete):
-                    version.finished = True
-                    now = float(self.env.now)
-                    self._log(version.pipeline, version.version_id, "complete")
-                    for c in [c for c in state.open_changes if version.contains(c)]:
-                        state.open_changes.discard(c)
-                        record = self.records.changes[c]
-                        if record.outcome == "in_flight":
-                            record.completed_s = now
-                            record.outcome = "deployed"
-                    self._accumulate_waits(version)
-                    return
+            yield from drive(new_controller(state.plan, self.sc, self.sc.start), driver)
         except simpy.Interrupt as interrupt:
             self._log(version.pipeline, version.version_id, str(interrupt.cause))
             if interrupt.cause != "superseded":
@@ -470,14 +337,7 @@ class Simulation:
                 version.new_changes = ()
         finally:
             state.live.remove(version)
-            if pending is not None:
-                # An interrupt can arrive after the lock was granted but before we resumed.
-                if pending.triggered:
-                    pending.resource.release(pending)
-                else:
-                    pending.cancel()
-            if held is not None:
-                held.resource.release(held)
+            driver.release_locks()
 
     def _take_out_of_service(self, hosts: np.ndarray, duration_s: float) -> None:
         """A batch's hosts stop serving while they are replaced; only a batch that leaves the rest
@@ -524,6 +384,8 @@ class Simulation:
         return None
 
     def _roll_back(self, version: Version, decision: RollBack):
+        """Carry out a rollback as the controller decided it (hosts, automatic or not, duration);
+        only a manual rollback's speed comes from the world: people revert when they act."""
         state = self.pipelines[version.pipeline]
         now = float(self.env.now)
         alarm = decision.alarm or decision.reason

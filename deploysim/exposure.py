@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .records import ExposureIntervals
+
 
 class ExposureLog:
     """Append-only table of exposure intervals held in growable numpy columns."""
@@ -51,6 +53,25 @@ class ExposureLog:
             row = self._open.pop((change, host), None)
             if row is not None:
                 self.off_s[row] = t_s
+
+    @classmethod
+    def from_intervals(cls, intervals: ExposureIntervals) -> "ExposureLog":
+        """A log holding a run's recorded intervals (e.g. to ask the metric model about that run again)."""
+        log = cls(max(intervals.size, 1))
+        n = intervals.size
+        log.change[:n], log.host[:n] = intervals.change, intervals.host
+        log.on_s[:n], log.off_s[:n] = intervals.on_s, intervals.off_s
+        log.size = n
+        log._open = {(int(c), int(h)): row for row, (c, h, off) in
+                     enumerate(zip(intervals.change.tolist(), intervals.host.tolist(), intervals.off_s.tolist()))
+                     if off == np.inf}
+        return log
+
+    def intervals(self) -> ExposureIntervals:
+        """A copy of every interval so far, as a record (open ones end at +inf)."""
+        n = self.size
+        return ExposureIntervals(self.change[:n].copy(), self.host[:n].copy(), self.on_s[:n].copy(),
+                                 self.off_s[:n].copy())
 
     def running(self, change: int) -> list[int]:
         """Hosts that run the bad change now."""

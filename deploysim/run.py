@@ -20,6 +20,5 @@ def simulate(scenario: Scenario, *, seed: int | np.random.SeedSequence = 0, mont
     `seed` is an int or a numpy SeedSequence (replications use its children). `world` replaces
     the randomly drawn world (changes, faults, traffic) with a given one, e.g. for hand-made cases.
     """
-    sim = Simulation(scenario, seed=seed, months=months, world=world)
-    sim.run()
-    return SimulationResult(sim=sim, seed=seed, months=months, sla_target_pct=sla_target_pct, credit_table=credit_table)
+    records = Simulation(scenario, seed=seed, months=months, world=world).run()
+    return SimulationResult(records, sla_target_pct=sla_target_pct, credit_table=credit_table)

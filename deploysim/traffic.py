@@ -43,3 +43,13 @@ def requests_per_period(
         noise = rng.lognormal(-0.5 * traffic.noise_cv**2, traffic.noise_cv, n_periods) if traffic.noise_cv > 0 else 1.0
         out[r] = mean_per_period * layout.region_weight[r] * daily * weekly * noise
     return out
+
+
+def scope_requests(layout: FleetLayout, requests: np.ndarray, hosts: np.ndarray, k0: int, k1: int) -> np.ndarray:
+    """Requests the hosts serve together in each metric period [k0, k1), from the regions' requests
+    (regions x periods) and each host's share of its region's traffic."""
+    out = np.zeros(max(k1 - k0, 0))
+    for r in np.unique(layout.host_region[hosts]).tolist():
+        w = layout.host_weight[hosts[layout.host_region[hosts] == r]].sum()
+        out += requests[r, k0:k1] * w
+    return out

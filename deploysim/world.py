@@ -11,8 +11,8 @@ from typing import Optional
 
 import numpy as np
 
-from .fleet import FleetLayout
-from .seeds import child_seed
+from .fleet import FleetLayout, build_fleet
+from .seeds import as_seed_sequence, child_seed
 from .scenario.schema import ChangeSource, Defect, DurationDistribution, Scenario
 from .traffic import local_hours_and_weekdays, requests_per_period
 
@@ -73,6 +73,13 @@ class World:
     changes: tuple[Change, ...]
     faults: tuple[Fault, ...]
     requests: np.ndarray  # regions x periods
+
+
+def world_for_seed(scenario: Scenario, *, seed: int | np.random.SeedSequence = 0, months: float = 1.0) -> World:
+    """The world `deploysim.simulate(scenario, seed=seed, months=months)` faces: a starting point for
+    hand-made worlds (replace its changes or faults and pass it as `world=`)."""
+    return draw_world(scenario, build_fleet(scenario), months * SECONDS_PER_MONTH,
+                      child_seed(as_seed_sequence(seed), 0))
 
 
 def draw_world(scenario: Scenario, layout: FleetLayout, horizon_s: float, seed_seq: np.random.SeedSequence) -> World:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import deploysim
-from deploysim.world import Change
+from deploysim.world import Change, world_for_seed
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
@@ -50,8 +50,7 @@ def tiny_scenario_dict() -> dict:
 
 def with_changes(scenario, changes, *, seed=0, months=0.01):
     """Simulate `scenario` with exactly the given changes (and no infrastructure faults)."""
-    sim_world = deploysim.engine.Simulation(scenario, seed=seed, months=months).world
-    world = dataclasses.replace(sim_world, changes=tuple(changes), faults=())
+    world = dataclasses.replace(world_for_seed(scenario, seed=seed, months=months), changes=tuple(changes), faults=())
     return deploysim.simulate(scenario, seed=seed, months=months, world=world)
 
 

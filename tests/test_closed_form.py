@@ -9,7 +9,9 @@ from scipy import stats
 import deploysim
 from deploysim.alarms import detection_probability
 from deploysim.exposure import ExposureLog
-from deploysim.engine import Simulation
+from deploysim.fleet import build_fleet
+from deploysim.metrics import MetricModel
+from deploysim.world import world_for_seed
 
 from conftest import bad_change, good_change, patched, tiny_scenario_dict, with_changes
 
@@ -63,15 +65,14 @@ def test_canary_arithmetic_twenty_percent_errors_on_five_percent_one_box_show_on
     data = patched(data, "policy.pipelines.code.stages.0.one_box", {"hosts": 1, "traffic_share": 0.05, "bake": "10m"})
     data = patched(data, "changes.code.defects", [{"name": "twenty", "error_rate": 0.2}])
     scenario = deploysim.scenario_from_dict(data)
-    sim = Simulation(scenario, seed=0, months=0.01)
+    layout = build_fleet(scenario)
+    # A metric model whose only bad change runs on the one-box host (host 0) for the whole window.
+    model = MetricModel(scenario, layout, world_for_seed(scenario, seed=0, months=0.01), [bad_change(scenario)])
     log = ExposureLog()
-    # Give the metric model a bad change on the one-box host (host 0) for the whole window.
-    sim.metrics = deploysim.metrics.MetricModel(scenario, sim.layout, sim.world, [bad_change(scenario)])
     log.open(0, np.array([0]), 0.0)
-    region = sim.layout.hosts_in_region(0)
-    m = sim.metrics.expected(region, 0, 10, log)
+    m = model.expected(layout.hosts_in_region(0), 0, 10, log)
     np.testing.assert_allclose(m.errors / m.requests, 0.01)
-    one_box = sim.metrics.expected(np.array([0]), 0, 10, log)
+    one_box = model.expected(np.array([0]), 0, 10, log)
     np.testing.assert_allclose(one_box.errors / one_box.requests, 0.20)
     np.testing.assert_allclose(one_box.requests, 0.05 * 6000)
 

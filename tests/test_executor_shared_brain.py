@@ -2,9 +2,9 @@
 same timeline of alarm states, makes the same sequence of decisions.
 
 What is faked, and why: only the executor's metric source and clock. `ReplaySource` answers the
-executor's metric queries with the datapoints the simulator's own metric model produced for the
-same hosts and periods (from the run's exposure log), so both bodies see one timeline of alarm
-states; `StepClock` lets the executor's bakes of minutes pass in no real time. The adapter is real:
+executor's metric queries with the datapoints the simulator's metric model gives for the same hosts
+and periods of the simulated run (from the run's recorded exposure intervals), so both bodies see
+one timeline of alarm states; `StepClock` lets the executor's bakes of minutes pass in no real time. The adapter is real:
 the command adapter deploys a fleet of version files through separate processes.
 """
 
@@ -21,7 +21,11 @@ from deploysim.engine import Simulation
 from deploysim.executor.command_adapter import CommandAdapter
 from deploysim.executor.journal import Journal
 from deploysim.executor.runner import Executor, load_rollout
+from deploysim.exposure import ExposureLog
 from deploysim.fleet import host_names
+from deploysim.metrics import MetricModel
+from deploysim.traffic import scope_requests
+from deploysim.world import world_for_seed
 
 from conftest import bad_change, good_change, patched, tiny_scenario_dict
 from executor_support import command_inventory, file_fleet, versions
@@ -43,12 +47,17 @@ class StepClock:
 
 
 class ReplaySource:
-    """Metric source replaying the simulator's datapoints (noise-free scenarios, so exact)."""
+    """Metric source replaying the simulated run (noise-free scenarios, so exact): datapoints come
+    from the metric model asked about the run's recorded exposure intervals, requests from the run's
+    recorded traffic."""
 
-    def __init__(self, sim: Simulation, start_unix_s: float):
-        self.sim = sim
+    def __init__(self, scenario, world, records, start_unix_s: float):
+        self.records = records
+        self.apis = scenario.traffic.apis
+        self.model = MetricModel(scenario, records.layout, world, [c for c in world.changes if c.bad])
+        self.exposures = ExposureLog.from_intervals(records.exposures)
         self.start = start_unix_s
-        self.p = sim.period_s
+        self.p = records.period_s
 
     def _k(self, t_s: float) -> int:
         return int(round((t_s - self.start) / self.p))
@@ -57,15 +66,16 @@ class ReplaySource:
         assert period_s == self.p
         k0, k1 = self._k(start_s), self._k(end_s)
         hosts = np.array([t.host for t in targets], dtype=np.int64)
-        m = self.sim.metrics.expected(hosts, k0, k1, self.sim.exposures)
+        m = self.model.expected(hosts, k0, k1, self.exposures)
         rng = np.random.default_rng(0)
-        return self.sim.metrics.observe(m, alarm.metric, rng, api=alarm.api, statistic=alarm.statistic,
-                                        dependency=alarm.dependency)
+        return self.model.observe(m, alarm.metric, rng, api=alarm.api, statistic=alarm.statistic,
+                                  dependency=alarm.dependency)
 
     def requests(self, targets, start_s, end_s, api=None):
         hosts = np.array([t.host for t in targets], dtype=np.int64)
-        total = float(self.sim._scope_requests(hosts, self._k(start_s), self._k(end_s)).sum())
-        return total * (1.0 if api in (None, "All") else self.sim.sc.traffic.apis[api])
+        total = float(scope_requests(self.records.layout, self.records.requests_per_period, hosts,
+                                     self._k(start_s), self._k(end_s)).sum())
+        return total * (1.0 if api in (None, "All") else self.apis[api])
 
 
 def _collapse(rows):
@@ -76,23 +86,22 @@ def _collapse(rows):
 
 def both_bodies(tmp_path, data: dict, change_kind: str, months: float = 0.02):
     scenario = deploysim.scenario_from_dict(data)
-    sim = Simulation(scenario, seed=0, months=months)
     change = (bad_change(scenario, 0, CHANGE_ARRIVAL_S) if change_kind == "bad"
               else good_change(0, CHANGE_ARRIVAL_S))
-    sim = Simulation(scenario, seed=0, months=months,
-                     world=dataclasses.replace(sim.world, changes=(change,), faults=()))
+    world = dataclasses.replace(world_for_seed(scenario, seed=0, months=months), changes=(change,), faults=())
+    sim = Simulation(scenario, seed=0, months=months, world=world)
     sim.decision_log = []
-    sim.run()
+    records = sim.run()
     simulated = [row for row in sim.decision_log if row[1] == 1]
 
-    names = list(host_names(sim.layout))
+    names = list(host_names(records.layout))
     fleet = file_fleet(tmp_path / "fleet", names)
     inventory = command_inventory(fleet, names)
     rollout = load_rollout(yaml.safe_dump(data), "scenario", yaml.safe_dump(inventory), "inventory",
                            tmp_path, "v2", None)
     start_unix = scenario.start.timestamp()
     journal = Journal.in_dir(tmp_path)
-    executor = Executor(rollout, CommandAdapter(rollout.inventory.adapter), ReplaySource(sim, start_unix), journal,
+    executor = Executor(rollout, CommandAdapter(rollout.inventory.adapter), ReplaySource(scenario, world, records, start_unix), journal,
                         clock=StepClock(start_unix + CHANGE_ARRIVAL_S))
     outcome = executor.start()
     return simulated, executor, outcome, versions(fleet, names)

@@ -59,7 +59,7 @@ def test_invariants_hold_for_random_valid_scenarios(scenario, seed):
     """errors <= requests, uptime in [0, 100], one version per host, rolled-back changes run nowhere,
     same seed -> identical results."""
     result = deploysim.simulate(scenario, seed=seed, months=0.05)
-    sim = result.sim
+    records = result.records
 
     up = result.uptime
     assert (up["errors"] <= up["requests"]).all()
@@ -68,18 +68,22 @@ def test_invariants_hold_for_random_valid_scenarios(scenario, seed):
     for column in ("uptime_avg_error_rate_pct", "uptime_unavailable_minutes_pct"):
         assert monthly[column].between(0.0, 100.0).all()
 
-    for state in sim.pipelines.values():
+    built = {0} | {v.version_id for v in records.versions}
+    final = {name: records.host_versions(name) for name in records.plans}
+    for hosts in final.values():
         # Exactly one version per host, and it is a version that was built.
-        assert state.host_version.shape == (sim.layout.n_hosts,)
-        assert all(int(v) in sim.versions for v in state.host_version)
+        assert hosts.shape == (records.layout.n_hosts,)
+        assert set(hosts.tolist()) <= built
 
-    for cid, record in sim.records.changes.items():
-        if cid in sim.pipelines["code"].reverted and not np.isnan(record.mitigated_s):
-            running = [h for h in range(sim.layout.n_hosts)
-                       if sim.versions[int(sim.pipelines["code"].host_version[h])].contains(cid)]
+    reverted_outcomes = {"rolled_back", "reverted_by_people", "caught_preprod"}
+    exposures = records.exposures
+    for cid, record in records.changes.items():
+        if record.outcome in reverted_outcomes and not np.isnan(record.mitigated_s):
+            running = [h for h, v in enumerate(final["code"].tolist()) if cid in records.version_changes(v)]
             assert running == [], f"reverted change {cid} still runs on {running}"
-            if cid in sim.bad_index:
-                assert sim.exposures.running(sim.bad_index[cid]) == []
+            if cid in records.bad_change_ids:
+                still_open = exposures.change[exposures.off_s == np.inf]
+                assert records.bad_change_ids.index(cid) not in still_open.tolist()
 
     changes = result.changes
     assert (changes["ttd_s"].dropna() >= 0).all()

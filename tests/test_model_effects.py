@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
 import pytest
 
 import deploysim
-from deploysim.engine import Simulation
 from deploysim.exposure import ExposureLog
+from deploysim.fleet import build_fleet
 from deploysim.metrics import MetricModel
 from deploysim.policy.blockers import Calendar, RegionCalendar
 from deploysim.scenario.schema import Blockers
-from deploysim.world import Fault
+from deploysim.world import Fault, world_for_seed
 
 from conftest import bad_change, good_change, patched, tiny_scenario_dict, with_changes
 
@@ -23,20 +24,21 @@ def _model_with_defect(defect: dict, extra: dict | None = None):
     for path, value in (extra or {}).items():
         data = patched(data, path, value)
     scenario = deploysim.scenario_from_dict(data)
-    sim = Simulation(scenario, seed=0, months=0.01)
-    return scenario, sim, MetricModel(scenario, sim.layout, sim.world, [bad_change(scenario)])
+    layout = build_fleet(scenario)
+    return scenario, layout, MetricModel(scenario, layout, world_for_seed(scenario, seed=0, months=0.01),
+                                         [bad_change(scenario)])
 
 
 def test_dependency_overload_fails_requests_on_every_host_of_the_region():
     """One host of ten calls the dependency 21x: load = 1 + 0.1 * 20 = 3 > capacity 2, so it sheds
     1 - 2/3 of calls; with 60% of requests calling it, 20% of the region's requests fail."""
-    scenario, sim, model = _model_with_defect(
+    scenario, layout, model = _model_with_defect(
         {"name": "storm", "dependency": "auth", "dependency_load_factor": 21.0},
         {"dependencies": [{"name": "auth", "calls_share": 0.6, "baseline_error_rate": 0.0, "capacity_factor": 2.0}]},
     )
     log = ExposureLog()
     log.open(0, np.array([0]), 0.0)
-    region = sim.layout.hosts_in_region(0)
+    region = layout.hosts_in_region(0)
     m = model.expected(region, 0, 5, log)
     np.testing.assert_allclose(m.errors / m.requests, 0.6 * (1 - 2 / 3))
     np.testing.assert_allclose(m.dependency_error_rate["auth"], 1 - 2 / 3)
@@ -46,7 +48,7 @@ def test_dependency_overload_fails_requests_on_every_host_of_the_region():
 
 
 def test_latency_of_a_fully_slowed_scope_is_the_baseline_times_the_factor():
-    scenario, sim, model = _model_with_defect({"name": "slow", "latency_factor": 3.0})
+    scenario, layout, model = _model_with_defect({"name": "slow", "latency_factor": 3.0})
     log = ExposureLog()
     log.open(0, np.arange(10), 0.0)
     m = model.expected(np.arange(10), 0, 3, log)
@@ -56,7 +58,7 @@ def test_latency_of_a_fully_slowed_scope_is_the_baseline_times_the_factor():
 
 def test_a_slowed_share_raises_high_percentiles_more_than_the_median():
     """10% of requests 5x slower: p99 moves a lot, p50 little (the tail is the slowed share)."""
-    scenario, sim, model = _model_with_defect({"name": "slow", "latency_factor": 5.0})
+    scenario, layout, model = _model_with_defect({"name": "slow", "latency_factor": 5.0})
     log = ExposureLog()
     log.open(0, np.array([0]), 0.0)
     m = model.expected(np.arange(10), 0, 1, log)
@@ -67,7 +69,7 @@ def test_a_slowed_share_raises_high_percentiles_more_than_the_median():
 
 def test_memory_leak_crashes_the_host_when_memory_reaches_100_percent():
     """Memory grows 25%/h from 50% after a 10-minute delay: the host fails all requests from 2h10m."""
-    scenario, sim, model = _model_with_defect({"name": "leak", "memory_growth_pct_per_h": 25.0, "start_delay": "10m"})
+    scenario, layout, model = _model_with_defect({"name": "leak", "memory_growth_pct_per_h": 25.0, "start_delay": "10m"})
     log = ExposureLog()
     log.open(0, np.array([0]), 0.0)
     m = model.expected(np.array([0]), 0, 180, log)
@@ -78,7 +80,7 @@ def test_memory_leak_crashes_the_host_when_memory_reaches_100_percent():
 
 
 def test_defect_only_under_load_stays_silent_below_the_load_level():
-    scenario, sim, model = _model_with_defect({"name": "peak", "error_rate": 0.5, "min_load_factor": 1.5})
+    scenario, layout, model = _model_with_defect({"name": "peak", "error_rate": 0.5, "min_load_factor": 1.5})
     log = ExposureLog()
     log.open(0, np.array([0]), 0.0)
     m = model.expected(np.array([0]), 0, 60, log)
@@ -86,7 +88,7 @@ def test_defect_only_under_load_stays_silent_below_the_load_level():
 
 
 def test_api_specific_defect_fails_only_that_api():
-    scenario, sim, model = _model_with_defect(
+    scenario, layout, model = _model_with_defect(
         {"name": "create", "error_rate": 1.0, "api": "Create"},
         {"traffic.apis": {"Get": 0.9, "Create": 0.1}},
     )
@@ -102,10 +104,7 @@ def test_incident_blocks_a_production_stage_until_the_fault_ends(tiny):
     """An AZ outage from 0 to 1 h in the stage's region: the stage rechecks every 5 min and starts at 1 h."""
     data = patched(tiny_scenario_dict(), "policy.pipelines.code.blockers.incidents", True)
     scenario = deploysim.scenario_from_dict(data)
-    sim_world = Simulation(scenario, seed=0, months=0.01).world
-    import dataclasses
-
-    world = dataclasses.replace(sim_world, changes=(good_change(),),
+    world = dataclasses.replace(world_for_seed(scenario, seed=0, months=0.01), changes=(good_change(),),
                                 faults=(Fault("az_outage", 0, 0.0, 3600.0, az=0, failover_s=60.0),))
     row = deploysim.simulate(scenario, seed=0, months=0.01, world=world).changes.iloc[0]
     assert row["blocked_s"] == 3600.0
@@ -131,7 +130,7 @@ def test_holidays_and_freezes_push_the_start_to_the_next_open_time():
 
 def test_cpu_follows_load_over_capacity():
     """CPU = idle + (100 - idle) x requests per minute / capacity: 600 rpm on a 10,000 rpm host at 5% idle."""
-    scenario, sim, model = _model_with_defect({"name": "none"})
+    scenario, layout, model = _model_with_defect({"name": "none"})
     m = model.expected(np.arange(10), 0, 3)
     np.testing.assert_allclose(m.cpu_pct["average"], 5 + 95 * 600 / 10000)
 
@@ -142,11 +141,9 @@ def test_losing_an_az_at_too_little_headroom_sheds_the_excess():
     data = patched(tiny_scenario_dict(), "fleet", {"host_capacity_rpm": 1200, "regions": [
         {"name": "r1", "timezone": "UTC", "azs": 3, "cells_per_az": 1, "hosts_per_cell": 2}]})
     scenario = deploysim.scenario_from_dict(data)
-    sim = Simulation(scenario, seed=0, months=0.01)
-    import dataclasses
-
-    world = dataclasses.replace(sim.world, faults=(Fault("az_outage", 0, 600.0, 3600.0, az=0, failover_s=300.0),))
-    model = MetricModel(scenario, sim.layout, world, [])
+    world = dataclasses.replace(world_for_seed(scenario, seed=0, months=0.01),
+                                faults=(Fault("az_outage", 0, 600.0, 3600.0, az=0, failover_s=300.0),))
+    model = MetricModel(scenario, build_fleet(scenario), world, [])
     m = model.expected(np.arange(6), 0, 70)
     rate = m.errors / m.requests
     np.testing.assert_allclose(rate[:10], 0.0)

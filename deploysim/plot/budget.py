@@ -33,8 +33,8 @@ def budget_curves(result, sla_target_pct: Optional[float] = None, month: int = 0
     rows = up[(up["interval_start_s"] >= m0) & (up["interval_start_s"] < m1)]
     if rows.empty:
         raise ValueError(f"the run has no month {month}")
-    names = list(result.sim.layout.region_names) if regions is None else list(regions)
-    period_s = min(m1, result.sim.horizon_s) - m0
+    names = list(result.records.layout.region_names) if regions is None else list(regions)
+    period_s = min(m1, result.records.horizon_s) - m0
     budget_s = sla.allowed_downtime(target, period_s)
     curves = {}
     for region in names:

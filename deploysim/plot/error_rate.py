@@ -22,9 +22,9 @@ def alarm_events(result) -> list[tuple[float, str, str, tuple[str, ...]]]:
     if "event" not in tl or tl.empty:
         return []
     out = []
-    lay = result.sim.layout
+    lay = result.records.layout
     for _, ev in tl[tl["event"] == "alarm"].iterrows():
-        plan = result.sim.pipelines[ev["pipeline"]].plan
+        plan = result.records.plans[ev["pipeline"]]
         stage = next((s for s in plan.stages if s.name == ev["stage"]), None)
         regions = tuple(lay.region_names[r] for r in stage.regions) if stage is not None else ()
         out.append((float(ev["time_s"]), str(ev["pipeline"]), str(ev.get("alarm", "")), regions))
@@ -43,7 +43,7 @@ def error_rate(result, regions: Optional[Sequence[str]] = None, sla_target_pct: 
     """
     target = result.sla_target_pct if sla_target_pct is None else float(sla_target_pct)
     up = result.uptime
-    names = list(result.sim.layout.region_names)
+    names = list(result.records.layout.region_names)
     if regions is not None:
         unknown = [r for r in regions if r not in names]
         if unknown:
@@ -55,11 +55,11 @@ def error_rate(result, regions: Optional[Sequence[str]] = None, sla_target_pct: 
     fig = new_figure(11.0, 1.2 + 1.6 * n)
     axes = np.atleast_1d(fig.subplots(n, 1, sharex=True, sharey=True, squeeze=False)[:, 0])
     sla_rate_pct = 100.0 - target
-    lo, hi = days if days is not None else (0.0, result.sim.horizon_s / DAY_S)
+    lo, hi = days if days is not None else (0.0, result.records.horizon_s / DAY_S)
     positive = up["error_rate"][up["error_rate"] > 0]
     # Log axes need a floor for intervals without errors: a decade under the smallest positive rate.
     floor = 10.0 ** np.floor(np.log10(100.0 * float(positive.min()))) if len(positive) else 1e-4
-    faults = result.sim.world.faults
+    faults = result.records.faults
     fault_seen = False
     for ax, region in zip(axes, names):
         rows = up[up["region"] == region]
@@ -76,7 +76,7 @@ def error_rate(result, regions: Optional[Sequence[str]] = None, sla_target_pct: 
         for t, pipeline, name, alarm_regions in alarms:
             if region in alarm_regions:
                 ax.axvline(t / DAY_S, color=ALARM_COLOR, linewidth=1.0, alpha=0.8)
-        r_index = result.sim.layout.region_names.index(region)
+        r_index = result.records.layout.region_names.index(region)
         for f in faults:
             if f.region == r_index:
                 ax.axvspan(f.start_s / DAY_S, f.end_s / DAY_S, color="#9467bd", alpha=0.25, linewidth=0)

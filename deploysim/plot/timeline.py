@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ..figures import bad_in_production
 from ._common import (
     ALARM_COLOR,
     BAKE_COLOR,
@@ -58,7 +59,7 @@ def default_change(result) -> int:
     ch = result.changes
     if ch.empty:
         raise ValueError("the run has no changes to draw")
-    bad_prod = ch[ch["bad"] & ch["first_bad_s"].notna()]
+    bad_prod = bad_in_production(ch)
     pick = bad_prod if len(bad_prod) else ch
     return int(pick["change_id"].min())
 
@@ -94,7 +95,7 @@ def change_journey(result, change_id: int) -> ChangeJourney:
     if match.empty:
         raise ValueError(f"no change {change_id} in this run")
     pipeline = str(match["pipeline"].iloc[0])
-    plan = result.sim.pipelines[pipeline].plan
+    plan = result.records.plans[pipeline]
     labels, row_of, first_row = _rows(plan)
     stage_names = [s.name for s in plan.stages]
     tl = result.timeline
@@ -124,7 +125,7 @@ def change_journey(result, change_id: int) -> ChangeJourney:
         for i, (_, ev) in enumerate(events.iterrows()):
             t = float(ev["time_s"])
             # A version's activity lasts until its next event (or the end of the run, still in flight).
-            nxt = float(times[i + 1]) if i + 1 < len(times) else max(t, result.sim.horizon_s)
+            nxt = float(times[i + 1]) if i + 1 < len(times) else max(t, result.records.horizon_s)
             kind = ev["event"]
             if kind == "stage_start":
                 stage = ev["stage"]
@@ -160,7 +161,7 @@ def change_journey(result, change_id: int) -> ChangeJourney:
                 complete_s = t
             last_t = t
         if rollback_start is not None:  # still rolling back when the run ended
-            rollbacks.append((rollback_start, result.sim.horizon_s, "alarm"))
+            rollbacks.append((rollback_start, result.records.horizon_s, "alarm"))
     # Found by people: their detection event names the change; the revert ends with a rollback_end.
     people_s: list[float] = []
     if "change" in tl:
@@ -168,7 +169,7 @@ def change_journey(result, change_id: int) -> ChangeJourney:
         for idx, ev in found.iterrows():
             people_s.append(float(ev["time_s"]))
             ends = tl[(tl.index > idx) & (tl["event"] == "rollback_end") & (tl["reason"] == "people")]
-            end = float(ends["time_s"].iloc[0]) if len(ends) else result.sim.horizon_s
+            end = float(ends["time_s"].iloc[0]) if len(ends) else result.records.horizon_s
             rollbacks.append((float(ev["time_s"]), end, "people"))
     segments = [s for s in segments if s.end_s > s.start_s or s.kind in ("deploy", "bake")]
     return ChangeJourney(change_id, pipeline, labels, segments, alarms, rollbacks, people_s, complete_s)

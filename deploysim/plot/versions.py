@@ -21,12 +21,12 @@ def host_versions(result, pipeline: str) -> tuple[np.ndarray, np.ndarray]:
     Row i of the matrix is the version every host runs from times_s[i] until times_s[i + 1];
     row 0 is the start of the run (every host on version 0, the one it started with).
     """
-    sim = result.sim
-    if pipeline not in sim.pipelines:
-        raise ValueError(f"unknown pipeline {pipeline!r}; the scenario has {sorted(sim.pipelines)}")
-    switches = [s for s in sim.records.switches if s["pipeline"] == pipeline]
+    records = result.records
+    if pipeline not in records.plans:
+        raise ValueError(f"unknown pipeline {pipeline!r}; the scenario has {sorted(records.plans)}")
+    switches = [s for s in records.switches if s["pipeline"] == pipeline]
     times = [0.0]
-    current = np.zeros(sim.layout.n_hosts, dtype=np.int64)
+    current = np.zeros(records.layout.n_hosts, dtype=np.int64)
     states = [current.copy()]
     for s in switches:
         current[s["hosts"]] = s["version"]
@@ -41,7 +41,7 @@ def host_versions(result, pipeline: str) -> tuple[np.ndarray, np.ndarray]:
 def _build_days(result, pipeline: str) -> dict[int, float]:
     """Build time of each of the pipeline's versions, in days since the start (version 0: 0)."""
     out = {0: 0.0}
-    for v in result.sim.records.versions:
+    for v in result.records.versions:
         if v.pipeline == pipeline:
             out[v.version_id] = v.built_s / DAY_S
     return out
@@ -59,12 +59,12 @@ def version_map(result, pipeline: str = "code", by: str = "region", days: Option
     if by not in ("region", "az", "cell"):
         raise ValueError(f"by must be 'region', 'az' or 'cell', got {by!r}")
     times, states = host_versions(result, pipeline)
-    horizon = result.sim.horizon_s
+    horizon = result.records.horizon_s
     edges_d = np.append(times, horizon) / DAY_S
     built = _build_days(result, pipeline)
     norm = Normalize(0.0, horizon / DAY_S)
     colours = colormaps[cmap]
-    lay = result.sim.layout
+    lay = result.records.layout
     start = f"{result.scenario.start:%Y-%m-%d}"
     if by == "region":
         n = lay.n_regions

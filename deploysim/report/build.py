@@ -19,6 +19,7 @@ from .. import sla
 from ..experiments import monte_carlo, stats
 from ..experiments.experiment import Experiment
 from ..experiments.runner import child_seeds
+from ..figures import bad_in_production
 from ..results import SimulationResult
 from ..run import simulate
 from ..scenario import Scenario
@@ -234,8 +235,7 @@ def sla_table(target_pct: float) -> list[dict[str, Any]]:
 
 def worst_bad_change(result: SimulationResult) -> Optional[int]:
     """The bad change of the run that failed the most requests in production, or None."""
-    ch = result.changes
-    bad = ch[ch["bad"] & ch["first_bad_s"].notna()]
+    bad = bad_in_production(result.changes)
     if not len(bad):
         return None
     return int(bad.sort_values(["failed_requests", "change_id"], ascending=[False, True])["change_id"].iloc[0])

@@ -1,0 +1,70 @@
+"""What a finished run cost, asked of the metric model once at the end of the run: each bad
+change's blast radius, and the failed requests per region and period that the SLA counts.
+
+The engine calls these when its run ends and puts the answers in its records, so results never
+need the metric model, the exposure log or a random generator.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .exposure import ExposureLog
+from .fleet import FleetLayout
+from .metrics import MetricModel
+from .records import BlastRadius
+
+DAY_OF_PERIODS = 1440  # periods asked of the metric model at once (a day of 1-minute periods): bounds memory
+
+
+def blast_radius(metrics: MetricModel, layout: FleetLayout, exposures: ExposureLog, bad_idx: int,
+                 horizon_s: float) -> BlastRadius:
+    """Failed requests a bad change caused, its peak share of fleet capacity, and how far it reached."""
+    ex, lay = exposures, layout
+    n = ex.size
+    rows = np.flatnonzero(ex.change[:n] == bad_idx)
+    if rows.size == 0:
+        return BlastRadius()
+    hosts = np.unique(ex.host[rows])
+    on, off = ex.on_s[rows], np.minimum(ex.off_s[rows], horizon_s)
+    times = np.concatenate([on, off])
+    deltas = np.concatenate([np.ones(rows.size), -np.ones(rows.size)])
+    order = np.lexsort((deltas, times))  # closes before opens at the same instant
+    peak_capacity_share = float(np.cumsum(deltas[order]).max() / lay.n_hosts)
+    p = metrics.period_s
+    k_lo = int(on.min() // p)
+    k_hi = min(int(math.ceil(off.max() / p)), metrics.n_periods)
+    failed = 0.0
+    impacted = np.zeros(max(k_hi - k_lo, 0), dtype=bool)  # periods in which it failed requests anywhere
+    for r in np.unique(lay.host_region[hosts]).tolist():
+        region_hosts = lay.hosts_in_region(r)
+        for k0 in range(k_lo, k_hi, DAY_OF_PERIODS):
+            k1 = min(k0 + DAY_OF_PERIODS, k_hi)
+            m = metrics.expected(region_hosts, k0, k1, ex, only_change=bad_idx, baseline=False)
+            failed += float(m.errors.sum())
+            impacted[k0 - k_lo:k1 - k_lo] |= m.errors > 1e-9
+    return BlastRadius(
+        failed_requests=failed,
+        impact_minutes=float(impacted.sum()) * p / 60.0,
+        peak_capacity_share=peak_capacity_share,
+        hosts_reached=int(hosts.size),
+        cells_reached=int(np.unique(lay.host_cell[hosts]).size),
+        azs_reached=int(np.unique(lay.host_az[hosts]).size),
+        regions_reached=int(np.unique(lay.host_region[hosts]).size),
+    )
+
+
+def sla_error_counts(metrics: MetricModel, layout: FleetLayout, exposures: ExposureLog, requests: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Failed requests per region per period (regions x periods): Poisson draws around the metric
+    model's expected errors, capped at the (rounded) requests. `rng` is used for nothing else."""
+    n_periods = requests.shape[1]
+    errors = np.zeros((layout.n_regions, n_periods))
+    for r in range(layout.n_regions):
+        hosts = layout.hosts_in_region(r)
+        for k0 in range(0, n_periods, DAY_OF_PERIODS):
+            k1 = min(k0 + DAY_OF_PERIODS, n_periods)
+            errors[r, k0:k1] = metrics.expected(hosts, k0, k1, exposures).errors
+    return np.minimum(rng.poisson(errors).astype(float), np.round(requests))
