@@ -117,27 +117,31 @@ def poisson(u: np.ndarray, mean: np.ndarray) -> np.ndarray:
     Exact to the floating-point accuracy of the CDF, so the counts are Poisson distributed, and
     monotone in u and in the mean (a larger mean never gives fewer counts for the same u).
     Means below SMALL_MEAN search up from 0 along the probabilities (a few steps). Larger means
-    take the Cornish-Fisher quantile, accepted where it is provably far from a step of the CDF
-    (see `_settled`); the rest (a few percent) are anchored by one exact CDF value
+    take an asymptotic quantile, accepted where it is far from a step of the CDF by more than its
+    error bound; the rest (well under 1% at means of 100 or more) are anchored by the exact CDF
     (`scipy.special.pdtr`) and walked to the answer. Returns floats.
     """
-    u = np.asarray(u, dtype=np.float64)
-    mean = np.maximum(np.asarray(mean, dtype=np.float64), 0.0)
-    u, mean = np.broadcast_arrays(u, mean)
-    out = np.zeros(u.shape)
-    small = np.flatnonzero((mean > 0) & (mean < SMALL_MEAN))
+    u, mean = np.broadcast_arrays(np.asarray(u, dtype=np.float64), np.asarray(mean, dtype=np.float64))
+    shape = u.shape
+    u, mean = u.ravel(), np.maximum(mean.ravel(), 0.0)
+    out = np.zeros(u.size)
+    large = mean >= SMALL_MEAN
+    if large.all():
+        return _invert_large(u, mean).reshape(shape)
+    small = np.flatnonzero((mean > 0) & ~large)
     if small.size:
-        out.flat[small] = _search_up(u.flat[small], mean.flat[small])
-    large = np.flatnonzero(mean >= SMALL_MEAN)
+        out[small] = _search_up(u[small], mean[small])
+    large = np.flatnonzero(large)
     if large.size:
-        out.flat[large] = _invert_large(u.flat[large], mean.flat[large])
-    return out
+        out[large] = _invert_large(u[large], mean[large])
+    return out.reshape(shape)
 
 
-# The Cornish-Fisher quantile below is within CF_ERROR / sqrt(mean) of the exact continuous
-# quantile for mean >= SMALL_MEAN and |z| <= CF_Z_MAX (measured on a dense grid up to mean 1e7:
-# at most 0.30 / sqrt(mean)); the margin is twice that.
-CF_ERROR = 0.6
+# The asymptotic (Cornish-Fisher) quantile in `_invert_large` is within CF_ERROR / mean**1.5 of the
+# exact continuous quantile for mean >= SMALL_MEAN and |z| <= CF_Z_MAX: measured against
+# scipy.special.pdtrik on a grid of 2,000 means (10 to 1e7) x 801 z values, the error was at most
+# 0.8 / mean**1.5; the bound keeps a factor of 2.5. Elements outside it are searched exactly.
+CF_ERROR = 2.0
 CF_Z_MAX = 3.0
 
 
@@ -157,19 +161,23 @@ def _search_up(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
 
 
 def _invert_large(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Inversion for means >= SMALL_MEAN: the Cornish-Fisher answer where it is certain, else exact search.
+    """Inversion for means >= SMALL_MEAN: the asymptotic answer where it is certain, else exact search.
 
     With x the continuous quantile (P(N <= x) = u, the CDF's steps interpolated by the
-    regularised gamma function), the answer is ceil(x). The approximation q of x is within
-    CF_ERROR / sqrt(mean); where no integer lies that close to q, ceil(q) = ceil(x).
+    regularised gamma function, as `scipy.special.pdtrik` solves it), the answer is ceil(x).
+    The expansion q of x in powers of 1/sqrt(mean) is within CF_ERROR / mean**1.5 of it; where
+    no integer lies that close to q, ceil(q) = ceil(x) and no CDF needs evaluating.
     """
     z = ndtri(u)
+    z2 = z * z
     root = np.sqrt(lam)
-    q = lam + z * root + (z * z - 1.0) / 6.0 + (z - z ** 3) / (72.0 * root) - 0.5
+    inv = 1.0 / root
+    q = (lam + z * root + z2 / 6.0 - 2.0 / 3.0 - z * (1.0 / 36.0 + z2 / 72.0) * inv
+         + (-8.0 / 405.0 + z2 * (7.0 / 810.0 + z2 / 270.0)) * inv * inv)
     n = np.maximum(np.ceil(q), 0.0)
     frac = q - np.floor(q)
-    margin = CF_ERROR / root
-    unsure = np.flatnonzero((np.abs(z) > CF_Z_MAX) | (frac < margin) | (frac > 1.0 - margin))
+    margin = CF_ERROR * inv * inv * inv
+    unsure = np.flatnonzero((z2 > CF_Z_MAX * CF_Z_MAX) | (frac < margin) | (frac > 1.0 - margin))
     if unsure.size:
         n[unsure] = _search_from(u[unsure], lam[unsure], n[unsure])
     return n

@@ -58,9 +58,10 @@ class ReplaySource:
         k0, k1 = self._k(start_s), self._k(end_s)
         hosts = np.array([t.host for t in targets], dtype=np.int64)
         m = self.sim.metrics.expected(hosts, k0, k1, self.sim.exposures)
-        rng = np.random.default_rng(0)
-        return self.sim.metrics.observe(m, alarm.metric, rng, api=alarm.api, statistic=alarm.statistic,
-                                        dependency=alarm.dependency)
+        # The executor also asks for alarms of its own (e.g. a bake's datapoint count), so observe
+        # the alarm's metric directly, with the simulation's keyed noise for the scope.
+        return self.sim.metrics.observe(m, alarm.metric, self.sim.alarms.noise.scope(hosts), api=alarm.api,
+                                        statistic=alarm.statistic, dependency=alarm.dependency)
 
     def requests(self, targets, start_s, end_s, api=None):
         hosts = np.array([t.host for t in targets], dtype=np.int64)
