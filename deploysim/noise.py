@@ -74,7 +74,11 @@ def keyed_uniforms(key: np.ndarray, k0: int, k1: int) -> np.ndarray:
         gen.advance(block)
     raw = gen.random_raw(offset + n)[offset:]
     # The top 52 bits, centred in their interval: never exactly 0 or 1, so every inverse CDF is finite.
-    return ((raw >> np.uint64(12)).astype(np.float64) + 0.5) * _U52
+    raw >>= np.uint64(12)
+    u = raw.astype(np.float64)
+    u += 0.5
+    u *= _U52
+    return u
 
 
 class NoiseStreams:
