@@ -4,13 +4,16 @@ Most of the time a watched scope runs only good versions, so its alarm states de
 exogenous world alone (traffic, baseline, faults, noise). Those are computed once per scope for
 the whole run and sliced. Only windows in which a bad change touches the scope (or is planned
 to) are computed afresh from the exposure intervals.
+
+Both paths draw the same keyed noise (`deploysim.noise`): a datapoint's noise depends on its
+scope, metric and period only, so the cache is an optimisation, never a different answer, and
+asking again (or in another order) gives the same states.
 """
 
 from __future__ import annotations
 
 import math
-import zlib
-from typing import Callable, Mapping, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -18,9 +21,9 @@ from .alarms import parse_rule
 from .alarms.series import combine_alarm_states, metric_alarm_states
 from .exposure import ExposureLog
 from .metrics import MetricModel, Overlay, WindowMetrics
+from .noise import NoiseStreams, ScopeNoise
 from .policy.plan import WatchedAlarm
 from .scenario.schema import MetricAlarm, Scenario
-from .seeds import child_seed
 
 
 class AlarmWatch:
@@ -28,6 +31,7 @@ class AlarmWatch:
 
     def __init__(self, scenario: Scenario, metrics: MetricModel, exposures: ExposureLog,
                  seed_seq: np.random.SeedSequence):
+        """`seed_seq` is the run's noise stream (`deploysim.seeds`); every draw is keyed below it."""
         self.metrics = metrics
         self.exposures = exposures
         self.layout = metrics.layout
@@ -37,8 +41,8 @@ class AlarmWatch:
         self.composites = {a.name: parse_rule(a.rule) for a in scenario.alarms.composite}
         self.max_n = max((a.evaluation_periods for a in scenario.alarms.metric), default=1)
         self.has_dependencies = bool(scenario.dependencies)
-        self._seed = seed_seq
-        self._noise = np.random.default_rng(child_seed(seed_seq, 0))  # for windows touched by bad changes
+        self.noise = NoiseStreams(seed_seq)
+        self._scope_noise: dict[bytes, ScopeNoise] = {}
         self._healthy: dict[tuple[bytes, str], np.ndarray] = {}
         self._masks: dict[bytes, tuple[np.ndarray, frozenset[int]]] = {}
         self.watched_names: set[str] = set()  # alarm names any step watches; the engine fills it in
@@ -49,9 +53,16 @@ class AlarmWatch:
     def _states(values: np.ndarray, alarm: MetricAlarm, start: int) -> np.ndarray:
         return metric_alarm_states(values, alarm, start)
 
-    def _flags(self, m: WindowMetrics, alarm: MetricAlarm, rng: np.random.Generator) -> np.ndarray:
+    def _noise_of(self, hosts: np.ndarray) -> ScopeNoise:
+        key = hosts.tobytes()
+        noise = self._scope_noise.get(key)
+        if noise is None:
+            noise = self._scope_noise[key] = self.noise.scope(hosts)
+        return noise
+
+    def _flags(self, m: WindowMetrics, alarm: MetricAlarm, noise: ScopeNoise) -> np.ndarray:
         """The alarm's datapoints (NaN where missing) for the window."""
-        return self.metrics.observe(m, alarm.metric, rng, api=alarm.api, statistic=alarm.statistic,
+        return self.metrics.observe(m, alarm.metric, noise, api=alarm.api, statistic=alarm.statistic,
                                     dependency=alarm.dependency)
 
     def _combine(self, name: str, flags_of) -> np.ndarray:
@@ -60,25 +71,24 @@ class AlarmWatch:
 
     # ------------------------------------------------------------ healthy scopes, cached
 
-    def _healthy_states(self, w: WatchedAlarm) -> np.ndarray:
-        """States of `w.alarm` over the whole run for a scope running only good versions."""
-        scope = w.hosts.tobytes()
-        key = (scope, w.alarm)
+    def _healthy_states(self, alarm: str, hosts: np.ndarray) -> np.ndarray:
+        """States of `alarm` over the whole run for a scope running only good versions."""
+        scope = hosts.tobytes()
+        key = (scope, alarm)
         if key not in self._healthy:
-            m = self.metrics.expected(w.hosts, 0, self.n_periods, with_batches=False)
-            # Noise keyed by the scope, so a scope's healthy series is the same whoever asks first.
-            rng = np.random.default_rng(child_seed(self._seed, 1, zlib.crc32(scope)))
+            m = self.metrics.expected(hosts, 0, self.n_periods, with_batches=False)
+            noise = self._noise_of(hosts)
             observed: dict[tuple, np.ndarray] = {}
 
             def states_of(alarm: MetricAlarm) -> np.ndarray:
                 # Alarms on the same metric see the same datapoints (one draw of the noise).
                 signature = (alarm.metric, alarm.api, alarm.statistic, alarm.dependency)
                 if signature not in observed:
-                    observed[signature] = self._flags(m, alarm, rng)
+                    observed[signature] = self._flags(m, alarm, noise)
                 return self._states(observed[signature], alarm, 0)
 
             # Every alarm watched anywhere is computed now, so the scope's metrics are built once.
-            for name in sorted(self.watched_names | {w.alarm}):
+            for name in sorted(self.watched_names | {alarm}):
                 self._healthy[(scope, name)] = self._combine(name, states_of)
         return self._healthy[key]
 
@@ -113,26 +123,47 @@ class AlarmWatch:
 
     # ------------------------------------------------------------ public
 
+    def _row(self, alarm: str, hosts: np.ndarray, k_first: int, k_end: int, overlay: Optional[Overlay],
+             window_cache: dict[bytes, WindowMetrics]) -> np.ndarray:
+        """ALARM flags of one alarm over one scope for periods [k_first, k_end)."""
+        p = self.period_s
+        k0 = max(0, k_first - (self.max_n - 1))
+        if not self._touched(hosts, k0 * p, k_end * p, overlay):
+            return self._healthy_states(alarm, hosts)[k_first:k_end]
+        key = hosts.tobytes()
+        if key not in window_cache:
+            window_cache[key] = self.metrics.expected(hosts, k0, k_end, self.exposures, overlay)
+        m, noise = window_cache[key], self._noise_of(hosts)
+        return self._combine(alarm, lambda a: self._states(self._flags(m, a, noise), a, k_first - k0))
+
     def series(self, watched: tuple[WatchedAlarm, ...], k_first: int, k_end: int,
                overlay: Optional[Overlay] = None) -> tuple[np.ndarray, list[str]]:
         """ALARM flags (watched alarms x periods [k_first, k_end)) and the alarms' names."""
-        p = self.period_s
-        k0 = max(0, k_first - (self.max_n - 1))
-        rows, names = [], []
         window_cache: dict[bytes, WindowMetrics] = {}
-        for w in watched:
-            names.append(f"{w.alarm}@{w.label}")
-            if not self._touched(w.hosts, k0 * p, k_end * p, overlay):
-                rows.append(self._healthy_states(w)[k_first:k_end])
-                continue
-            key = w.hosts.tobytes()
-            if key not in window_cache:
-                window_cache[key] = self.metrics.expected(w.hosts, k0, k_end, self.exposures, overlay)
-            m = window_cache[key]
-            rows.append(self._combine(w.alarm, lambda a: self._states(self._flags(m, a, self._noise), a, k_first - k0)))
+        rows = [self._row(w.alarm, w.hosts, k_first, k_end, overlay, window_cache) for w in watched]
+        names = [f"{w.alarm}@{w.label}" for w in watched]
         if not rows:
             return np.zeros((0, max(k_end - k_first, 0)), dtype=bool), names
         return np.array(rows, dtype=bool), names
+
+    def states(self, alarm: str, hosts: np.ndarray, k0: int, k1: int) -> np.ndarray:
+        """ALARM flags of an alarm (metric or composite) over a scope for periods [k0, k1),
+        given the exposures recorded so far."""
+        k0, k1 = max(int(k0), 0), min(int(k1), self.n_periods)
+        if k1 <= k0:
+            return np.zeros(0, dtype=bool)
+        return np.asarray(self._row(alarm, hosts, k0, k1, None, {}), dtype=bool)
+
+    def datapoints(self, alarm: str, hosts: np.ndarray, k0: int, k1: int) -> np.ndarray:
+        """A metric alarm's datapoints over a scope for periods [k0, k1) (NaN where missing),
+        given the exposures recorded so far: the values its states are computed from."""
+        if alarm not in self.metric_alarms:
+            raise KeyError(f"{alarm!r} is not a metric alarm")
+        k0, k1 = max(int(k0), 0), min(int(k1), self.n_periods)
+        if k1 <= k0:
+            return np.zeros(0)
+        m = self.metrics.expected(hosts, k0, k1, self.exposures)
+        return self._flags(m, self.metric_alarms[alarm], self._noise_of(hosts))
 
     def first_alarm(self, watched: tuple[WatchedAlarm, ...], t_from: float, t_to: float,
                     overlay: Optional[Overlay] = None) -> tuple[float, Optional[str]]:

@@ -412,3 +412,16 @@ class Simulation:
             duration = max(self.records.changes[c].change.human_mitigation_s for c in culprits) if culprits else 0.0
         yield from self._revert(version.pipeline, culprits, scope, duration, "alarm", version)
 
+    # ---- public queries (keyed noise)
+    # What the simulated alarms see, for any scope and window, given the exposures recorded so far.
+    # Noise is keyed by (scope, metric, period), so asking again, or in another order, gives the same.
+
+    def datapoints(self, alarm: str, hosts, k0: int, k1: int) -> np.ndarray:
+        """Metric alarm `alarm`'s noisy datapoints over `hosts` for periods [k0, k1); NaN where missing."""
+        return self.alarms.datapoints(alarm, np.asarray(hosts, dtype=np.int64), k0, k1)
+
+    def alarm_states(self, alarm: str, hosts, k0: int, k1: int) -> np.ndarray:
+        """ALARM flags (True = ALARM) of alarm `alarm` (metric or composite) over `hosts` for periods [k0, k1)."""
+        return self.alarms.states(alarm, np.asarray(hosts, dtype=np.int64), k0, k1)
+
+    # ---- end of public queries

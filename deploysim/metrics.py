@@ -4,7 +4,8 @@ Traffic is exogenous (the world's per-region requests); errors, latency and reso
 from the baseline, the exposure intervals of bad changes, host capacity (hosts out of service in
 an AZ outage or a deployment batch shift their load to the others), and infrastructure faults.
 `expected` gives mean values (used for uptime and blast radius); `observe` adds the sampling noise
-an alarm sees (Poisson error counts, latency and resource jitter).
+an alarm sees (Poisson error counts, latency and resource jitter), keyed by scope, metric and
+period (`deploysim.noise`), so a datapoint has one value however often it is asked for.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from scipy.special import ndtr
 
 from .exposure import ExposureLog
 from .fleet import FleetLayout
+from .noise import LATENCY, ScopeNoise, errors_kind, lognormal_factor, normal, poisson, resource_kind
 from .scenario.schema import Scenario
 from .world import Change, World
 
@@ -57,7 +59,7 @@ class WindowMetrics:
     disk_pct: dict[str, np.ndarray]
     latency_ms: dict[str, np.ndarray]  # "p50"/"p90"/"p99" -> values
     dependency_error_rate: dict[str, np.ndarray]
-    noise: dict[str, np.ndarray] = field(default_factory=dict)  # draws shared by the metrics of one window
+    noise: dict[str, np.ndarray] = field(default_factory=dict)  # noise already computed for this window, by kind
 
 
 class DefectTable:
@@ -398,24 +400,28 @@ class MetricModel:
 
     # ------------------------------------------------------------ what an alarm sees
 
-    def observe(self, m: WindowMetrics, metric: str, rng: np.random.Generator, *, api: Optional[str] = None,
+    def observe(self, m: WindowMetrics, metric: str, noise: ScopeNoise, *, api: Optional[str] = None,
                 statistic: str = "average", dependency: Optional[str] = None) -> np.ndarray:
         """One noisy datapoint per period, as a metric alarm would see it; NaN where there is none.
+
+        `noise` is the scope's keyed noise: period k's datapoint depends only on its mean and on
+        the uniform of (scope, noise kind, k), so every window over k gives it the same value.
 
         Request counts come from the load balancer and always exist; a rate or latency needs
         requests; host metrics (CPU, memory, disk, latency) need at least one host that is up:
         a crashed host publishes nothing, which is where treat_missing_data matters.
         """
-        values = self._observe(m, metric, rng, api=api, statistic=statistic, dependency=dependency)
+        values = self._observe(m, metric, noise, api=api, statistic=statistic, dependency=dependency)
         if metric in ("error_rate", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms"):
             values = np.where(m.requests > 0, values, np.nan)
         if metric.startswith("latency_") or metric in ("cpu_pct", "memory_pct", "disk_pct"):
             values = np.where(m.unhealthy_hosts >= m.n_hosts - 1e-9, np.nan, values)
         return values
 
-    def _observe(self, m: WindowMetrics, metric: str, rng: np.random.Generator, *, api: Optional[str],
+    def _observe(self, m: WindowMetrics, metric: str, noise: ScopeNoise, *, api: Optional[str],
                  statistic: str, dependency: Optional[str]) -> np.ndarray:
         base = self.sc.baseline
+        k0, k1 = m.k0, m.k0 + m.requests.size
         apis = list(self.sc.traffic.apis)
         if metric in ("requests", "errors", "error_rate", "log_errors"):
             if api is not None and api != "All":
@@ -425,9 +431,10 @@ class MetricModel:
             if metric == "requests":
                 return req
             # Errors, error rate and errors in logs of one API are the same failed requests: one draw.
-            key = f"errors:{api or 'All'}"
+            key = errors_kind(api)
             if key not in m.noise:
-                m.noise[key] = np.minimum(rng.poisson(np.maximum(err, 0.0)).astype(float), np.round(req))
+                counts = poisson(noise.uniforms(key, k0, k1), err)
+                m.noise[key] = np.minimum(counts, np.round(req))
             counts = m.noise[key]
             if metric == "errors":
                 return counts
@@ -439,14 +446,17 @@ class MetricModel:
             values = m.latency_ms[key]
             if base.latency_noise_cv > 0:
                 # One draw per period for all percentiles: a slow minute is slow across the distribution.
-                if "latency" not in m.noise:
-                    m.noise["latency"] = rng.lognormal(0.0, base.latency_noise_cv, values.size)
-                values = values * m.noise["latency"]
+                if LATENCY not in m.noise:
+                    m.noise[LATENCY] = lognormal_factor(noise.uniforms(LATENCY, k0, k1), base.latency_noise_cv)
+                values = values * m.noise[LATENCY]
             return values
         if metric in ("cpu_pct", "memory_pct", "disk_pct"):
             values = getattr(m, metric)[statistic]
             if base.resource_noise_pct > 0:
-                values = values + rng.normal(0.0, base.resource_noise_pct, values.size)
+                key = resource_kind(metric, statistic)
+                if key not in m.noise:
+                    m.noise[key] = normal(noise.uniforms(key, k0, k1), base.resource_noise_pct)
+                values = values + m.noise[key]
             return np.clip(values, 0.0, 100.0 if metric != "cpu_pct" else np.inf)
         if metric == "unhealthy_hosts":
             return np.round(m.unhealthy_hosts)

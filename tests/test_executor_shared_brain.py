@@ -24,6 +24,7 @@ from deploysim.executor.runner import Executor, load_rollout
 from deploysim.exposure import ExposureLog
 from deploysim.fleet import host_names
 from deploysim.metrics import MetricModel
+from deploysim.noise import NoiseStreams
 from deploysim.traffic import scope_requests
 from deploysim.world import world_for_seed
 
@@ -56,6 +57,7 @@ class ReplaySource:
         self.apis = scenario.traffic.apis
         self.model = MetricModel(scenario, records.layout, world, [c for c in world.changes if c.bad])
         self.exposures = ExposureLog.from_intervals(records.exposures)
+        self.noise = NoiseStreams(np.random.SeedSequence(0))
         self.start = start_unix_s
         self.p = records.period_s
 
@@ -67,9 +69,10 @@ class ReplaySource:
         k0, k1 = self._k(start_s), self._k(end_s)
         hosts = np.array([t.host for t in targets], dtype=np.int64)
         m = self.model.expected(hosts, k0, k1, self.exposures)
-        rng = np.random.default_rng(0)
-        return self.model.observe(m, alarm.metric, rng, api=alarm.api, statistic=alarm.statistic,
-                                  dependency=alarm.dependency)
+        # The executor also asks for alarms of its own (e.g. a bake's datapoint count), so observe the
+        # alarm's metric directly; the scenario is noise-free, so which keyed stream is used does not matter.
+        return self.model.observe(m, alarm.metric, self.noise.scope(hosts), api=alarm.api,
+                                  statistic=alarm.statistic, dependency=alarm.dependency)
 
     def requests(self, targets, start_s, end_s, api=None):
         hosts = np.array([t.host for t in targets], dtype=np.int64)

@@ -65,5 +65,6 @@ def combine_alarm_states(name: str, metric_alarms: Mapping[str, MetricAlarm], co
     if name in metric_alarms:
         return states_of(metric_alarms[name])
     rule = composites[name]
+    # Members in sorted order, never the frozenset's (string hashes, hence set order, differ per process).
     return rule.evaluate_series({member: combine_alarm_states(member, metric_alarms, composites, states_of)
-                                 for member in rule.alarm_names})
+                                 for member in sorted(rule.alarm_names)})

@@ -117,7 +117,7 @@ class PrometheusSource:
         text = template
         for key, value in values.items():
             text = text.replace(key, value)
-        for name in set(re.findall(r"\{labels\.([A-Za-z_][A-Za-z0-9_]*)\}", text)):
+        for name in sorted(set(re.findall(r"\{labels\.([A-Za-z_][A-Za-z0-9_]*)\}", text))):  # never set order
             text = text.replace(f"{{labels.{name}}}",
                                 promql_regex([str(t.labels[name]) for t in targets if name in t.labels]))
         return text

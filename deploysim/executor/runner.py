@@ -505,9 +505,10 @@ class Executor:
         if step.hosts.size == 0:  # pre-production: nothing real to count, periods pass
             return Observation(datapoints_seen=k1 - k0, preprod_failed=self._preprod_failed())
         targets = [self.r.targets[h] for h in step.hosts.tolist()]
+        apis = dict.fromkeys([*step.bake.min_requests, "All"])  # read in declared order, never set order
         requests = {api: float(self._read_metrics(
             lambda api=api: self.source.requests(targets, k0 * p, k1 * p, None if api == "All" else api),
-            f"requests ({api})")) for api in set(step.bake.min_requests) | {"All"}}
+            f"requests ({api})")) for api in apis}
         points = self._datapoints(_BAKE_REQUESTS, step.hosts, k0, k1)
         return Observation(requests_seen=requests, datapoints_seen=int(np.count_nonzero(~np.isnan(points))))
 

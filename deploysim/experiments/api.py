@@ -39,29 +39,33 @@ def _check_replications(replications: int) -> None:
 
 def monte_carlo(scenario: Scenario, *, replications: int = 100, seed: Seed = 1, months: float = 1.0,
                 sla_target_pct: float = 99.9, credit_table: str = "s3-standard", workers: Optional[int] = None,
-                client: Any = None, progress: Optional[bool] = None, keep_changes: bool = True) -> Experiment:
+                client: Any = None, progress: Optional[bool] = None, keep_changes: bool = True,
+                start_method: Optional[str] = None) -> Experiment:
     """Simulate `replications` independent runs of `months` months each (child seeds of `seed`).
 
     `workers` processes on this machine (default: one per CPU; 1 runs here), or a Dask `client`.
-    The same seed gives the same frames on any number of workers or on Dask.
+    `start_method` ("fork", "spawn", "forkserver") starts the local pool's processes (default:
+    fork where the platform has it, else spawn). The same seed gives the same frames on any
+    number of workers, with any start method, or on Dask.
     """
     return compare({scenario.name: scenario}, replications=replications, seed=seed, months=months,
                    sla_target_pct=sla_target_pct, credit_table=credit_table, workers=workers, client=client,
-                   progress=progress, keep_changes=keep_changes)
+                   progress=progress, keep_changes=keep_changes, start_method=start_method)
 
 
 def compare(scenarios: Union[Sequence[Scenario], Mapping[str, Union[Scenario, Policy]]], *,
             base: Optional[Scenario] = None, baseline: Optional[str] = None, replications: int = 100,
             seed: Seed = 1, months: float = 1.0, sla_target_pct: float = 99.9, credit_table: str = "s3-standard",
             workers: Optional[int] = None, client: Any = None, progress: Optional[bool] = None,
-            keep_changes: bool = True, parameters: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Experiment:
+            keep_changes: bool = True, parameters: Optional[Mapping[str, Mapping[str, Any]]] = None,
+            start_method: Optional[str] = None) -> Experiment:
     """Run several policies on the same random worlds and compare them.
 
     `scenarios` is a list of scenarios (named by their `name`), or a mapping from a label to a
     scenario, or to a `Policy` that replaces the policy of `base`. Replication i of every policy
     uses the same child seed; scenarios whose world sections (fleet, traffic, changes, faults,
     humans) are equal therefore see the same changes, defects, traffic and faults. `baseline`
-    (default: the first) is what `Experiment.paired()` subtracts.
+    (default: the first) is what `Experiment.paired()` subtracts. `start_method` is as in `monte_carlo`.
     """
     _check_replications(replications)
     settings = _settings(months, sla_target_pct, credit_table)
@@ -69,8 +73,9 @@ def compare(scenarios: Union[Sequence[Scenario], Mapping[str, Union[Scenario, Po
     if baseline is not None and baseline not in named:
         raise ParameterError(f"unknown baseline {baseline!r}; policies: {', '.join(named)}")
     reps, changes = run_tasks(named, int(replications), seed, settings, workers=workers, client=client,
-                              progress=progress, keep_changes=keep_changes)
-    experiment = Experiment(reps, changes, settings, seed, baseline=baseline, parameters={p: dict(v) for p, v in (parameters or {}).items()})
+                              progress=progress, keep_changes=keep_changes, start_method=start_method)
+    experiment = Experiment(reps, changes, settings, seed, baseline=baseline,
+                            parameters={p: dict(v) for p, v in (parameters or {}).items()})
     if experiment.parameters:
         for i, name in enumerate(next(iter(experiment.parameters.values()))):
             values = {p: experiment.parameters[p][name] for p in experiment.parameters}

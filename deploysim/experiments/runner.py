@@ -82,12 +82,13 @@ def _progress_bar(total: int, show: Optional[bool], desc: str):
 def run_tasks(scenarios: Mapping[str, Scenario], replications: int, seed: int | np.random.SeedSequence,
               settings: Settings, *, workers: Optional[int] = None, client: Any = None,
               progress: Optional[bool] = None, keep_changes: bool = True,
-              desc: str = "simulating") -> tuple[pd.DataFrame, pd.DataFrame]:
+              desc: str = "simulating", start_method: Optional[str] = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every policy × replication; returns (replications frame, changes frame) in a fixed order.
 
     `workers=1` runs here; more runs on a local process pool (default: one per CPU); `client`
-    (a ``dask.distributed.Client``) runs on that cluster instead. `progress=None` shows a bar only
-    when stderr is a terminal.
+    (a ``dask.distributed.Client``) runs on that cluster instead. `start_method` starts the local
+    pool's processes (None: fork where the platform has it, else spawn). `progress=None` shows a
+    bar only when stderr is a terminal.
     """
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
@@ -97,12 +98,13 @@ def run_tasks(scenarios: Mapping[str, Scenario], replications: int, seed: int | 
         outputs = _run_dask(client, tasks, scenarios, settings, keep_changes, progress, desc)
     else:
         workers = default_workers() if workers is None else workers
+        context = pool_context(start_method)  # checked even when no pool is needed
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         if workers == 1 or len(tasks) == 1:
             outputs = _run_here(tasks, scenarios, settings, keep_changes, progress, desc)
         else:
-            outputs = _run_pool(workers, tasks, scenarios, settings, keep_changes, progress, desc)
+            outputs = _run_pool(workers, tasks, scenarios, settings, keep_changes, progress, desc, context)
     return _frames(tasks, outputs)
 
 
@@ -115,13 +117,26 @@ def _run_here(tasks, scenarios, settings, keep_changes, progress, desc):
     return outputs
 
 
-def _run_pool(workers, tasks, scenarios, settings, keep_changes, progress, desc):
+def pool_context(start_method: Optional[str] = None):
+    """The multiprocessing context the local pool starts its workers with.
+
+    By default fork where the platform has it: workers start at once and scripts need no
+    __main__ guard. Spawned workers start afresh (their own string hash seed, no inherited state),
+    which is how a result is checked not to depend on the process it ran in.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if start_method is None:
+        start_method = "fork" if "fork" in methods else "spawn"
+    if start_method not in methods:
+        raise ValueError(f"start_method must be one of {', '.join(methods)}; got {start_method!r}")
+    return multiprocessing.get_context(start_method)
+
+
+def _run_pool(workers, tasks, scenarios, settings, keep_changes, progress, desc, context):
     chunks = [tasks[i:i + CHUNK] for i in range(0, len(tasks), CHUNK)]
     results: list[Any] = [None] * len(chunks)
-    # fork where the platform has it: workers start at once and scripts need no __main__ guard.
     # The pool is made before the progress bar so no thread of ours exists when it forks.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context(method),
+    pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context,
                                   initializer=_init_worker, initargs=(dict(scenarios), settings, keep_changes))
     with pool, _progress_bar(len(tasks), progress, desc) as bar:
         futures = {pool.submit(_run_chunk, chunk): i for i, chunk in enumerate(chunks)}
