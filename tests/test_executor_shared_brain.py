@@ -4,8 +4,8 @@ same timeline of alarm states, makes the same sequence of decisions.
 What is faked, and why: only the executor's metric source and clock. `ReplaySource` answers the
 executor's metric queries with the datapoints the simulator's own metric model produced for the
 same hosts and periods (from the run's exposure log), so both bodies see one timeline of alarm
-states; `StepClock` lets the executor's bakes of minutes pass in no real time. The adapter is real:
-the command adapter deploys a fleet of version files through separate processes.
+states; the package's `StepClock` lets the executor's bakes of minutes pass in no real time. The
+adapter is real: the command adapter deploys a fleet of version files through separate processes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import yaml
 
 import deploysim
 from deploysim.engine import Simulation
+from deploysim.executor import StepClock
 from deploysim.executor.command_adapter import CommandAdapter
 from deploysim.executor.journal import Journal
 from deploysim.executor.runner import Executor, load_rollout
@@ -27,19 +28,6 @@ from conftest import bad_change, good_change, patched, tiny_scenario_dict
 from executor_support import command_inventory, file_fleet, versions
 
 CHANGE_ARRIVAL_S = 3600.0  # an hour in, so every alarm has history before the rollout begins
-
-
-class StepClock:
-    """Simulated time for the executor: `sleep` moves the clock on at once."""
-
-    def __init__(self, start_s: float):
-        self.t = start_s
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += max(0.0, seconds)
 
 
 class ReplaySource:

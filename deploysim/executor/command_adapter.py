@@ -21,7 +21,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from ..scenario.schema import MetricAlarm
-from .interfaces import ActionResult, Target
+from .interfaces import ActionResult, SpawnListener, Target
 from .inventory import AdapterSpec, fill
 
 OUTPUT_LIMIT_CHARS = 2000
@@ -122,7 +122,11 @@ class CommandAdapter:
         self.spec = spec
         self.sleep = sleep
         # Called with the pid of every command started, so the journal can find orphans after a crash.
-        self.on_spawn: Optional[Callable[[int], None]] = None
+        self.on_spawn: Optional[SpawnListener] = None
+
+    def set_spawn_listener(self, listener: Optional[SpawnListener]) -> None:
+        """Tell `listener` the pid (= process group id: each command leads its own) of every command started."""
+        self.on_spawn = listener
 
     @staticmethod
     def values(target: Target, version: str) -> dict[str, str]:
