@@ -4,6 +4,7 @@ the controller's decisions through `deploysim.policy.drive`, journaling exactly 
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -27,6 +28,7 @@ from deploysim.policy.decisions import (
 )
 from deploysim.scenario.schema import MetricAlarm
 
+from conftest import REPO
 from executor_support import fast_scenario_dict
 
 START_S = 1_780_000_000.0  # a Unix time; the fast scenario has no time windows
@@ -268,3 +270,13 @@ def test_the_plan_is_the_happy_path_of_drive_with_a_planning_driver(tmp_path, mo
 
 def test_fake_adapter_results_are_action_results():
     assert isinstance(FakeAdapter({"t1": "v1"}).deploy(target(), "v2", timeout_s=1), ActionResult)
+
+
+def test_the_example_of_writing_your_own_adapter_runs_as_documented(capsys, monkeypatch):
+    text = (REPO / "docs" / "executor.md").read_text()
+    section = text[text.index("## Writing your own adapter"):]
+    block = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    monkeypatch.chdir(REPO)
+    exec(compile(block, "docs/executor.md", "exec"), {})
+    expected = [line[2:] for line in block.splitlines() if line.startswith("# ")]
+    assert capsys.readouterr().out.splitlines() == expected
