@@ -21,7 +21,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from ..scenario.schema import MetricAlarm
-from .interfaces import ActionResult, SpawnListener, Target
+from .interfaces import ActionResult, Target
 from .inventory import AdapterSpec, fill
 
 OUTPUT_LIMIT_CHARS = 2000
@@ -122,9 +122,9 @@ class CommandAdapter:
         self.spec = spec
         self.sleep = sleep
         # Called with the pid of every command started, so the journal can find orphans after a crash.
-        self.on_spawn: Optional[SpawnListener] = None
+        self.on_spawn: Optional[Callable[[int], None]] = None
 
-    def set_spawn_listener(self, listener: Optional[SpawnListener]) -> None:
+    def set_spawn_listener(self, listener: Optional[Callable[[int], None]]) -> None:
         """Tell `listener` the pid (= process group id: each command leads its own) of every command started."""
         self.on_spawn = listener
 
