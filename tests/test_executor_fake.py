@@ -280,3 +280,66 @@ def test_the_example_of_writing_your_own_adapter_runs_as_documented(capsys, monk
     exec(compile(block, "docs/executor.md", "exec"), {})
     expected = [line[2:] for line in block.splitlines() if line.startswith("# ")]
     assert capsys.readouterr().out.splitlines() == expected
+
+
+def _protocol_methods(protocol) -> set[str]:
+    return {name for name, value in vars(protocol).items() if callable(value) and not name.startswith("_")}
+
+
+def test_every_shipped_adapter_and_clock_implements_its_whole_seam():
+    """The executor uses nothing of an adapter or a clock that its protocol does not say."""
+    from deploysim.executor.clock import RealClock as Real
+    from deploysim.executor.interfaces import Adapter, Clock
+    from deploysim.executor.local_adapter import LocalAdapter
+
+    assert {"deploy", "rollback", "current_version", "healthy", "preprod", "set_spawn_listener"} <= \
+        _protocol_methods(Adapter)
+    for adapter in (CommandAdapter, LocalAdapter, FakeAdapter):
+        assert _protocol_methods(Adapter) <= set(dir(adapter)), adapter
+    assert _protocol_methods(Clock) == {"now", "sleep"}
+    for clock in (Real, StepClock):
+        assert _protocol_methods(Clock) <= set(dir(clock)), clock
+
+
+class _OnlyTheSeam:
+    """An adapter with the protocol's methods and nothing else; no attribute can be set on it."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner):
+        object.__setattr__(self, "_inner", inner)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"the executor set adapter.{name}: not part of the Adapter protocol")
+
+    def deploy(self, target, version, *, timeout_s):
+        return self._inner.deploy(target, version, timeout_s=timeout_s)
+
+    def rollback(self, target, version, *, timeout_s):
+        return self._inner.rollback(target, version, timeout_s=timeout_s)
+
+    def current_version(self, target, *, timeout_s):
+        return self._inner.current_version(target, timeout_s=timeout_s)
+
+    def healthy(self, target, *, timeout_s):
+        return self._inner.healthy(target, timeout_s=timeout_s)
+
+    def preprod(self, stage, version, *, timeout_s):
+        return self._inner.preprod(stage, version, timeout_s=timeout_s)
+
+    def set_spawn_listener(self, listener):
+        self._inner.set_spawn_listener(listener)
+
+
+def test_the_executor_needs_nothing_of_an_adapter_beyond_the_protocol(tmp_path):
+    scenario = fast_scenario_dict()
+    scenario["policy"]["pipelines"]["code"]["stages"].insert(
+        0, {"name": "beta", "kind": "preproduction", "duration": "2s", "bake": "1s"})
+    rollout, clock, fake, source = fake_rollout(tmp_path, scenario, "v2")
+    fake.preprod_passes = lambda stage, version: True
+    journal = Journal.in_dir(tmp_path, clock=clock)
+    outcome = Executor(rollout, _OnlyTheSeam(fake), source, journal, clock=clock).start()
+    assert outcome.status == "complete" and set(fake.versions.values()) == {"v2"}
+    assert fake.spawn_listener is not None  # the executor asked to hear of spawned commands
+    again = Executor(rollout, _OnlyTheSeam(fake), source, journal, clock=clock).resume(force_rollback=True)
+    assert again.status == "rolled_back" and set(fake.versions.values()) == {"v1"}
