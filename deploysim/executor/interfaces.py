@@ -5,8 +5,8 @@ through them; everything else in the executor is shared with the simulator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import threading
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
