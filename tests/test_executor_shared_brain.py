@@ -4,8 +4,8 @@ same timeline of alarm states, makes the same sequence of decisions.
 What is faked, and why: only the executor's metric source and clock. `ReplaySource` answers the
 executor's metric queries with the datapoints the simulator's own metric model produced for the
 same hosts and periods (from the run's exposure log), so both bodies see one timeline of alarm
-states; the package's `StepClock` lets the executor's bakes of minutes pass in no real time. The
-adapter is real: the command adapter deploys a fleet of version files through separate processes.
+states; `StepClock` lets the executor's bakes of minutes pass in no real time. The adapter is real:
+the command adapter deploys a fleet of version files through separate processes.
 """
 
 from __future__ import annotations
