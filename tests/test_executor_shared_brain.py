@@ -18,6 +18,7 @@ import yaml
 
 import deploysim
 from deploysim.engine import Simulation
+from deploysim.executor import StepClock
 from deploysim.executor.command_adapter import CommandAdapter
 from deploysim.executor.journal import Journal
 from deploysim.executor.runner import Executor, load_rollout
@@ -32,19 +33,6 @@ from conftest import bad_change, good_change, patched, tiny_scenario_dict
 from executor_support import command_inventory, file_fleet, versions
 
 CHANGE_ARRIVAL_S = 3600.0  # an hour in, so every alarm has history before the rollout begins
-
-
-class StepClock:
-    """Simulated time for the executor: `sleep` moves the clock on at once."""
-
-    def __init__(self, start_s: float):
-        self.t = start_s
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += max(0.0, seconds)
 
 
 class ReplaySource:

@@ -1,20 +1,28 @@
 """The real executor: the policy the simulator ran, applied to a real rollout.
 
-It drives the same `RolloutController` as the simulator with the real clock, an adapter that
-deploys targets (`command`, or `local` for the local fleet) and a metric source (Prometheus,
-HTTP probes or a command), journaling every step in SQLite so a crash or Ctrl-C can be resumed.
+It drives the same `RolloutController` as the simulator, through the same rollout loop
+(`deploysim.policy.drive`), with a clock, an adapter that deploys targets (`command`, `local` for
+the local fleet, or your own) and a metric source (Prometheus, HTTP probes or a command),
+journaling every step in SQLite so a crash or Ctrl-C can be resumed. `FakeAdapter`,
+`FakeMetricSource` and `StepClock` run it in memory, for tests and for trying an adapter out.
 """
 
-from .interfaces import ActionResult, Adapter, MetricSource, Target
+from .clock import RealClock, StepClock
+from .driver import Executor
+from .fake import FakeAdapter, FakeMetricSource
+from .interfaces import ActionResult, Adapter, Clock, MetricSource, Target
 from .inventory import Inventory, InventoryError, load_inventory
 from .journal import Journal
-from .runner import Clock, Executor, RealClock, Rollout, RunOutcome, load_rollout_files
+from .outcome import RunOutcome
+from .rollout import Rollout, load_rollout, load_rollout_files
 
 __all__ = [
     "ActionResult",
     "Adapter",
     "Clock",
     "Executor",
+    "FakeAdapter",
+    "FakeMetricSource",
     "Inventory",
     "InventoryError",
     "Journal",
@@ -22,7 +30,9 @@ __all__ = [
     "RealClock",
     "Rollout",
     "RunOutcome",
+    "StepClock",
     "Target",
     "load_inventory",
+    "load_rollout",
     "load_rollout_files",
 ]

@@ -124,6 +124,10 @@ class CommandAdapter:
         # Called with the pid of every command started, so the journal can find orphans after a crash.
         self.on_spawn: Optional[Callable[[int], None]] = None
 
+    def set_spawn_listener(self, listener: Optional[Callable[[int], None]]) -> None:
+        """Tell `listener` the pid (= process group id: each command leads its own) of every command started."""
+        self.on_spawn = listener
+
     @staticmethod
     def values(target: Target, version: str) -> dict[str, str]:
         values = {"target": target.name, "address": target.address, "version": version, "region": target.region,

@@ -1,11 +1,13 @@
-"""The two small interfaces the real executor drives: an adapter that changes targets, and a
-metric source that reads their metrics. Everything else in the executor is shared with the simulator.
+"""The three small seams the real executor drives: an adapter that changes targets, a metric source
+that reads their metrics, and a clock. Everything the executor does to the outside world goes
+through them; everything else in the executor is shared with the simulator.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Protocol, Sequence
+from typing import Callable, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -34,8 +36,16 @@ class ActionResult:
     attempts: int = 1
 
 
+SpawnListener = Callable[[int], None]
+"""Told the process group id of every command an adapter starts, in the thread that started it."""
+
+
 class Adapter(Protocol):
-    """Deploys targets; every call is synchronous, bounded by `timeout_s`, and safe to repeat."""
+    """Deploys targets; every call is synchronous, bounded by `timeout_s`, and safe to repeat.
+
+    The executor may call `deploy`, `rollback` and `current_version` from several threads at once
+    (the inventory's `parallel`).
+    """
 
     def deploy(self, target: Target, version: str, *, timeout_s: float) -> ActionResult: ...
 
@@ -48,6 +58,17 @@ class Adapter(Protocol):
         ...
 
     def healthy(self, target: Target, *, timeout_s: float) -> bool: ...
+
+    def preprod(self, stage: str, version: str, *, timeout_s: float) -> Optional[ActionResult]:
+        """Run the pre-production tests of `version` for pre-production stage `stage`; None when the
+        adapter has none to run (it ran nothing, and the stage only waits its duration)."""
+        ...
+
+    def set_spawn_listener(self, listener: Optional[SpawnListener]) -> None:
+        """Call `listener` with the process group id of every process a later call starts (None:
+        stop telling), so that after a crash the executor can wait for or end what is still running.
+        An adapter that starts no processes keeps the listener and never calls it."""
+        ...
 
 
 class MetricSource(Protocol):
@@ -62,4 +83,17 @@ class MetricSource(Protocol):
     def requests(self, targets: Sequence[Target], start_s: float, end_s: float,
                  api: Optional[str] = None) -> float:
         """Requests the targets served in [start_s, end_s) (one API, or all when None)."""
+        ...
+
+
+class Clock(Protocol):
+    """Where the executor's time comes from: the real clock (`RealClock`), or a clock that moves only
+    when it is slept on (`StepClock`, for tests and for trying an adapter out)."""
+
+    def now(self) -> float:
+        """Unix seconds."""
+        ...
+
+    def sleep(self, seconds: float, stop: Optional[threading.Event] = None) -> bool:
+        """Let `seconds` pass, returning early once `stop` is set (Ctrl-C); True if `stop` is set."""
         ...

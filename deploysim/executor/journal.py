@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
+
+from .clock import RealClock
+from .interfaces import Clock
 
 JOURNAL_FILE = "journal.sqlite"
 
@@ -78,8 +80,9 @@ class DecisionRow:
 class Journal:
     """One run's journal. Safe to share between the executor's threads (writes are serialised)."""
 
-    def __init__(self, path: Path, *, readonly: bool = False):
+    def __init__(self, path: Path, *, readonly: bool = False, clock: Optional[Clock] = None):
         self.path = Path(path)
+        self._now = (clock or RealClock()).now  # the time every row is stamped with
         self._lock = threading.Lock()
         if readonly:
             self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
@@ -91,8 +94,8 @@ class Journal:
         self._db.execute("PRAGMA busy_timeout=5000")
 
     @classmethod
-    def in_dir(cls, state_dir: Path, *, readonly: bool = False) -> "Journal":
-        return cls(Path(state_dir) / JOURNAL_FILE, readonly=readonly)
+    def in_dir(cls, state_dir: Path, *, readonly: bool = False, clock: Optional[Clock] = None) -> "Journal":
+        return cls(Path(state_dir) / JOURNAL_FILE, readonly=readonly, clock=clock)
 
     def close(self) -> None:
         self._db.close()
@@ -132,7 +135,7 @@ class Journal:
     def intend(self, kind: str, target: str, version: str, detail: str = "") -> int:
         """Record an action about to be taken; returns its seq."""
         return self._write("INSERT INTO actions (time_s, kind, target, version, phase, detail) VALUES (?,?,?,?,?,?)",
-                           (time.time(), kind, target, version, "intent", detail))
+                           (self._now(), kind, target, version, "intent", detail))
 
     def outcome(self, intent: int, ok: bool, current: Optional[str], detail: str, attempts: Optional[int] = None) -> int:
         """Record what an intended action did: `done` only when its success was seen."""
@@ -140,10 +143,10 @@ class Journal:
         return self._write(
             "INSERT INTO actions (time_s, kind, target, version, phase, intent, current, attempts, detail) "
             "VALUES (?,?,?,?,?,?,?,?,?)",
-            (time.time(), kind, target, version, "done" if ok else "failed", intent, current, attempts, detail))
+            (self._now(), kind, target, version, "done" if ok else "failed", intent, current, attempts, detail))
 
     def spawned(self, intent: int, pid: int) -> None:
-        self._write("INSERT INTO spawned VALUES (?, ?, ?)", (intent, pid, time.time()))
+        self._write("INSERT INTO spawned VALUES (?, ?, ?)", (intent, pid, self._now()))
 
     def spawned_pids(self, intent: int) -> list[tuple[int, float]]:
         return self._rows("SELECT pid, time_s FROM spawned WHERE intent = ?", (intent,))
@@ -192,7 +195,7 @@ class Journal:
         return DecisionRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]))
 
     def event(self, kind: str, detail: str = "") -> int:
-        return self._write("INSERT INTO events (time_s, kind, detail) VALUES (?,?,?)", (time.time(), kind, detail))
+        return self._write("INSERT INTO events (time_s, kind, detail) VALUES (?,?,?)", (self._now(), kind, detail))
 
     def events(self) -> list[tuple[int, float, str, str]]:
         return self._rows("SELECT seq, time_s, kind, detail FROM events ORDER BY seq")

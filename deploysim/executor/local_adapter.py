@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..localfleet.fleet import FleetError, LocalFleet
-from .interfaces import ActionResult, Target
+from .interfaces import ActionResult, SpawnListener, Target
 
 
 class LocalAdapter:
@@ -21,6 +21,7 @@ class LocalAdapter:
     def __init__(self, fleet_dir: str | os.PathLike):
         self.fleet_dir = Path(fleet_dir)
         self.fleet = LocalFleet(self.fleet_dir)  # FleetError (one line) when there is no fleet there
+        self.spawn_listener: Optional[SpawnListener] = None
 
     def _known(self, target: Target) -> Optional[ActionResult]:
         if target.name not in self.fleet.hosts:
@@ -49,3 +50,12 @@ class LocalAdapter:
         if target.name not in self.fleet.hosts:
             return False
         return self.fleet.healthy(target.name, timeout_s=timeout_s)
+
+    def preprod(self, stage: str, version: str, *, timeout_s: float) -> Optional[ActionResult]:
+        """The local fleet has no pre-production tests: a pre-production stage only waits."""
+        return None
+
+    def set_spawn_listener(self, listener: Optional[SpawnListener]) -> None:
+        """Kept for the protocol's sake. The local fleet's processes are services that outlive the
+        call by design (the fleet tracks them itself), so none is reported as a command to reap."""
+        self.spawn_listener = listener

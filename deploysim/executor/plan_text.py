@@ -1,8 +1,9 @@
 """`deploysim execute --plan`: what a rollout would do and how long it should take, touching nothing.
 
-The expected timeline comes from the shared controller itself, driven on the real clock from now
-with the happy path's observations (no alarm, no incident, every bake gets its minimum data), so
-time windows, holidays and freezes are judged exactly as the run will judge them.
+The expected timeline comes from the shared controller itself, driven by the one rollout loop
+(`deploysim.policy.drive`) on a virtual clock that starts now, with the happy path's observations
+(no alarm, no incident, every bake gets its minimum data), so time windows, holidays and freezes
+are judged exactly as the run will judge them.
 """
 
 from __future__ import annotations
@@ -10,31 +11,71 @@ from __future__ import annotations
 import time
 
 from ..durations import format_duration_s
-from ..policy.controller import BakeWait, Complete, DeployBatch, EnterStage, Observation, WaitBlocker
-from .runner import Rollout, new_controller
+from ..policy.decisions import (
+    BakeWait, Complete, Decision, DeployBatch, EnterStage, Fail, Observation, RollBack, WaitBlocker,
+)
+from ..policy.drive import drive, run_to_end
+from .rollout import Rollout, new_controller
 
-_MAX_DECISIONS = 100_000
+MAX_DECISIONS = 100_000
+"""A plan longer than this is cut short (its expected duration is then unknown)."""
 
 
-def expected_timeline(rollout: Rollout, start_s: float) -> list[tuple[float, object]]:
-    """(time, decision) of every decision of the happy path from `start_s` (Unix seconds)."""
-    ctrl = new_controller(rollout)
-    period_s = float(rollout.scenario.metric_period)
-    t, obs, out = start_s, Observation(), []
-    for _ in range(_MAX_DECISIONS):
-        decision = ctrl.decide(t, obs)
-        out.append((t, decision))
-        obs = Observation()
-        if isinstance(decision, WaitBlocker):
-            t = decision.until_s
-        elif isinstance(decision, DeployBatch):
-            t += decision.duration_s
-        elif isinstance(decision, BakeWait):
-            t = max(t, decision.min_until_s, decision.since_s + decision.min_datapoints * period_s)
-            obs = Observation(requests_seen=dict(decision.min_requests), datapoints_seen=decision.min_datapoints)
-        elif not isinstance(decision, EnterStage):
-            break
-    return out
+class _TooLong(Exception):
+    pass
+
+
+class PlanningDriver:
+    """Carries decisions out on a virtual clock that starts at `start_s`, with the happy path's
+    observations: no alarm, no incident, and every bake sees its minimum data as soon as it can."""
+
+    def __init__(self, start_s: float, period_s: float):
+        self.t = start_s
+        self.period_s = period_s
+        self.timeline: list[tuple[float, Decision]] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def record(self, now_s: float, decision: Decision) -> None:
+        if len(self.timeline) >= MAX_DECISIONS:
+            raise _TooLong()
+        self.timeline.append((now_s, decision))
+
+    def enter_stage(self, decision: EnterStage) -> Observation:
+        return Observation()
+
+    def wait_blocker(self, decision: WaitBlocker) -> Observation:
+        self.t = decision.until_s
+        return Observation()
+
+    def deploy_batch(self, decision: DeployBatch) -> Observation:
+        self.t += decision.duration_s
+        return Observation()
+
+    def bake(self, decision: BakeWait) -> Observation:
+        self.t = max(self.t, decision.min_until_s, decision.since_s + decision.min_datapoints * self.period_s)
+        return Observation(requests_seen=dict(decision.min_requests), datapoints_seen=decision.min_datapoints)
+
+    def roll_back(self, decision: RollBack) -> None:
+        return None
+
+    def fail(self, decision: Fail) -> None:
+        return None
+
+    def complete(self, decision: Complete) -> None:
+        return None
+
+
+def expected_timeline(rollout: Rollout, start_s: float) -> list[tuple[float, Decision]]:
+    """(time, decision) of every decision of the happy path from `start_s` (Unix seconds), as the
+    one rollout loop takes them with a `PlanningDriver`."""
+    driver = PlanningDriver(start_s, float(rollout.scenario.metric_period))
+    try:
+        run_to_end(drive(new_controller(rollout), driver))
+    except _TooLong:
+        pass
+    return driver.timeline
 
 
 def _hosts(rollout: Rollout, hosts, limit: int = 8) -> str:

@@ -1,0 +1,157 @@
+"""Journaled adapter calls: every change to a target is an intent in the journal before the adapter
+is called and an outcome after it, with the version the target then reports. Batches run up to
+`parallel` calls at a time; the spans in which hosts were out of service are kept for the alarms.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+from .interfaces import Adapter, Clock, Target
+from .journal import Journal
+from .outcome import Halt, Stopped
+from .rollout import Rollout
+
+POLL_S = 0.25
+"""How often a running batch is looked at (for a watched alarm or Ctrl-C) while its calls run."""
+
+
+@dataclass(frozen=True)
+class BusySpan:
+    """A host being deployed or rolled back by this process, from `start_s` to `end_s`."""
+
+    host: int
+    start_s: float
+    end_s: float
+    keeps_serving: bool  # the step's hosts serve while they take the change (`hosts_keep_serving`)
+
+
+class Actions:
+    """Carries out adapter calls on targets, each one journaled, one instance per executor."""
+
+    def __init__(self, rollout: Rollout, adapter: Adapter, journal: Journal, clock: Clock, stop: threading.Event):
+        self.r = rollout
+        self.adapter = adapter
+        self.journal = journal
+        self.clock = clock
+        self.stop = stop
+        self.timeout_s = float(rollout.inventory.adapter.timeout)
+        self.parallel = int(rollout.inventory.adapter.parallel)
+        self.busy: list[BusySpan] = []
+        self.keeps_serving = False  # the current step's hosts serve while they take the change
+        self._local = threading.local()  # the intent the calling thread is carrying out
+        adapter.set_spawn_listener(self._spawned)
+
+    def check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Stopped()
+
+    def _spawned(self, pid: int) -> None:
+        intent = getattr(self._local, "intent", None)
+        if intent is not None:
+            self.journal.spawned(intent, pid)
+
+    def current_version(self, target: Target) -> Optional[str]:
+        """The version the target reports, None if it cannot tell (or the adapter fails)."""
+        try:
+            return self.adapter.current_version(target, timeout_s=self.timeout_s)
+        except Exception:
+            return None
+
+    def act(self, kind: str, target: Target, version: str) -> tuple[bool, str]:
+        """One journaled action: intent, the adapter call, the version the target then reports, outcome."""
+        seq = self.journal.intend(kind, target.name, version)
+        self._local.intent = seq
+        started_s = self.clock.now()
+        try:
+            call = self.adapter.deploy if kind == "deploy" else self.adapter.rollback
+            result = call(target, version, timeout_s=self.timeout_s)
+            ok, detail, attempts = result.ok, result.detail, result.attempts
+        except Exception as error:  # an adapter bug is a failed action, never a success
+            ok, detail, attempts = False, f"adapter error: {error!r}", None
+        current = self.current_version(target)
+        self.busy.append(BusySpan(target.host, started_s, self.clock.now(), self.keeps_serving))
+        if ok and current != version:
+            ok = False
+            detail = f"{detail}\nthe adapter reported success but the target reports version {current!r}"
+        self.journal.outcome(seq, ok, current, detail, attempts)
+        self._local.intent = None
+        message = "" if ok else f"{kind} of {target.name} to {version} failed " \
+            f"after {attempts or 1} attempt(s) (target reports {current!r}): {last_line(detail)}"
+        return ok, message
+
+    def run(self, kind: str, targets: Sequence[Target], version_of: Callable[[Target], str], *,
+            watch: Optional[Callable[[float, bool], Optional[str]]] = None) -> tuple[Optional[str], list[str]]:
+        """Run actions on up to `parallel` targets at a time; returns (the alarm `watch` saw, failures).
+
+        `watch(now_s, an_action_finished)` is asked while the actions run. New actions stop starting
+        on Ctrl-C, on a failure, or when it returns an alarm; the ones running finish and are journaled.
+        """
+        failures: list[str] = []
+        alarm: Optional[str] = None
+        todo = list(targets)
+        running: dict[Future, Target] = {}
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            while todo or running:
+                while todo and len(running) < self.parallel and not (failures or alarm or self.stop.is_set()):
+                    target = todo.pop(0)
+                    running[pool.submit(self.act, kind, target, version_of(target))] = target
+                if not running:
+                    break
+                done, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    ok, message = future.result()
+                    if not ok:
+                        failures.append(message)
+                if watch is not None and alarm is None:
+                    alarm = watch(self.clock.now(), bool(done))
+        if not failures and todo and self.stop.is_set() and alarm is None:
+            raise Stopped()
+        return alarm, failures
+
+    def preprod(self, stage_name: str) -> None:
+        """Run the adapter's pre-production tests for a stage, journaled like an action."""
+        seq = self.journal.intend("preprod", stage_name, self.r.version)
+        self._local.intent = seq
+        try:
+            result = self.adapter.preprod(stage_name, self.r.version, timeout_s=self.timeout_s)
+        except Exception as error:  # an adapter bug must not pass as a passed test
+            self.journal.outcome(seq, False, "failed", f"error: {error!r}")
+            return
+        finally:
+            self._local.intent = None
+        if result is None:
+            self.journal.outcome(seq, True, "none", "the adapter has no pre-production tests to run")
+            return
+        self.journal.outcome(seq, result.ok, "passed" if result.ok else "failed", result.detail, result.attempts)
+
+    def preprod_failed(self) -> bool:
+        """Did the last run of some stage's pre-production tests fail?"""
+        last: dict[str, Optional[str]] = {}
+        for a in self.journal.actions():
+            if a.kind == "preprod" and a.phase != "intent" and a.current is not None:
+                last[a.target] = a.current
+        return any(v == "failed" for v in last.values())
+
+    def record_previous_versions(self) -> None:
+        """Ask every target its version before touching any: the version a rollback returns it to."""
+        rows, unknown = [], []
+        for t in self.r.targets:
+            self.check_stop()
+            version = self.current_version(t)
+            if version is None:
+                unknown.append(t.name)
+            rows.append((t.name, t.host, version))
+        if unknown:
+            raise Halt(f"cannot tell the version of {', '.join(unknown[:5])}"
+                       f"{' and more' if len(unknown) > 5 else ''}; nothing was changed")
+        self.journal.set_targets(rows)
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""

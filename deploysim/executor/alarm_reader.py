@@ -1,0 +1,171 @@
+"""Reading the real metrics as the simulator reads its own: datapoints per metric period from the
+metric source, alarm states by the simulator's evaluation (`metric_alarm_states`,
+`combine_alarm_states`: M of N, missing data, composites), the incident alarm, and what a bake
+has seen. Periods in which a host was out of service for a deploy count as missing data.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from ..alarms import parse_rule
+from ..alarms.series import EXTRA_EVALUATION_RANGE, combine_alarm_states, metric_alarm_states
+from ..policy.decisions import Observation, StageKind
+from ..policy.plan import Step
+from ..scenario.schema import MetricAlarm
+from .actions import BusySpan
+from .clock import wait_until
+from .interfaces import Clock, MetricSource
+from .outcome import Halt
+from .rollout import Rollout
+
+BAKE_REQUESTS = MetricAlarm(name="bake-datapoints", metric="requests", threshold=0.0)
+"""The metric whose datapoints a bake counts for `min_datapoints`: the step's request count."""
+
+
+class AlarmReader:
+    """Judges a rollout's alarms from a metric source, at the end of every metric period (plus the
+    source's delay in publishing a period's datapoint)."""
+
+    def __init__(self, rollout: Rollout, source: MetricSource, clock: Clock, stop: threading.Event,
+                 busy: Callable[[], Sequence[BusySpan]], *, datapoint_delay_s: float = 0.0):
+        self.r = rollout
+        self.source = source
+        self.clock = clock
+        self.stop = stop
+        self.busy = busy
+        self.period_s = float(rollout.scenario.metric_period)
+        self.delay_s = datapoint_delay_s
+        self.metric_alarms = {a.name: a for a in rollout.scenario.alarms.metric}
+        self.composites = {a.name: parse_rule(a.rule) for a in rollout.scenario.alarms.composite}
+        self.history_periods = max((a.evaluation_periods for a in rollout.scenario.alarms.metric), default=1) \
+            + EXTRA_EVALUATION_RANGE - 1
+
+    def periods_ended(self, now_s: float) -> int:
+        """Index of the first period whose datapoint is not yet published at `now_s`."""
+        return int(math.floor((now_s - self.delay_s) / self.period_s + 1e-9))
+
+    def next_period_end_s(self, now_s: float) -> float:
+        """When the next period's datapoint is published."""
+        return (math.floor((now_s - self.delay_s) / self.period_s) + 1) * self.period_s + self.delay_s
+
+    # ------------------------------------------------------------ reading
+
+    def read(self, read: Callable[[], object], what: str):
+        """A metric read, retried with back-off like adapter calls; the rollout halts if it keeps
+        failing, since alarms that cannot be read cannot be trusted to be quiet."""
+        spec = self.r.inventory.adapter
+        wait_s = spec.backoff
+        for attempt in range(spec.retries + 1):
+            try:
+                return read()
+            except Exception as error:  # any failure of the source: network, query, parsing
+                if attempt == spec.retries:
+                    raise Halt(f"cannot read {what} from the metric source after {attempt + 1} attempt(s): "
+                               f"{error}") from None
+            wait_until(self.clock, self.stop, self.clock.now() + wait_s)
+            wait_s *= 2
+
+    def datapoints(self, alarm: MetricAlarm, hosts: np.ndarray, k0: int, k1: int) -> np.ndarray:
+        targets = [self.r.targets[h] for h in hosts.tolist()]
+        values = np.asarray(self.read(
+            lambda: self.source.datapoints(alarm, targets, k0 * self.period_s, k1 * self.period_s, self.period_s),
+            f"{alarm.metric} datapoints"), dtype=float)
+        if values.shape != (k1 - k0,):
+            raise Halt(f"metric source gave {values.shape} datapoints of {alarm.metric} for {k1 - k0} periods")
+        return values
+
+    def out_of_service(self, hosts: np.ndarray, k0: int, k1: int) -> np.ndarray:
+        """Periods [k0, k1) in which one of `hosts` was being deployed or rolled back by this process.
+
+        Their datapoints count as missing: the host was out of service (as the simulator models a
+        batch), and the failed requests a restart causes are the deployment's, not the version's.
+        Not so for steps whose hosts keep serving while they take a change (`hosts_keep_serving`).
+        """
+        mask = np.zeros(k1 - k0, dtype=bool)
+        scope = set(hosts.tolist())
+        p = self.period_s
+        for span in list(self.busy()):
+            if span.host in scope and span.end_s > span.start_s and not span.keeps_serving:
+                first, last = int(span.start_s // p), int(math.ceil(span.end_s / p))  # periods overlapping the span
+                mask[max(first, k0) - k0: max(min(last, k1), k0) - k0] = True
+        return mask
+
+    # ------------------------------------------------------------ alarms
+
+    def alarm_states(self, name: str, hosts: np.ndarray, k_first: int, k_end: int) -> np.ndarray:
+        """ALARM flags of alarm `name` over `hosts` for periods [k_first, k_end), with history before."""
+        k0 = k_first - self.history_periods
+        seen: dict[tuple, np.ndarray] = {}
+
+        def states_of(alarm: MetricAlarm) -> np.ndarray:
+            # Alarms on the same metric see the same datapoints, as in the simulator.
+            key = (alarm.metric, alarm.api, alarm.statistic, alarm.dependency)
+            if key not in seen:
+                values = self.datapoints(alarm, hosts, k0, k_end)
+                seen[key] = np.where(self.out_of_service(hosts, k0, k_end), np.nan, values)
+            return metric_alarm_states(seen[key], alarm, k_first - k0)
+
+        return combine_alarm_states(name, self.metric_alarms, self.composites, states_of)
+
+    def check_alarms(self, step: Step, watch_from_s: float, now_s: float) -> Optional[str]:
+        """The first watched alarm ("name@scope") in ALARM in a period that ended since `watch_from_s`."""
+        if not step.watched:
+            return None
+        k_first = int(watch_from_s // self.period_s)
+        k_end = self.periods_ended(now_s)
+        if k_end <= k_first:
+            return None
+        first: Optional[tuple[int, str]] = None
+        for w in step.watched:
+            hits = np.flatnonzero(self.alarm_states(w.alarm, w.hosts, k_first, k_end))
+            if hits.size and (first is None or hits[0] < first[0]):
+                first = (int(hits[0]), f"{w.alarm}@{w.label}")
+        return None if first is None else first[1]
+
+    def watch(self, step: Step, watch_from_s: float) -> Callable[[float, bool], Optional[str]]:
+        """A watch of `step`'s alarms from `watch_from_s`: called with (now, something changed), it
+        judges the datapoints once per period that ended (and again when something changed)."""
+        judged: list[Optional[int]] = [None]
+
+        def check(now_s: float, changed: bool = False) -> Optional[str]:
+            k_end = self.periods_ended(now_s)
+            if k_end == judged[0] and not changed:
+                return None
+            judged[0] = k_end
+            return self.check_alarms(step, watch_from_s, now_s)
+
+        return check
+
+    def incident(self, stage_index: int, now_s: float) -> bool:
+        """Is the incident alarm in ALARM in any region of the stage, on the last completed period?"""
+        blockers = self.r.plan.policy.blockers
+        stage = self.r.plan.stages[stage_index]
+        if not blockers.incidents or blockers.incident_alarm is None or stage.kind != StageKind.PRODUCTION:
+            return False
+        k = int(math.floor((now_s - self.delay_s) / self.period_s)) - 1
+        return any(bool(self.alarm_states(blockers.incident_alarm, self.r.layout.hosts_in_region(r), k, k + 1).any())
+                   for r in stage.regions)
+
+    # ------------------------------------------------------------ bakes
+
+    def bake_observation(self, step: Step, since_s: float, now_s: float) -> Observation:
+        """Requests per API and datapoints the step's hosts produced in whole periods since the bake began."""
+        p = self.period_s
+        k0 = int(math.ceil(since_s / p - 1e-9))
+        k1 = int(math.floor((now_s - self.delay_s) / p + 1e-9))
+        if k1 <= k0:
+            return Observation(requests_seen={}, datapoints_seen=0)
+        if step.hosts.size == 0:  # pre-production: nothing real to count, periods pass
+            return Observation(datapoints_seen=k1 - k0)
+        targets = [self.r.targets[h] for h in step.hosts.tolist()]
+        apis = dict.fromkeys([*step.bake.min_requests, "All"])  # read in declared order, never set order
+        requests = {api: float(self.read(
+            lambda api=api: self.source.requests(targets, k0 * p, k1 * p, None if api == "All" else api),
+            f"requests ({api})")) for api in apis}
+        points = self.datapoints(BAKE_REQUESTS, step.hosts, k0, k1)
+        return Observation(requests_seen=requests, datapoints_seen=int(np.count_nonzero(~np.isnan(points))))

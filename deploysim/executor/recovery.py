@@ -1,0 +1,115 @@
+"""Picking a journaled rollout up again: decisions as the journal keeps them and back, and what a
+crash left unfinished (commands still running, intents without an outcome) settled before the
+rollout goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+from pathlib import Path
+
+from ..policy.decisions import (
+    BakeWait, BlockReason, Complete, Decision, DeployBatch, EnterStage, Fail, FailReason, RollBack, RollbackCause,
+    RollbackScope, StepKind, WaitBlocker,
+)
+from .actions import Actions
+from .clock import wait_until
+from .command_adapter import kill_group
+from .journal import DecisionRow, Journal
+from .rollout import Rollout
+
+REAP_POLL_S = 0.05
+"""How often a command a crashed executor started is looked at while it may still finish."""
+
+
+def decision_detail(decision: Decision, rollout: Rollout) -> dict:
+    """A decision's fields as the journal keeps them (JSON; hosts by their target names)."""
+    detail = {}
+    for f in dataclasses.fields(decision):
+        value = getattr(decision, f.name)
+        if f.name == "hosts" and value is not None:
+            value = [rollout.targets[h].name for h in value]
+        elif f.name == "min_requests":
+            value = dict(value)
+        elif isinstance(value, enum.Enum):
+            value = value.value
+        detail[f.name] = value
+    return detail
+
+
+def decision_from_row(row: DecisionRow, rollout: Rollout) -> Decision:
+    """The decision a journal row records, to carry it out again after a crash."""
+    d = row.detail
+    if row.kind == "EnterStage":
+        return EnterStage(row.stage)
+    if row.kind == "WaitBlocker":
+        return WaitBlocker(row.stage, d["until_s"], BlockReason(d["reason"]))
+    if row.kind == "DeployBatch":
+        step = rollout.plan.stages[row.stage].steps[row.step]
+        hosts = () if step.kind == StepKind.PREPROD else tuple(step.batches[row.batch].tolist())
+        return DeployBatch(row.stage, row.step, row.batch, hosts, d["duration_s"])
+    if row.kind == "BakeWait":
+        return BakeWait(row.stage, row.step, float(d["since_s"]), float(d["min_until_s"]),
+                        tuple((api, float(n)) for api, n in d["min_requests"].items()), int(d["min_datapoints"]),
+                        float(d["deadline_s"]))
+    if row.kind == "RollBack":
+        by_name = {t.name: t.host for t in rollout.targets}
+        hosts = None if d.get("hosts") is None else tuple(by_name[n] for n in d["hosts"])
+        return RollBack(row.stage, row.step, RollbackCause(d["cause"]), RollbackScope(d["scope"]), hosts,
+                        bool(d["automatic"]), float(d["duration_s"]), d.get("alarm"), d.get("detail", ""))
+    if row.kind == "Fail":
+        return Fail(row.stage, FailReason(d["reason"]))
+    if row.kind == "Complete":
+        return Complete()
+    raise ValueError(f"the journal holds a decision of unknown kind {row.kind!r}")
+
+
+def resolve_interrupted(journal: Journal, actions: Actions, rollout: Rollout) -> None:
+    """Give every intent a crash left without an outcome one: wait for (or end) the command it
+    started, then ask the target which version it runs."""
+    for action in journal.pending_intents():
+        reap(journal, actions, action.seq, rollout)
+        if action.kind == "preprod":
+            journal.outcome(action.seq, False, None, "interrupted by a crash; it runs again")
+            continue
+        target = next(t for t in rollout.targets if t.name == action.target)
+        current = actions.current_version(target)
+        journal.outcome(action.seq, current == action.version, current,
+                        f"interrupted by a crash; on resume the target reports {current!r}")
+
+
+def reap(journal: Journal, actions: Actions, intent: int, rollout: Rollout) -> None:
+    """A command started before a crash may still run: let it finish within its time-out, then kill it."""
+    spec = rollout.inventory.adapter
+    clock = actions.clock
+    for pid, started_s in journal.spawned_pids(intent):
+        deadline = started_s + spec.timeout * (1 + spec.retries)
+        while group_alive(pid) and clock.now() < deadline:
+            wait_until(clock, actions.stop, clock.now() + REAP_POLL_S)
+        if group_alive(pid):
+            kill_group(pid)
+
+
+def group_alive(pgid: int) -> bool:
+    """Does process group `pgid` still have a running member? Zombies do not count: in a container
+    whose init does not reap orphans, a finished command stays a zombie forever."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid pgrp ...
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False

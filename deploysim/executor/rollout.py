@@ -1,0 +1,109 @@
+"""The executor's inputs: one rollout (scenario, plan of one pipeline, inventory, targets, version),
+validated in one place before anything is touched, and what the journal keeps to rebuild it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from ..fleet import FleetLayout, build_fleet
+from ..policy.controller import RolloutController, new_controller as policy_controller
+from ..policy.plan import PipelinePlan, build_plan
+from ..scenario.loader import ScenarioError, scenario_from_dict
+from ..scenario.schema import Scenario
+from .clock import RealClock
+from .interfaces import Clock, Target
+from .inventory import Inventory, build_targets, inventory_from_dict
+
+UNIX_EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+"""The executor's time is Unix seconds, so blockers' windows are judged on the real clock."""
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Everything one rollout needs, validated: scenario, plan of one pipeline, inventory, targets."""
+
+    scenario: Scenario
+    layout: FleetLayout
+    pipeline: str
+    plan: PipelinePlan
+    inventory: Inventory
+    targets: tuple[Target, ...]
+    version: str
+    inventory_dir: Path  # where the inventory's relative paths start
+
+
+def check_version(version: str) -> None:
+    """A version is a name a deploy tool takes as one argument: no leading dash, no control characters."""
+    if not version or version.startswith("-") or any(ord(c) < 32 for c in version) or len(version) > 200:
+        raise ScenarioError([("--version", "expected a version name such as v2 or 1.4.0-rc1 "
+                              "(not empty, no leading '-', no control characters)")], "command line")
+
+
+def load_rollout(scenario_text: str, scenario_source: str, inventory_text: str, inventory_source: str,
+                 inventory_dir: Path, version: str, pipeline: Optional[str]) -> Rollout:
+    """Validate every input before anything is touched; raises ScenarioError (or InventoryError)."""
+    try:
+        data = yaml.safe_load(scenario_text)
+    except yaml.YAMLError as error:
+        raise ScenarioError([("", f"not valid YAML: {error}")], scenario_source) from None
+    scenario = scenario_from_dict(data if data is not None else {}, scenario_source)
+    layout = build_fleet(scenario)
+    try:
+        inv_data = yaml.safe_load(inventory_text)
+    except yaml.YAMLError as error:
+        raise ScenarioError([("", f"not valid YAML: {error}")], inventory_source) from None
+    inventory = inventory_from_dict(inv_data if inv_data is not None else {}, layout, inventory_source)
+    names = list(scenario.policy.pipelines)
+    if pipeline is None:
+        pipeline = names[0]
+    elif pipeline not in scenario.policy.pipelines:
+        raise ScenarioError([("--pipeline", f"unknown pipeline {pipeline!r}; expected one of {names}")], "command line")
+    check_version(version)
+    plan = build_plan(pipeline, scenario.policy.pipelines[pipeline], layout)
+    return Rollout(scenario, layout, pipeline, plan, inventory, tuple(build_targets(inventory, layout)), version,
+                   inventory_dir)
+
+
+def load_rollout_files(scenario_path: Path, inventory_path: Path, version: str, pipeline: Optional[str]) -> Rollout:
+    scenario_text = _read_text(scenario_path, "scenario")
+    inventory_text = _read_text(inventory_path, "inventory")
+    return load_rollout(scenario_text, str(scenario_path), inventory_text, str(inventory_path),
+                        Path(inventory_path).resolve().parent, version, pipeline)
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError([("", f"cannot read {what} file: {error.strerror}")], str(path)) from None
+    except UnicodeDecodeError as error:
+        raise ScenarioError([("", f"not UTF-8 text (byte {error.start})")], str(path)) from None
+
+
+def rollout_meta(scenario_path: Path, inventory_path: Path, rollout: Rollout, *, clock: Optional[Clock] = None) -> dict:
+    """What the journal keeps so `--resume` rebuilds exactly this rollout, even if the files change."""
+    scenario_text = Path(scenario_path).read_text(encoding="utf-8")
+    inventory_text = Path(inventory_path).read_text(encoding="utf-8")
+    return {
+        "scenario_path": str(scenario_path), "scenario_text": scenario_text,
+        "scenario_sha256": hashlib.sha256(scenario_text.encode()).hexdigest(),
+        "inventory_path": str(inventory_path), "inventory_text": inventory_text,
+        "inventory_dir": str(rollout.inventory_dir),
+        "version": rollout.version, "pipeline": rollout.pipeline, "started_s": (clock or RealClock()).now(),
+    }
+
+
+def rollout_from_meta(meta: dict) -> Rollout:
+    return load_rollout(meta["scenario_text"], meta["scenario_path"], meta["inventory_text"], meta["inventory_path"],
+                        Path(meta["inventory_dir"]), meta["version"], meta["pipeline"])
+
+
+def new_controller(rollout: Rollout) -> RolloutController:
+    """The shared brain, on Unix seconds: time windows are judged on the real clock in each region's zone."""
+    return policy_controller(rollout.plan, rollout.scenario, UNIX_EPOCH_UTC)
