@@ -154,3 +154,9 @@ def test_light_commands_do_not_load_heavy_libraries(args):
     assert "deploysim.cli" in loaded and "click" in loaded
     heavy = sorted(name for name in loaded if name.split(".")[0] in HEAVY)
     assert not heavy, f"deploysim {' '.join(args)} loaded {', '.join(heavy[:8])}"
+
+
+def test_help_loads_no_numerics_or_schema_library():
+    """Building the command tree needs click alone: `deploysim --help` loads neither numpy nor pydantic."""
+    loaded = loaded_modules("--help")
+    assert not {"numpy", "pydantic"} & loaded
