@@ -13,6 +13,7 @@ first, but that is not something `pkg.sub` chose to depend on).
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import textwrap
@@ -123,6 +124,24 @@ def test_no_import_cycles():
     """No module of deploysim imports itself through others, at module level or inside a function."""
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_library_does_not_import_the_command_line():
+    """The CLI sits on top: no module outside deploysim.cli imports it (but `python -m deploysim`, which runs it)."""
+    graph = import_graph()
+    offenders = sorted(f"{module} -> {target}" for module, targets in graph.items()
+                       if not module.startswith("deploysim.cli") and module != "deploysim.__main__"
+                       for target in targets if target == "deploysim.cli" or target.startswith("deploysim.cli."))
+    assert offenders == [], offenders
+
+
+def test_notebooks_docs_and_scripts_import_from_the_library_not_the_cli():
+    """What users copy (notebooks, their builder, docs, scripts) never imports deploysim.cli."""
+    files = [*REPO.glob("notebooks/*"), *REPO.glob("docs/**/*.md"), *REPO.glob("scripts/*.py"), REPO / "README.md"]
+    pattern = re.compile(r"(from\s+deploysim\.cli\b|import\s+deploysim\.cli\b|from\s+deploysim\s+import\s+cli\b)")
+    offenders = [str(path.relative_to(REPO)) for path in files
+                 if path.is_file() and pattern.search(path.read_text(encoding="utf-8", errors="replace"))]
+    assert offenders == [], offenders
 
 
 # ------------------------------------------------------------------ what the light commands load
