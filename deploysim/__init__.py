@@ -1,21 +1,21 @@
 """deploysim: simulate safe, hands-off deployment policies (waves, bakes, alarms, blockers,
 automatic rollback) and measure the blast radius, detection and uptime they buy."""
 
-from . import alarms, sla
 from .durations import format_duration_s, parse_duration_s
-from .scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 
 __version__ = "0.1.0"
 
 # The simulator (SimPy, pandas), experiments (scipy) and plots (matplotlib) load on first use, so
 # `import deploysim` and every command that needs none of them (execute, status, local, validate)
-# start fast, and the real executor never loads the simulator.
+# start fast, and the real executor never loads the simulator. Scenarios (pydantic) and alarms
+# (numpy) load on first use too, so `deploysim --help` needs neither.
 _LAZY = {
+    "Scenario": "scenario", "ScenarioError": "scenario", "load_scenario": "scenario", "scenario_from_dict": "scenario",
     "SimulationResult": "results", "simulate": "run",
     "Experiment": "experiments", "ParameterError": "experiments", "TuneResult": "experiments",
     "compare": "experiments", "monte_carlo": "experiments", "sweep": "experiments", "tune": "experiments",
 }
-_LAZY_MODULES = ("experiments", "plot", "report", "executor", "uptime")
+_LAZY_MODULES = ("alarms", "scenario", "sla", "experiments", "plot", "report", "executor", "uptime")
 
 
 def __getattr__(name: str):

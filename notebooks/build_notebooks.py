@@ -85,7 +85,7 @@ for 99.9%", a figure often repeated: 99.9% allows 43.2 minutes).
 res = deploysim.simulate(sc, seed=SEED, months=MONTHS, sla_target_pct=SLA_TARGET)
 print(f"allowed downtime at {SLA_TARGET}%: {deploysim.sla.allowed_downtime(SLA_TARGET) / 60:.2f} min per 30-day month")
 
-from deploysim.cli import format_summary
+from deploysim.summary_text import format_summary
 print(format_summary(res.summary()))
 """),
     md("""

@@ -96,7 +96,7 @@ def shared_fleet(tmp_path_factory):
 def shared_load(shared_fleet):
     """A real load generator process sending RATE req/s to each shared host, for one test module
     (so that it does not load the machine while other modules run); yields when it started."""
-    from deploysim.localfleet.cli import start_loadgen, stop_loadgen
+    from deploysim.localfleet.control import start_loadgen, stop_loadgen
 
     start_loadgen(shared_fleet.dir, RATE)
     yield time.time()

@@ -15,7 +15,8 @@ import yaml
 from click.testing import CliRunner
 
 import deploysim
-from deploysim.cli import format_summary, main
+from deploysim.cli import main
+from deploysim.summary_text import format_summary
 
 REPO = Path(__file__).resolve().parent.parent
 AWS = str(REPO / "scenarios" / "aws-typical.yaml")

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..scenario.schema import MetricAlarm
 from .interfaces import ActionResult, Target
-from .inventory import AdapterSpec, fill
+from .adapter_spec import AdapterSpec, fill
 
 OUTPUT_LIMIT_CHARS = 2000
 """Characters of stdout and of stderr kept per attempt (the end, where errors are)."""

@@ -6,64 +6,24 @@ its field path, as scenario errors do.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Optional, Sequence
+from typing import Any, Literal, Mapping, Optional, Sequence
 
 from pydantic import Field, ValidationError, model_validator
 
 from ..fleet import FleetLayout, host_names
 from ..scenario.loader import ScenarioError, _pydantic_problems, read_yaml_file
 from ..scenario.schema import Duration, Frozen
+# The adapter block and argv templates live in adapter_spec (the command adapter needs them too);
+# they stay importable from here.
+from .adapter_spec import METRIC_PLACEHOLDERS, PLACEHOLDERS, AdapterSpec, Argv, fill, placeholders  # noqa: F401
 from .interfaces import Adapter, MetricSource, Target
-
-PLACEHOLDERS = ("target", "address", "version", "region", "az", "cell", "stage")
-"""Names that may appear in braces in a command's arguments; `{label_NAME}` reads a target's label."""
-
-METRIC_PLACEHOLDERS = ("metric", "statistic", "api", "dependency", "start", "end", "period", "targets")
-"""Placeholders of a metrics command: what to read, the window in Unix seconds, target names (comma-joined)."""
-
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-Argv = Annotated[list[str], Field(min_length=1)]
-
 
 class InventoryError(ScenarioError):
     """An inventory that cannot be used; ``problems`` lists (field path, what was expected)."""
 
     def __init__(self, problems, source: str = "inventory"):
         super().__init__(problems, source)
-
-
-class AdapterSpec(Frozen):
-    """How targets are deployed: `local` (processes of `deploysim local up`) or `command` (argv lists)."""
-
-    kind: Literal["local", "command"]
-    fleet_dir: Optional[str] = Field(None, description="local: the directory `deploysim local up` manages, "
-                                     "relative to the inventory file")
-    deploy: Optional[Argv] = Field(None, description="command: puts {target} on {version}")
-    rollback: Optional[Argv] = Field(None, description="command: puts {target} back on {version}; "
-                                     "default: the deploy command with the previous version")
-    current_version: Optional[Argv] = Field(None, description="command: prints the version {target} runs")
-    health: Optional[Argv] = Field(None, description="command: exits 0 when {target} is healthy")
-    preprod: Optional[Argv] = Field(None, description="command: runs pre-production tests of {version} "
-                                    "for {stage}; exit 0 = passed")
-    timeout: Duration = Field(60.0, description="seconds per attempt of an adapter call")
-    retries: Annotated[int, Field(ge=0, le=20)] = Field(2, description="extra attempts after the first")
-    backoff: Duration = Field(2.0, description="wait before the first retry; doubles each retry")
-    parallel: Annotated[int, Field(ge=1)] = Field(1, description="hosts of a batch deployed at the same time")
-
-    @model_validator(mode="after")
-    def _needs_kind_fields(self):
-        if self.kind == "local" and not self.fleet_dir:
-            raise ValueError("kind 'local' needs fleet_dir")
-        if self.kind == "command":
-            missing = [name for name in ("deploy", "current_version") if getattr(self, name) is None]
-            if missing:
-                raise ValueError(f"kind 'command' needs {' and '.join(missing)}")
-        if self.timeout <= 0:
-            raise ValueError("timeout must be > 0")
-        return self
 
 
 class MetricsSpec(Frozen):
@@ -96,18 +56,6 @@ class Inventory(Frozen):
     adapter: AdapterSpec
     metrics: MetricsSpec
     targets: dict[str, TargetSpec]
-
-
-def placeholders(argv: Sequence[str]) -> set[str]:
-    return {m.group(1) for arg in argv for m in _PLACEHOLDER.finditer(arg)}
-
-
-def fill(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:
-    """`argv` with each `{name}` replaced by its value. Each value lands inside one argument and is
-    never parsed again (no shell), so a target or version name cannot inject a command. Braces that
-    are not a known placeholder (JSON in a kubectl patch) are left as they are."""
-    return [_PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), arg)
-            for arg in argv]
 
 
 def inventory_from_dict(data: Any, layout: FleetLayout, source: str = "inventory") -> Inventory:

@@ -134,3 +134,9 @@ def check_grid(scenario: Scenario, grid: Mapping[str, Iterable[Any]]) -> dict[st
             with_values(scenario, {path: value})
         out[path] = values
     return out
+
+
+def swept_pipeline(paths: Iterable[str]) -> str | None:
+    """The one pipeline whose settings `paths` name (`policy.pipelines.NAME....`), or None if none or several."""
+    named = {p.split(".")[2] for p in paths if p.startswith("policy.pipelines.") and p.count(".") >= 3}
+    return named.pop() if len(named) == 1 else None

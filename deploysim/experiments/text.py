@@ -1,14 +1,17 @@
-"""Experiment results as text tables for the command line (every figure from the Experiment's frames)."""
+"""Experiment results as text for people - tables, trade-offs, tuning advice - and as JSON (every figure
+from the Experiment's frames). What `deploysim run -n`, `compare`, `sweep` and `tune` print."""
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import pandas as pd
 
 from ..durations import format_duration_s
 from .experiment import Experiment
+from .tune import TuneResult
 
 # metric -> (label, formatter of one value)
 _UNITS = {
@@ -109,3 +112,68 @@ def format_tradeoff(frame: pd.DataFrame, title: str) -> str:
                      format_duration_s(r["downtime_mean_s"])))
     return "\n".join([title] + _table(("setting (* = Pareto frontier)", "lead time p50", "P(breach)",
                                        "95% CI", "mean downtime"), rows))
+
+
+def format_sweep(exp: Experiment, tradeoff: pd.DataFrame, pipeline: Optional[str]) -> str:
+    """A sweep: its settings side by side, then lead time against breach probability (`deploysim sweep`)."""
+    whose = f"{pipeline} pipeline's" if pipeline else "all changes'"
+    return "\n".join([format_comparison(exp), "",
+                      format_tradeoff(tradeoff, f"Trade-off: {whose} median lead time vs SLA breach probability")])
+
+
+def _shown(path: str, value: Any) -> str:
+    if path.endswith("duration") and isinstance(value, (int, float)):
+        return format_duration_s(float(value))
+    return str(value)
+
+
+def format_tune(result: TuneResult, scenario_name: str, seed: int, cautious: bool = False) -> str:
+    """A tuning run: the settings evaluated, then the best one, or why none met the bound and what to try."""
+    exp = result.experiment
+    lines = [f"Tuning {result.pipeline} pipeline of {scenario_name}: minimise median lead time subject to "
+             f"P(uptime < {result.sla_target_pct:g}%) <= {result.max_breach_probability:g}"
+             + (" (upper 95% bound)" if cautious else ""),
+             f"{exp.n_replications} replication(s) per setting, seed {seed}, {len(result.candidates)} setting(s) evaluated",
+             "", format_tradeoff(result.candidates, "Evaluated settings (fastest first)"), ""]
+    if result.best is None:
+        lines += tuning_advice(result)
+    else:
+        lines.append("Best setting:")
+        lines += [f"  {path} = {_shown(path, value)}" for path, value in result.best_values.items()]
+        lines.append(f"  median lead time {result.best['lead_time_p50_h']:.1f} h, P(breach) "
+                     f"{result.best['breach_probability']:.3f} [{result.best['breach_ci_low']:.3f}, "
+                     f"{result.best['breach_ci_high']:.3f}]")
+    return "\n".join(lines)
+
+
+def tuning_advice(result: TuneResult) -> list[str]:
+    """When no setting met the bound: how often the safest one still breaches, what its downtime comes
+    from, and whether longer bakes can help at all (not when faults or the baseline dominate)."""
+    floor = result.breach_causes()
+    causes = sorted(floor["downtime_share_by_cause"].items(), key=lambda kv: -(kv[1] if kv[1] == kv[1] else 0))
+    lines = [f"No evaluated setting meets the bound. The safest, {floor['setting']}, still breaches in "
+             f"{floor['breach_probability']:.1%} of months [{floor['breach_ci_low']:.1%}, {floor['breach_ci_high']:.1%}]."]
+    if floor["breaching_months"]:
+        lines.append(f"Downtime in its {floor['breaching_months']} breaching month(s): "
+                     + ", ".join(f"{name} {share:.0%}" for name, share in causes) + ".")
+        shares = floor["downtime_share_by_cause"]
+        if shares["infrastructure faults"] + shares["the baseline error rate"] > 0.5:
+            lines.append("Most of it is not caused by changes, and no bake can prevent it: look at the faults "
+                         "(AZ independence, failover time) or the baseline, or accept a looser target or bound.")
+        else:
+            lines.append("Most of it comes from bad changes: try longer bakes (--vary PATH=... with longer "
+                         "values), alarms that fire sooner, or a looser bound.")
+    return lines
+
+
+def tables_json(tables: dict[str, pd.DataFrame]) -> str:
+    """Named frames as one JSON object of record lists; NaN and infinities as null, numpy scalars as numbers."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value.item() if hasattr(value, "item") else value
+    return json.dumps({k: clean(v.to_dict("records")) for k, v in tables.items()}, indent=2, allow_nan=False)

@@ -9,80 +9,20 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 import click
-import yaml
 
-from . import procs
-from .fleet import FleetError, LocalFleet
-from .prometheus import PrometheusError, PrometheusServer, find_prometheus
-from .service import VersionsFileError, load_versions
+from .common import fail
 
-LOADGEN_SCRIPT = Path(__file__).with_name("loadgen.py")
-INVENTORY = "inventory.yaml"
+if TYPE_CHECKING:
+    from ..localfleet.fleet import LocalFleet
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(code)
-
-
-def default_versions_file(scenario_path: Path) -> Path:
-    """scenarios/local-fleet.yaml -> scenarios/local-fleet.versions.yaml"""
-    name = scenario_path.name
-    stem = name[: -len(".yaml")] if name.endswith(".yaml") else name.rsplit(".", 1)[0]
-    return scenario_path.with_name(f"{stem}.versions.yaml")
-
-
-# ---------------------------------------------------------------- load generator
-
-
-def _loadgen_state(directory: Path) -> dict:
-    return procs.read_json(directory / "loadgen.json") or {}
-
-
-def _loadgen_running(directory: Path) -> bool:
-    return procs.is_ours(_loadgen_state(directory).get("pid"), "--fleet-dir", str(directory))
-
-
-def start_loadgen(directory: Path, rate: float) -> int:
-    state = _loadgen_state(directory)
-    if _loadgen_running(directory):
-        if state.get("rate") == rate:
-            return int(state["pid"])
-        procs.stop_pid(int(state["pid"]))
-    argv = [procs.PYTHON, str(LOADGEN_SCRIPT), "--fleet-dir", str(directory), "--rate", f"{rate:g}"]
-    pid = procs.spawn_detached(argv, directory / "logs" / "loadgen.log", cwd=directory)
-    procs.write_json(directory / "loadgen.json", {"pid": pid, "rate": rate, "started_at": time.time()})
-    return pid
-
-
-def stop_loadgen(directory: Path) -> bool:
-    state = _loadgen_state(directory)
-    if not _loadgen_running(directory):
-        return False
-    procs.stop_pid(int(state["pid"]))
-    state["pid"] = None
-    procs.write_json(directory / "loadgen.json", state)
-    return True
-
-
-# ---------------------------------------------------------------- inventory
-
-
-def write_inventory(directory: Path, fleet: LocalFleet, metrics: dict) -> Path:
-    inventory = {
-        "adapter": {"kind": "local", "fleet_dir": ".", "timeout": "30s", "retries": 2, "backoff": "1s"},
-        "metrics": metrics,
-        "targets": {name: {"address": fleet.address(name), "labels": {}} for name in fleet.hosts},
-    }
-    path = directory / INVENTORY
-    path.write_text("# Written by `deploysim local up`: the local fleet in this directory, for `deploysim execute`.\n"
-                    + yaml.safe_dump(inventory, sort_keys=False), encoding="utf-8")
-    return path
+    """`deploysim local` fails with exit code 1 (2 for unusable input, given explicitly)."""
+    fail(message, code)
 
 
 # ---------------------------------------------------------------- commands
@@ -114,11 +54,16 @@ def local() -> None:
 def up(scenario_path: Path, directory: Path, version: Optional[str], versions_path: Optional[Path], metrics: str,
        prometheus_port: int, base_port: Optional[int], rate: float, scrape_interval: float) -> None:
     """Start the fleet of SCENARIO (one process per host), Prometheus and the load, detached."""
-    import deploysim
-    from deploysim.fleet import build_fleet, host_names
+    from ..fleet import build_fleet, host_names
+    from ..localfleet.control import (choose_ports, default_versions_file, start_hosts, start_loadgen,
+                                      write_inventory)
+    from ..localfleet.fleet import FleetError, LocalFleet
+    from ..localfleet.prometheus import PrometheusError, PrometheusServer, find_prometheus
+    from ..localfleet.service import VersionsFileError, load_versions
+    from ..scenario import load_scenario
 
     try:
-        scenario = deploysim.load_scenario(scenario_path)
+        scenario = load_scenario(scenario_path)
     except ValueError as error:
         _fail(str(error), 2)
     versions_path = versions_path or default_versions_file(scenario_path)
@@ -137,27 +82,10 @@ def up(scenario_path: Path, directory: Path, version: Optional[str], versions_pa
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
 
-    existing = procs.read_json(directory / "fleet.json")
-    if existing is not None and list(existing.get("hosts", {})) == list(names):
-        ports = {n: int(p) for n, p in existing["hosts"].items()}
-    elif base_port is not None:
-        ports = {n: base_port + i for i, n in enumerate(names)}
-    else:
-        ports = {}
-        for n in names:
-            port = procs.free_port()
-            while port in ports.values() or port == prometheus_port:
-                port = procs.free_port()
-            ports[n] = port
+    ports = choose_ports(directory, names, base_port, avoid=prometheus_port)
     try:
         fleet = LocalFleet.create(directory, ports, versions_path, scenario.traffic.apis)
-        fresh = [n for n in names if not fleet.state(n).get("version")]
-        outcomes = fleet.start(version, timeout_s=30.0) if version else None
-        if outcomes is None:
-            first = next(iter(versions))
-            outcomes = fleet.start(first, names=fresh, timeout_s=30.0) if fresh else []
-            outcomes += fleet.start(None, names=[n for n in names if n not in fresh], timeout_s=30.0) \
-                if len(fresh) < len(names) else []
+        outcomes = start_hosts(fleet, names, version, first_version=next(iter(versions)), timeout_s=30.0)
     except (FleetError, VersionsFileError) as error:
         _fail(str(error))
     failed = [o for o in outcomes if not o.ok]
@@ -198,7 +126,9 @@ def up(scenario_path: Path, directory: Path, version: Optional[str], versions_pa
 
 
 def _open_fleet(directory: Path) -> LocalFleet:
-    """The fleet kept in `directory`, or a one-line error and exit 2."""
+    """The fleet kept in `directory`, or a one-line error and exit 1."""
+    from ..localfleet.fleet import FleetError, LocalFleet
+
     try:
         return LocalFleet(directory)
     except FleetError as error:
@@ -209,6 +139,10 @@ def _open_fleet(directory: Path) -> LocalFleet:
 @click.option("--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path))
 def status(directory: Path) -> None:
     """What runs in the fleet directory: hosts (as they answer now), Prometheus, load."""
+    from ..localfleet import procs
+    from ..localfleet.control import loadgen_running, loadgen_state
+    from ..localfleet.prometheus import PrometheusServer
+
     directory = directory.resolve()
     fleet = _open_fleet(directory)
     click.echo(f"Local fleet in {directory}")
@@ -221,9 +155,9 @@ def status(directory: Path) -> None:
     if server.state:
         state = "ready" if server.running() and server.ready() else "not running"
         click.echo(f"Prometheus: {server.url} {state}")
-    load = _loadgen_state(directory)
+    load = loadgen_state(directory)
     if load:
-        running = _loadgen_running(directory)
+        running = loadgen_running(directory)
         last = procs.tail(directory / "logs" / "loadgen.log", 1)
         click.echo(f"Load: {load.get('rate', 0):g} req/s per host, " + ("running" if running else "not running")
                    + (f"; last: {last}" if running and last else ""))
@@ -233,6 +167,9 @@ def status(directory: Path) -> None:
 @click.option("--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path))
 def down(directory: Path) -> None:
     """Stop the load, Prometheus and every host of the fleet directory (files are kept)."""
+    from ..localfleet.control import stop_loadgen
+    from ..localfleet.prometheus import PrometheusServer
+
     directory = directory.resolve()
     fleet = _open_fleet(directory)
     if stop_loadgen(directory):

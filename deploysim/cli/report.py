@@ -1,4 +1,5 @@
-"""`deploysim report SCENARIO -o DIR`: the SLA budget report as index.html and report.md."""
+"""`deploysim report SCENARIO -o DIR`: the SLA budget report as index.html and report.md (built by
+deploysim.report, loaded inside the command)."""
 
 from __future__ import annotations
 
@@ -7,43 +8,40 @@ from typing import Any, Optional
 
 import click
 
-import deploysim
-
-from ..cli_experiments import dask_client, fail, guarded, load
+from . import options
+from .common import dask_client, fail, guarded, load
 
 
 @click.command("report")
 @click.argument("scenario_path", metavar="SCENARIO")
-@click.option("--out-dir", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for index.html (self-contained), report.md and figures/*.png.")
-@click.option("--sla", "sla_target_pct", type=click.FloatRange(0, 100, min_open=True, max_open=True),
-              default=99.9, show_default=True, help="Monthly uptime target, in percent.")
-@click.option("--replications", "-n", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Simulated replications (each of --months months) for the estimates.")
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="Root seed; replication i uses its i-th child stream.")
-@click.option("--months", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="Length of each replication in 30-day months.")
-@click.option("--credit-table", type=click.Choice(deploysim.sla.CREDIT_TIER_TABLES), default="s3-standard",
-              show_default=True, help="Service-credit tiers to apply.")
+@options.apply(
+    options.out_dir(help="Directory for index.html (self-contained), report.md and figures/*.png.",
+                    required=True, short=True),
+    options.sla(),
+    options.replications(help="Simulated replications (each of --months months) for the estimates."),
+    options.seed(help="Root seed; replication i uses its i-th child stream."),
+    options.months(),
+    options.credit_table(),
+)
 @click.option("--sensitivity-replications", type=click.IntRange(min=0), default=None,
               help="Replications per variant of the sensitivity sweep (default: the smaller of "
                    "--replications and 20; 0 skips the sweep).")
 @click.option("--sensitivity-pipeline", "sensitivity_pipelines", multiple=True, metavar="NAME",
               help="Only vary this pipeline's bakes and batch size in the sweep (repeatable; default: every pipeline).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Local worker processes (default: one per CPU).")
-@click.option("--dask-scheduler", metavar="ADDRESS", default=None,
-              help="Run on this Dask distributed scheduler (e.g. tcp://host:8786); needs `pip install deploysim[dask]`.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress messages or bars.")
+@options.apply(
+    options.workers(),
+    options.dask_scheduler(help="Run on this Dask distributed scheduler (e.g. tcp://host:8786); "
+                                "needs `pip install deploysim[dask]`."),
+    options.quiet(help="No progress messages or bars."),
+)
 def report(scenario_path: str, out_dir: Path, sla_target_pct: float, replications: int, seed: int, months: float,
            credit_table: str, sensitivity_replications: Optional[int], sensitivity_pipelines: tuple[str, ...],
            workers: Optional[int], dask_scheduler: Optional[str], quiet: bool) -> None:
     """Write the SLA budget report of SCENARIO: downtime, breach probability, credits, where the budget
     goes, the policy in words, DORA's four keys and the settings that matter most."""
-    from .build import make_report
-    from .render import write_report
-    from .sensitivity import settings_of
+    from ..report.build import make_report
+    from ..report.render import write_report
+    from ..report.sensitivity import settings_of
 
     scenario = load(scenario_path)
     guarded(settings_of)(scenario, list(sensitivity_pipelines) or None)

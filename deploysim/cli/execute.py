@@ -11,30 +11,19 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 import click
 
-from ..durations import format_duration_s
-from ..scenario.loader import ScenarioError
-from .inventory import make_adapter, make_metric_source
-from .journal import JOURNAL_FILE, TERMINAL_EVENTS, Journal
-from .lock import StateDirLock, StateDirLocked, holder_pid
-from .plan_text import format_plan
-from .runner import EXIT_BAD_INPUT, Executor, Rollout, load_rollout_files, rollout_from_meta, rollout_meta
+from . import options
+from .common import error_text as _error_text
+from .common import fail as _fail  # exit code 2: the executor's EXIT_BAD_INPUT
+
+if TYPE_CHECKING:
+    from ..executor.lock import StateDirLock
+    from ..executor.runner import Rollout
 
 DEFAULT_STATE_ROOT = ".deploysim-state"
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(code)
-
-
-def _error_text(error: ValueError) -> str:
-    if isinstance(error, ScenarioError) and len(error.problems) == 1 and not error.problems[0][0]:
-        return f"{error.source}: {error.problems[0][1]}"
-    return str(error)
 
 
 def _log(line: str) -> None:
@@ -43,6 +32,8 @@ def _log(line: str) -> None:
 
 def _parts(rollout: Rollout):
     """The adapter and the metric source the inventory names (bad kinds are reported, not raised)."""
+    from ..executor.inventory import make_adapter, make_metric_source
+
     try:
         adapter = make_adapter(rollout.inventory, rollout.inventory_dir)
         source = make_metric_source(rollout.inventory, rollout.targets, rollout.scenario.traffic.apis)
@@ -79,6 +70,10 @@ def execute(scenario_path: Optional[Path], inventory_path: Optional[Path], versi
             pipeline: Optional[str], plan_only: bool, state_dir: Optional[Path], resume_dir: Optional[Path],
             rollback: bool) -> None:
     """Apply SCENARIO's policy to a real rollout of --version over the --inventory's targets."""
+    from ..executor.journal import JOURNAL_FILE, Journal
+    from ..executor.plan_text import format_plan
+    from ..executor.runner import Executor, load_rollout_files, rollout_meta
+
     if resume_dir is not None:
         if scenario_path or inventory_path or version or pipeline or plan_only or state_dir:
             _fail("--resume takes only the state directory (and --rollback): the rest is in its journal")
@@ -113,6 +108,8 @@ def execute(scenario_path: Optional[Path], inventory_path: Optional[Path], versi
 
 
 def _lock(state_dir: Path) -> StateDirLock:
+    from ..executor.lock import StateDirLock, StateDirLocked
+
     try:
         return StateDirLock(state_dir).acquire()
     except StateDirLocked as error:
@@ -129,6 +126,9 @@ def _stop_event() -> threading.Event:
 
 
 def _resume(state_dir: Path, rollback: bool) -> None:
+    from ..executor.journal import JOURNAL_FILE, Journal
+    from ..executor.runner import Executor, rollout_from_meta
+
     if not (state_dir / JOURNAL_FILE).exists():
         _fail(f"{state_dir} holds no journal ({JOURNAL_FILE}); start a rollout with deploysim execute first")
     lock = _lock(state_dir)
@@ -163,77 +163,15 @@ def _finish(run, source, lock: StateDirLock) -> NoReturn:
 # ------------------------------------------------------------------ status
 
 
-def rollout_status(state_dir: Path) -> dict:
-    """Where every target stands and what the executor last did, read-only (works while it runs)."""
-    journal = Journal.in_dir(state_dir, readonly=True)
-    try:
-        meta = journal.meta()
-        previous = journal.previous_versions()
-        current = journal.current_versions()
-        intended: dict[str, str] = {}
-        for action in journal.actions():
-            if action.phase == "intent" and action.kind != "preprod":
-                intended[action.target] = action.version
-        pending = {a.target for a in journal.pending_intents()}
-        last = journal.last_decision()
-        terminal = journal.last_terminal_event()
-        events = journal.events()
-        pid = holder_pid(state_dir)
-        if pid is not None:
-            state = "running"
-        elif not events:
-            state = "not started"
-        elif events[-1][2] in TERMINAL_EVENTS:
-            state = events[-1][2]
-        else:  # the last process ended without saying how
-            state = "interrupted (crashed or killed); continue with --resume"
-        return {
-            "state_dir": str(state_dir), "version": meta.get("version"), "pipeline": meta.get("pipeline"),
-            "scenario": meta.get("scenario_path"), "scenario_sha256": meta.get("scenario_sha256"),
-            "state": state, "executor_pid": pid if pid and pid > 0 else None,
-            "last_message": terminal[1] if terminal else "",
-            "last_decision": None if last is None else {
-                "kind": last.kind, "stage": last.stage, "step": last.step, "batch": last.batch,
-                "time_s": last.time_s, "phase": last.controller.get("phase")},
-            "targets": [{"name": name, "before": before, "intended": intended.get(name),
-                         "current": current.get(name), "in_progress": name in pending}
-                        for name, before in previous.items()],
-            "last_actions": [{"seq": a.seq, "time_s": a.time_s, "kind": a.kind, "target": a.target,
-                              "version": a.version, "phase": a.phase, "current": a.current}
-                             for a in journal.actions(limit=10)],
-        }
-    finally:
-        journal.close()
-
-
 @click.command()
 @click.argument("state_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@options.as_json(help="Print the status as JSON.")
 def status(state_dir: Path, as_json: bool) -> None:
     """Where every target of the rollout journaled in STATE_DIR stands (safe while it runs)."""
+    from ..executor.journal import JOURNAL_FILE
+    from ..executor.status import format_status, rollout_status
+
     if not (state_dir / JOURNAL_FILE).exists():
         _fail(f"{state_dir} holds no journal ({JOURNAL_FILE})")
     info = rollout_status(state_dir)
-    if as_json:
-        click.echo(json.dumps(info, indent=2))
-        return
-    out = [f"Rollout of {info['version']} through pipeline {info['pipeline']} ({info['scenario']})",
-           f"State: {info['state']}" + (f" (pid {info['executor_pid']})" if info["executor_pid"] else "")]
-    if info["last_message"]:
-        out.append(f"  {info['last_message']}")
-    last = info["last_decision"]
-    if last:
-        ago = format_duration_s(max(0.0, time.time() - last["time_s"]))
-        where = " ".join(f"{k} {last[k]}" for k in ("stage", "step", "batch") if last[k] is not None)
-        out.append(f"Last decision: {last['kind']}{' ' + where if where else ''} ({ago} ago; controller phase {last['phase']})")
-    rows = [("target", "before", "intended", "current")] + [
-        (t["name"], t["before"], t["intended"] or "-",
-         (t["current"] or "unknown") + (" (action in progress)" if t["in_progress"] else ""))
-        for t in info["targets"]]
-    widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
-    out += ["", "Targets"] + ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    out += ["", "Last actions"] + [
-        f"  #{a['seq']} {time.strftime('%H:%M:%S', time.localtime(a['time_s']))} {a['kind']} {a['target']} "
-        f"-> {a['version']}: {a['phase']}" + (f" (reports {a['current']})" if a["phase"] != "intent" else "")
-        for a in info["last_actions"]]
-    click.echo("\n".join(out))
+    click.echo(json.dumps(info, indent=2) if as_json else format_status(info))

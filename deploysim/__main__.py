@@ -1,0 +1,5 @@
+"""`python -m deploysim ...`: the same command as `deploysim ...`."""
+
+from .cli import main
+
+main(prog_name="deploysim")

@@ -1,0 +1,30 @@
+"""The `deploysim` command: parse arguments, call the library, print what it returns.
+
+One module per command group - simulate (run, validate, schema), experiments (run --replications,
+compare, sweep, tune), report, execute (execute, status), local - over the options they share
+(options.py). Building the command tree imports only click and what `import deploysim` loads; each
+command imports the rest of the library inside its function, so `deploysim --help` and
+`deploysim validate` never load pandas, scipy, SimPy or matplotlib.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .execute import execute, status
+from .experiments import compare, sweep, tune
+from .local import local
+from .report import report
+from .simulate import run, schema, validate
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="deploysim", prog_name="deploysim")
+def main() -> None:
+    """Simulate safe, hands-off deployment policies and the uptime they buy."""
+
+
+for _command in (run, validate, schema, compare, sweep, tune, execute, status, local, report):
+    main.add_command(_command)

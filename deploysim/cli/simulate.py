@@ -1,0 +1,88 @@
+"""`deploysim run`, `validate` and `schema`: one simulated run, and the scenario files it reads.
+
+Nothing here computes a figure; every number comes from `SimulationResult.summary()`, and its text
+from `deploysim.summary_text`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import click
+
+import deploysim
+
+from . import options
+from .common import error_text, fail, load, write_csvs
+
+FRAMES = ("changes", "timeline", "uptime", "monthly")
+"""Result frames written as `<name>.csv` by `run --out-dir`."""
+
+
+@click.command()
+@click.argument("scenario_path", metavar="SCENARIO")
+@options.apply(
+    options.seed(help="Random seed; the same seed gives the same result."),
+    options.months(help="Length of the run in 30-day months."),
+    options.sla(allow_100=True),
+    options.credit_table(),
+    options.as_json(help="Print the summary as JSON (NaN as null) instead of text."),
+    options.out_dir(help="Also write changes.csv, timeline.csv, uptime.csv and monthly.csv to this directory "
+                         "(with --replications: replications.csv, summary.csv, changes.csv)."),
+    options.replications(default=None, help="Run a Monte Carlo experiment of this many replications and print "
+                                            "estimates with intervals."),
+    options.workers(help="With --replications: local worker processes (default: one per CPU)."),
+    options.dask_scheduler(help="With --replications: run on this Dask scheduler (needs `pip install deploysim[dask]`)."),
+    options.quiet(help="With --replications: no progress bar."),
+)
+def run(scenario_path: str, seed: int, months: float, sla_target_pct: float, credit_table: str,
+        as_json: bool, out_dir: Optional[Path], replications: Optional[int], workers: Optional[int],
+        dask_scheduler: Optional[str], quiet: bool) -> None:
+    """Simulate SCENARIO and print its summary figures (or, with --replications, their distributions)."""
+    if replications is not None:
+        from .experiments import run_monte_carlo
+
+        run_monte_carlo(scenario_path, dict(seed=seed, months=months, sla_target_pct=sla_target_pct,
+                                            credit_table=credit_table, as_json=as_json, out_dir=out_dir,
+                                            replications=replications, workers=workers,
+                                            dask_scheduler=dask_scheduler, quiet=quiet))
+        return
+    if workers is not None or dask_scheduler is not None:
+        fail("--workers and --dask-scheduler need --replications")
+    from ..summary_text import format_summary, summary_json
+
+    scenario = load(scenario_path)
+    try:
+        result = deploysim.simulate(scenario, seed=seed, months=months, sla_target_pct=sla_target_pct,
+                                    credit_table=credit_table)
+        summary = result.summary()
+        if out_dir is not None:
+            write_csvs(out_dir, {name: getattr(result, name) for name in FRAMES})
+    except ValueError as error:  # the library's word that an input cannot be used, not a bug
+        fail(error_text(error))
+    click.echo(summary_json(summary) if as_json else format_summary(summary))
+
+
+@click.command()
+@click.argument("paths", metavar="SCENARIO...", nargs=-1, required=True)
+def validate(paths: tuple[str, ...]) -> None:
+    """Check scenario files; print `ok: PATH (name)` for each valid one, exit 2 if any is not."""
+    failed = False
+    for path in paths:
+        try:
+            scenario = deploysim.load_scenario(path)
+        except ValueError as error:  # a ScenarioError, or a file that is not UTF-8 text
+            click.echo(f"error: {error_text(error, path)}", err=True)
+            failed = True
+        else:
+            click.echo(f"ok: {path} ({scenario.name})")
+    if failed:
+        raise SystemExit(2)
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files."""
+    click.echo(json.dumps(deploysim.Scenario.model_json_schema(), indent=2))

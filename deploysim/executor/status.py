@@ -1,0 +1,80 @@
+"""Where a journaled rollout stands, read-only (safe while the executor runs), and that as text:
+what `deploysim status` prints."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+from ..durations import format_duration_s
+from .journal import TERMINAL_EVENTS, Journal
+from .lock import holder_pid
+
+
+def rollout_status(state_dir: Path) -> dict:
+    """Where every target stands and what the executor last did, read-only (works while it runs)."""
+    journal = Journal.in_dir(state_dir, readonly=True)
+    try:
+        meta = journal.meta()
+        previous = journal.previous_versions()
+        current = journal.current_versions()
+        intended: dict[str, str] = {}
+        for action in journal.actions():
+            if action.phase == "intent" and action.kind != "preprod":
+                intended[action.target] = action.version
+        pending = {a.target for a in journal.pending_intents()}
+        last = journal.last_decision()
+        terminal = journal.last_terminal_event()
+        events = journal.events()
+        pid = holder_pid(state_dir)
+        if pid is not None:
+            state = "running"
+        elif not events:
+            state = "not started"
+        elif events[-1][2] in TERMINAL_EVENTS:
+            state = events[-1][2]
+        else:  # the last process ended without saying how
+            state = "interrupted (crashed or killed); continue with --resume"
+        return {
+            "state_dir": str(state_dir), "version": meta.get("version"), "pipeline": meta.get("pipeline"),
+            "scenario": meta.get("scenario_path"), "scenario_sha256": meta.get("scenario_sha256"),
+            "state": state, "executor_pid": pid if pid and pid > 0 else None,
+            "last_message": terminal[1] if terminal else "",
+            "last_decision": None if last is None else {
+                "kind": last.kind, "stage": last.stage, "step": last.step, "batch": last.batch,
+                "time_s": last.time_s, "phase": last.controller.get("phase")},
+            "targets": [{"name": name, "before": before, "intended": intended.get(name),
+                         "current": current.get(name), "in_progress": name in pending}
+                        for name, before in previous.items()],
+            "last_actions": [{"seq": a.seq, "time_s": a.time_s, "kind": a.kind, "target": a.target,
+                              "version": a.version, "phase": a.phase, "current": a.current}
+                             for a in journal.actions(limit=10)],
+        }
+    finally:
+        journal.close()
+
+
+def format_status(info: dict, now_s: Optional[float] = None) -> str:
+    """`rollout_status(...)` as text for people: state, last decision, every target, the last actions."""
+    now_s = time.time() if now_s is None else now_s
+    out = [f"Rollout of {info['version']} through pipeline {info['pipeline']} ({info['scenario']})",
+           f"State: {info['state']}" + (f" (pid {info['executor_pid']})" if info["executor_pid"] else "")]
+    if info["last_message"]:
+        out.append(f"  {info['last_message']}")
+    last = info["last_decision"]
+    if last:
+        ago = format_duration_s(max(0.0, now_s - last["time_s"]))
+        where = " ".join(f"{k} {last[k]}" for k in ("stage", "step", "batch") if last[k] is not None)
+        out.append(f"Last decision: {last['kind']}{' ' + where if where else ''} ({ago} ago; controller phase {last['phase']})")
+    rows = [("target", "before", "intended", "current")] + [
+        (t["name"], t["before"], t["intended"] or "-",
+         (t["current"] or "unknown") + (" (action in progress)" if t["in_progress"] else ""))
+        for t in info["targets"]]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
+    out += ["", "Targets"] + ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    out += ["", "Last actions"] + [
+        f"  #{a['seq']} {time.strftime('%H:%M:%S', time.localtime(a['time_s']))} {a['kind']} {a['target']} "
+        f"-> {a['version']}: {a['phase']}" + (f" (reports {a['current']})" if a["phase"] != "intent" else "")
+        for a in info["last_actions"]]
+    return "\n".join(out)
