@@ -13,7 +13,7 @@ from deploysim.executor.command_adapter import CommandAdapter, run_once, run_wit
 from deploysim.executor.interfaces import Target
 from deploysim.executor.inventory import AdapterSpec, fill
 from deploysim.executor.journal import Journal
-from deploysim.executor.runner import Executor, load_rollout
+from deploysim.executor import Executor, load_rollout
 
 from executor_support import HELPER, command_inventory, fast_scenario_dict, file_fleet, versions, write_inputs
 

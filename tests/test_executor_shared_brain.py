@@ -21,7 +21,7 @@ from deploysim.engine import Simulation
 from deploysim.executor import StepClock
 from deploysim.executor.command_adapter import CommandAdapter
 from deploysim.executor.journal import Journal
-from deploysim.executor.runner import Executor, load_rollout
+from deploysim.executor import Executor, load_rollout
 from deploysim.exposure import ExposureLog
 from deploysim.fleet import host_names
 from deploysim.metrics import MetricModel

@@ -21,7 +21,7 @@ from .common import fail as _fail  # exit code 2: the executor's EXIT_BAD_INPUT
 
 if TYPE_CHECKING:
     from ..executor.lock import StateDirLock
-    from ..executor.runner import Rollout
+    from ..executor.rollout import Rollout
 
 DEFAULT_STATE_ROOT = ".deploysim-state"
 
@@ -72,7 +72,8 @@ def execute(scenario_path: Optional[Path], inventory_path: Optional[Path], versi
     """Apply SCENARIO's policy to a real rollout of --version over the --inventory's targets."""
     from ..executor.journal import JOURNAL_FILE, Journal
     from ..executor.plan_text import format_plan
-    from ..executor.runner import Executor, load_rollout_files, rollout_meta
+    from ..executor.driver import Executor
+    from ..executor.rollout import load_rollout_files, rollout_meta
 
     if resume_dir is not None:
         if scenario_path or inventory_path or version or pipeline or plan_only or state_dir:
@@ -127,7 +128,8 @@ def _stop_event() -> threading.Event:
 
 def _resume(state_dir: Path, rollback: bool) -> None:
     from ..executor.journal import JOURNAL_FILE, Journal
-    from ..executor.runner import Executor, rollout_from_meta
+    from ..executor.driver import Executor
+    from ..executor.rollout import rollout_from_meta
 
     if not (state_dir / JOURNAL_FILE).exists():
         _fail(f"{state_dir} holds no journal ({JOURNAL_FILE}); start a rollout with deploysim execute first")
