@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps demo lint test bench clean
 
 $(BIN)/deploysim: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ system-deps:
 demo: install
 	$(BIN)/deploysim run scenarios/aws-typical.yaml --seed 1 --months 3
 
-test: install
+# Style and types: ruff and mypy, configured in pyproject.toml. `make test` runs them first.
+lint: install
+	$(BIN)/ruff check deploysim tests benchmarks scripts notebooks
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 bench: install

@@ -60,7 +60,6 @@ import yaml  # noqa: E402
 
 import deploysim  # noqa: E402
 
-
 # ---------------------------------------------------------------- cases
 
 

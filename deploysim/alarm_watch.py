@@ -13,7 +13,6 @@ asking again (or in another order) gives the same states.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 
@@ -107,7 +106,7 @@ class AlarmWatch:
             cached = self._masks[key] = (mask, frozenset(regions.tolist()))
         return cached
 
-    def _touched(self, hosts: np.ndarray, t0: float, t1: float, overlay: Optional[Overlay]) -> bool:
+    def _touched(self, hosts: np.ndarray, t0: float, t1: float, overlay: Overlay | None) -> bool:
         """Does any bad change run (or is planned to run) on the scope, or its region's dependencies, in [t0, t1)?"""
         ex = self.exposures
         scope, regions = self._scope_mask(hosts)
@@ -123,7 +122,7 @@ class AlarmWatch:
 
     # ------------------------------------------------------------ public
 
-    def _row(self, alarm: str, hosts: np.ndarray, k_first: int, k_end: int, overlay: Optional[Overlay],
+    def _row(self, alarm: str, hosts: np.ndarray, k_first: int, k_end: int, overlay: Overlay | None,
              window_cache: dict[bytes, WindowMetrics]) -> np.ndarray:
         """ALARM flags of one alarm over one scope for periods [k_first, k_end)."""
         p = self.period_s
@@ -137,7 +136,7 @@ class AlarmWatch:
         return self._combine(alarm, lambda a: self._states(self._flags(m, a, noise), a, k_first - k0))
 
     def series(self, watched: tuple[WatchedAlarm, ...], k_first: int, k_end: int,
-               overlay: Optional[Overlay] = None) -> tuple[np.ndarray, list[str]]:
+               overlay: Overlay | None = None) -> tuple[np.ndarray, list[str]]:
         """ALARM flags (watched alarms x periods [k_first, k_end)) and the alarms' names."""
         window_cache: dict[bytes, WindowMetrics] = {}
         rows = [self._row(w.alarm, w.hosts, k_first, k_end, overlay, window_cache) for w in watched]
@@ -166,7 +165,7 @@ class AlarmWatch:
         return self._flags(m, self.metric_alarms[alarm], self._noise_of(hosts))
 
     def first_alarm(self, watched: tuple[WatchedAlarm, ...], t_from: float, t_to: float,
-                    overlay: Optional[Overlay] = None) -> tuple[float, Optional[str]]:
+                    overlay: Overlay | None = None) -> tuple[float, str | None]:
         """When the first watched alarm fires in [t_from, t_to] (a datapoint is known at its period's end)."""
         if not watched or t_to <= t_from:
             return math.inf, None

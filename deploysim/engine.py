@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 import simpy
@@ -50,7 +49,7 @@ class Version:
     position: dict[int, int]  # the pipeline's change id -> arrival position (shared, append-only)
     new_changes: tuple[int, ...]
     bad: tuple[int, ...]  # indices into the engine's bad-change table
-    process: Optional[simpy.Process] = None
+    process: simpy.Process | None = None
     stage: int = -1
     blocked_s: float = 0.0
     baking_s: float = 0.0
@@ -84,7 +83,7 @@ class Simulation:
     its `SimulationRecords`."""
 
     def __init__(self, scenario: Scenario, *, seed: int | np.random.SeedSequence = 0, months: float = 1.0,
-                 world: Optional[World] = None):
+                 world: World | None = None):
         if months <= 0:
             raise ValueError("months must be > 0")
         self.sc = scenario
@@ -125,7 +124,7 @@ class Simulation:
         self._next_version_id = 1
         self._people_watching: set[int] = set()  # bad changes with a pending human detection
         # Set to a list to record every decision of the shared controller (see `decision_row`).
-        self.decision_log: Optional[list[tuple]] = None
+        self.decision_log: list[tuple] | None = None
 
     # ------------------------------------------------------------ running
 
@@ -224,8 +223,8 @@ class Simulation:
                 event, self.region_events[r] = self.region_events[r], self.env.event()
                 event.succeed()
 
-    def _revert(self, pipeline: str, culprits: set[int], hosts_scope: Optional[np.ndarray], duration_s: float,
-                reason: str, stopping: Optional[Version]):
+    def _revert(self, pipeline: str, culprits: set[int], hosts_scope: np.ndarray | None, duration_s: float,
+                reason: str, stopping: Version | None):
         """Revert changes: hosts that run them return to their last version without them."""
         state = self.pipelines[pipeline]
         state.reverted |= culprits

@@ -55,7 +55,7 @@ class ExposureLog:
                 self.off_s[row] = t_s
 
     @classmethod
-    def from_intervals(cls, intervals: ExposureIntervals) -> "ExposureLog":
+    def from_intervals(cls, intervals: ExposureIntervals) -> ExposureLog:
         """A log holding a run's recorded intervals (e.g. to ask the metric model about that run again)."""
         log = cls(max(intervals.size, 1))
         n = intervals.size

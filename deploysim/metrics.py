@@ -11,7 +11,6 @@ period (`deploysim.noise`), so a datapoint has one value however often it is ask
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 from scipy.special import ndtr
@@ -111,8 +110,8 @@ class MetricModel:
         cover = np.minimum(off[:, None], t0[None, :] + p) - np.maximum(on[:, None], t0[None, :])
         return np.clip(cover / p, 0.0, 1.0)
 
-    def _select(self, exposures: Optional[ExposureLog], in_scope: np.ndarray, t0: float, t1: float,
-                overlay: Optional[Overlay], only_change: Optional[int]):
+    def _select(self, exposures: ExposureLog | None, in_scope: np.ndarray, t0: float, t1: float,
+                overlay: Overlay | None, only_change: int | None):
         """Exposure intervals of in-scope hosts overlapping [t0, t1), with a planned switch applied."""
         if exposures is None or self.defects is None:
             empty = np.empty(0)
@@ -233,8 +232,8 @@ class MetricModel:
 
     # ------------------------------------------------------------ expected values
 
-    def expected(self, hosts: np.ndarray, k0: int, k1: int, exposures: Optional[ExposureLog] = None,
-                 overlay: Optional[Overlay] = None, only_change: Optional[int] = None,
+    def expected(self, hosts: np.ndarray, k0: int, k1: int, exposures: ExposureLog | None = None,
+                 overlay: Overlay | None = None, only_change: int | None = None,
                  baseline: bool = True, with_batches: bool = True) -> WindowMetrics:
         """Mean metrics of the hosts over periods [k0, k1).
 
@@ -400,8 +399,8 @@ class MetricModel:
 
     # ------------------------------------------------------------ what an alarm sees
 
-    def observe(self, m: WindowMetrics, metric: str, noise: ScopeNoise, *, api: Optional[str] = None,
-                statistic: str = "average", dependency: Optional[str] = None) -> np.ndarray:
+    def observe(self, m: WindowMetrics, metric: str, noise: ScopeNoise, *, api: str | None = None,
+                statistic: str = "average", dependency: str | None = None) -> np.ndarray:
         """One noisy datapoint per period, as a metric alarm would see it; NaN where there is none.
 
         `noise` is the scope's keyed noise: period k's datapoint depends only on its mean and on
@@ -418,8 +417,8 @@ class MetricModel:
             values = np.where(m.unhealthy_hosts >= m.n_hosts - 1e-9, np.nan, values)
         return values
 
-    def _observe(self, m: WindowMetrics, metric: str, noise: ScopeNoise, *, api: Optional[str],
-                 statistic: str, dependency: Optional[str]) -> np.ndarray:
+    def _observe(self, m: WindowMetrics, metric: str, noise: ScopeNoise, *, api: str | None,
+                 statistic: str, dependency: str | None) -> np.ndarray:
         base = self.sc.baseline
         k0, k1 = m.k0, m.k0 + m.requests.size
         apis = list(self.sc.traffic.apis)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 from scipy.special import ndtri, pdtr
@@ -31,7 +30,7 @@ _U52 = 2.0 ** -52
 SMALL_MEAN = 10.0  # below this, Poisson inversion searches up from 0; above, from a normal-approximation guess
 
 
-def errors_kind(api: Optional[str]) -> str:
+def errors_kind(api: str | None) -> str:
     """Noise kind of an API's failed requests (None and "All" are the whole service)."""
     return f"{ERRORS}:{api or 'All'}"
 
@@ -87,7 +86,7 @@ class NoiseStreams:
     def __init__(self, seed_seq: np.random.SeedSequence):
         self._root = seed_seq.generate_state(4, np.uint64).astype("<u8").tobytes()
 
-    def scope(self, hosts: np.ndarray) -> "ScopeNoise":
+    def scope(self, hosts: np.ndarray) -> ScopeNoise:
         return ScopeNoise(self._root, scope_id(hosts))
 
 

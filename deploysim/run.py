@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from .engine import Simulation
@@ -14,7 +12,7 @@ from .world import World
 
 def simulate(scenario: Scenario, *, seed: int | np.random.SeedSequence = 0, months: float = 1.0,
              sla_target_pct: float = 99.9, credit_table: str = "s3-standard",
-             world: Optional[World] = None) -> SimulationResult:
+             world: World | None = None) -> SimulationResult:
     """Simulate `months` 30-day months of the scenario from `seed`; same seed, same result.
 
     `seed` is an int or a numpy SeedSequence (replications use its children). `world` replaces

@@ -10,7 +10,7 @@ engine's body for one version.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -40,8 +40,8 @@ class VersionDriver:
         self.version = version
         self.state: PipelineState = sim.pipelines[version.pipeline]
         self.plan = self.state.plan
-        self.held: Optional[simpy.resources.resource.Request] = None  # the stage lock the version holds
-        self.pending: Optional[simpy.resources.resource.Request] = None  # the stage lock it queues for
+        self.held: simpy.resources.resource.Request | None = None  # the stage lock the version holds
+        self.pending: simpy.resources.resource.Request | None = None  # the stage lock it queues for
         self.planned: dict[int, float] = {}  # host -> planned switch time within the current step
 
     def _log(self, event: str, **detail) -> None:

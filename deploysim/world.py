@@ -7,13 +7,12 @@ seed face the same world (common random numbers).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
 from .fleet import FleetLayout, build_fleet
-from .seeds import as_seed_sequence, child_seed
 from .scenario.schema import ChangeSource, Defect, DurationDistribution, Scenario
+from .seeds import as_seed_sequence, child_seed
 from .traffic import local_hours_and_weekdays, requests_per_period
 
 SECONDS_PER_MONTH = 30 * 86400.0
@@ -31,7 +30,7 @@ def sample_duration_s(dist: DurationDistribution, rng: np.random.Generator) -> f
     return float(rng.uniform(_given(dist.low), _given(dist.high)))
 
 
-def _given(value: Optional[float]) -> float:
+def _given(value: float | None) -> float:
     if value is None:
         raise ValueError("a duration distribution is missing a parameter (the scenario was not validated)")
     return float(value)
@@ -44,7 +43,7 @@ class Change:
     change_id: int
     pipeline: str
     arrival_s: float
-    defect: Optional[Defect]
+    defect: Defect | None
     caught_in_preprod: bool
     human_detection_delay_s: float
     human_mitigation_s: float

@@ -19,9 +19,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import deploysim  # noqa: E402
-from deploysim import plot  # noqa: E402
-from deploysim.experiments.params import with_values  # noqa: E402
+import deploysim
+from deploysim import plot
+from deploysim.experiments.params import with_values
 
 REPO = Path(__file__).resolve().parent.parent
 DPI = 100

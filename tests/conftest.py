@@ -82,5 +82,4 @@ def patched(data: dict, path: str, value) -> dict:
         node[last] = value
     return out
 
-from localfleet_fixtures import (  # noqa: E402,F401  (real processes for tests/test_localfleet_*.py)
-    fleet_factory, prometheus_binary, prometheus_server, shared_fleet, shared_load)
+from localfleet_fixtures import fleet_factory, prometheus_binary, prometheus_server, shared_fleet, shared_load  # noqa: E402,F401  (real processes for tests/test_localfleet_*.py)

@@ -193,12 +193,12 @@ def test_properties_over_random_ranges(symbols: list[str], n: int, data: st.Data
         assert all(r == "ALARM" for r in results.values())
 
 
-_VALID = dict(
-    threshold=1.0,
-    comparison="GreaterThanThreshold",
-    evaluation_periods=3,
-    datapoints_to_alarm=2,
-)
+_VALID = {
+    "threshold": 1.0,
+    "comparison": "GreaterThanThreshold",
+    "evaluation_periods": 3,
+    "datapoints_to_alarm": 2,
+}
 
 
 @pytest.mark.parametrize(

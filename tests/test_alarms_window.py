@@ -120,13 +120,13 @@ def test_large_batch_is_fast_and_consistent() -> None:
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(breaching=np.array([1.5, 0.0])), "breaching"),
-        (dict(breaching=np.zeros((2, 2, 2), dtype=bool)), "breaching"),
-        (dict(breaching=np.zeros(4, dtype=bool), history=np.zeros((1, 2), dtype=bool)), "history"),
-        (dict(breaching=np.zeros((2, 4), dtype=bool), history=np.zeros(2, dtype=bool)), "history"),
-        (dict(breaching=np.zeros((2, 4), dtype=bool), history=np.zeros((3, 2), dtype=bool)), "history"),
-        (dict(breaching=np.zeros(4, dtype=bool), evaluation_periods=0), "evaluation_periods"),
-        (dict(breaching=np.zeros(4, dtype=bool), datapoints_to_alarm=4), "datapoints_to_alarm"),
+        ({"breaching": np.array([1.5, 0.0])}, "breaching"),
+        ({"breaching": np.zeros((2, 2, 2), dtype=bool)}, "breaching"),
+        ({"breaching": np.zeros(4, dtype=bool), "history": np.zeros((1, 2), dtype=bool)}, "history"),
+        ({"breaching": np.zeros((2, 4), dtype=bool), "history": np.zeros(2, dtype=bool)}, "history"),
+        ({"breaching": np.zeros((2, 4), dtype=bool), "history": np.zeros((3, 2), dtype=bool)}, "history"),
+        ({"breaching": np.zeros(4, dtype=bool), "evaluation_periods": 0}, "evaluation_periods"),
+        ({"breaching": np.zeros(4, dtype=bool), "datapoints_to_alarm": 4}, "datapoints_to_alarm"),
     ],
 )
 def test_first_alarm_index_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:
@@ -226,14 +226,14 @@ def test_detection_probability_small_values_keep_precision() -> None:
 @pytest.mark.parametrize(
     "args, kwargs, message",
     [
-        ((0.1, 10), dict(evaluation_periods=MAX_DP_EVALUATION_PERIODS + 1, datapoints_to_alarm=1), "evaluation_periods"),
-        ((1.5, 10), dict(evaluation_periods=3, datapoints_to_alarm=2), "p_breach"),
-        ((-0.1, 10), dict(evaluation_periods=3, datapoints_to_alarm=2), "p_breach"),
-        ((math.nan, 10), dict(evaluation_periods=3, datapoints_to_alarm=2), "p_breach"),
-        (("0.5", 10), dict(evaluation_periods=3, datapoints_to_alarm=2), "p_breach"),
-        ((0.1, -1), dict(evaluation_periods=3, datapoints_to_alarm=2), "periods"),
-        ((0.1, 2.5), dict(evaluation_periods=3, datapoints_to_alarm=2), "periods"),
-        ((0.1, 10), dict(evaluation_periods=3, datapoints_to_alarm=5), "datapoints_to_alarm"),
+        ((0.1, 10), {"evaluation_periods": MAX_DP_EVALUATION_PERIODS + 1, "datapoints_to_alarm": 1}, "evaluation_periods"),
+        ((1.5, 10), {"evaluation_periods": 3, "datapoints_to_alarm": 2}, "p_breach"),
+        ((-0.1, 10), {"evaluation_periods": 3, "datapoints_to_alarm": 2}, "p_breach"),
+        ((math.nan, 10), {"evaluation_periods": 3, "datapoints_to_alarm": 2}, "p_breach"),
+        (("0.5", 10), {"evaluation_periods": 3, "datapoints_to_alarm": 2}, "p_breach"),
+        ((0.1, -1), {"evaluation_periods": 3, "datapoints_to_alarm": 2}, "periods"),
+        ((0.1, 2.5), {"evaluation_periods": 3, "datapoints_to_alarm": 2}, "periods"),
+        ((0.1, 10), {"evaluation_periods": 3, "datapoints_to_alarm": 5}, "datapoints_to_alarm"),
     ],
 )
 def test_detection_probability_rejects_bad_arguments(

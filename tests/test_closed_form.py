@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import bad_change, good_change, patched, tiny_scenario_dict, with_changes
 from scipy import stats
 
 import deploysim
@@ -12,8 +13,6 @@ from deploysim.exposure import ExposureLog
 from deploysim.fleet import build_fleet
 from deploysim.metrics import MetricModel
 from deploysim.world import world_for_seed
-
-from conftest import bad_change, good_change, patched, tiny_scenario_dict, with_changes
 
 HOST_RPM = 6000 / 10  # every host serves a tenth of the region's flat 6000 requests/min
 

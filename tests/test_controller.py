@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import patched, tiny_scenario_dict
 
 import deploysim
 from deploysim.fleet import build_fleet
 from deploysim.policy import (
-    BakeWait, BlockReason, Complete, DeployBatch, EnterStage, Observation, RollBack, RollbackCause, RollbackScope,
-    RolloutController, WaitBlocker, build_plan, new_controller,
+    BakeWait,
+    BlockReason,
+    Complete,
+    DeployBatch,
+    EnterStage,
+    Observation,
+    RollBack,
+    RollbackCause,
+    RollbackScope,
+    RolloutController,
+    WaitBlocker,
+    build_plan,
+    new_controller,
 )
-
-from conftest import patched, tiny_scenario_dict
 
 
 def controller(data: dict) -> RolloutController:

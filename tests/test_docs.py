@@ -6,7 +6,6 @@ import os
 import re
 
 import pytest
-
 from conftest import REPO
 
 BLOCKS = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "howto.md").read_text(), flags=re.S)

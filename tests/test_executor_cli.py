@@ -10,11 +10,10 @@ import time
 
 import yaml
 from click.testing import CliRunner
+from executor_support import action_rows, cli, fast_scenario_dict, versions, write_inputs
 
 from deploysim.cli import main
 from deploysim.executor.journal import Journal
-
-from executor_support import action_rows, cli, fast_scenario_dict, versions, write_inputs
 
 
 def run(*args: str):

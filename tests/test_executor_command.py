@@ -8,14 +8,13 @@ import time
 
 import pytest
 import yaml
+from executor_support import HELPER, command_inventory, fast_scenario_dict, file_fleet, versions, write_inputs
 
+from deploysim.executor import Executor, load_rollout
 from deploysim.executor.command_adapter import CommandAdapter, run_once, run_with_retries
 from deploysim.executor.interfaces import Target
 from deploysim.executor.inventory import AdapterSpec, fill
 from deploysim.executor.journal import Journal
-from deploysim.executor import Executor, load_rollout
-
-from executor_support import HELPER, command_inventory, fast_scenario_dict, file_fleet, versions, write_inputs
 
 PY = sys.executable
 EVIL_TARGET = "x; touch pwned"

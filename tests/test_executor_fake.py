@@ -12,24 +12,38 @@ import time
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO
+from executor_support import fast_scenario_dict
 
 import deploysim
 import deploysim.executor.driver as driver_module
 import deploysim.executor.plan_text as plan_text
 from deploysim.executor import (
-    ActionResult, Executor, FakeAdapter, FakeMetricSource, Journal, RealClock, StepClock, Target, load_rollout,
+    ActionResult,
+    Executor,
+    FakeAdapter,
+    FakeMetricSource,
+    Journal,
+    RealClock,
+    StepClock,
+    Target,
+    load_rollout,
 )
 from deploysim.executor.command_adapter import CommandAdapter
 from deploysim.executor.inventory import AdapterSpec
 from deploysim.executor.recovery import decision_from_row
 from deploysim.fleet import build_fleet, host_names
 from deploysim.policy.decisions import (
-    BakeWait, Complete, DeployBatch, EnterStage, Fail, RollBack, RollbackCause, RollbackScope,
+    BakeWait,
+    Complete,
+    DeployBatch,
+    EnterStage,
+    Fail,
+    RollBack,
+    RollbackCause,
+    RollbackScope,
 )
 from deploysim.scenario.schema import MetricAlarm
-
-from conftest import REPO
-from executor_support import fast_scenario_dict
 
 START_S = 1_780_000_000.0  # a Unix time; the fast scenario has no time windows
 
@@ -48,7 +62,7 @@ def fake_rollout(tmp_path, scenario: dict, version: str, **adapter_options):
     rollout = load_rollout(yaml.safe_dump(scenario), "scenario", yaml.safe_dump(inventory), "inventory", tmp_path,
                            version, None)
     clock = StepClock(START_S)
-    adapter = FakeAdapter({name: "v1" for name in names}, clock=clock)
+    adapter = FakeAdapter(dict.fromkeys(names, "v1"), clock=clock)
     source = FakeMetricSource(adapter, {"v2-bad": {"error_rate": 1.0}})
     return rollout, clock, adapter, source
 

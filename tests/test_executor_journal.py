@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from conftest import tiny_scenario_dict
 
 import deploysim
 from deploysim.executor.journal import Journal
@@ -13,8 +14,6 @@ from deploysim.fleet import build_fleet, host_names
 from deploysim.policy.blockers import Calendar, RegionCalendar
 from deploysim.policy.controller import Observation, RolloutController
 from deploysim.policy.plan import build_plan
-
-from conftest import tiny_scenario_dict
 
 
 def test_intents_get_outcomes_and_the_journal_knows_each_targets_version(tmp_path):

@@ -9,14 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
+from executor_support import cli
+from test_executor_resume import assert_journal_whole, kill_at, snapshot_rows
 
 import deploysim
 from deploysim.fleet import build_fleet, host_names
 from deploysim.localfleet import procs
 from deploysim.localfleet.fleet import LocalFleet
-
-from executor_support import cli
-from test_executor_resume import assert_journal_whole, kill_at, snapshot_rows
 
 REPO = Path(__file__).resolve().parent.parent
 

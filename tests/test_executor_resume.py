@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from executor_support import action_rows, cli, fast_scenario_dict, versions, write_inputs
 
 from deploysim.cli import main
-
 from deploysim.executor.journal import Journal
-
-from executor_support import action_rows, cli, fast_scenario_dict, versions, write_inputs
 
 DEPLOY_SLEEP_S = 0.15  # each deploy or rollback takes this long: a window to be killed in
 

@@ -15,22 +15,20 @@ import itertools
 
 import numpy as np
 import yaml
+from conftest import bad_change, good_change, patched, tiny_scenario_dict
+from executor_support import command_inventory, file_fleet, versions
 
 import deploysim
 from deploysim.engine import Simulation
-from deploysim.executor import StepClock
+from deploysim.executor import Executor, StepClock, load_rollout
 from deploysim.executor.command_adapter import CommandAdapter
 from deploysim.executor.journal import Journal
-from deploysim.executor import Executor, load_rollout
 from deploysim.exposure import ExposureLog
 from deploysim.fleet import host_names
 from deploysim.metrics import MetricModel
 from deploysim.noise import NoiseStreams
 from deploysim.traffic import scope_requests
 from deploysim.world import world_for_seed
-
-from conftest import bad_change, good_change, patched, tiny_scenario_dict
-from executor_support import command_inventory, file_fleet, versions
 
 CHANGE_ARRIVAL_S = 3600.0  # an hour in, so every alarm has history before the rollout begins
 

@@ -8,12 +8,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SCENARIOS, patched, tiny_scenario_dict
 
 import deploysim
 from deploysim.experiments import METRIC_COLUMNS, ParameterError, same_world
 from deploysim.experiments.runner import child_seeds
-
-from conftest import SCENARIOS, patched, tiny_scenario_dict
 
 
 @pytest.fixture(scope="module")
@@ -166,14 +165,14 @@ def test_tuner_reports_when_no_setting_meets_the_bound(small):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(max_breach_probability=1.5), "max breach probability must be in [0, 1)"),
-    (dict(max_breach_probability=-0.1), "max breach probability must be in [0, 1)"),
-    (dict(max_breach_probability=0.05, sla_target_pct=100.0), "SLA target must be between 0 and 100"),
-    (dict(max_breach_probability=0.05, vary="alarm thresholds"), "unknown --vary"),
-    (dict(max_breach_probability=0.05, pipeline="flags"), "unknown pipeline 'flags'"),
+    ({"max_breach_probability": 1.5}, "max breach probability must be in [0, 1)"),
+    ({"max_breach_probability": -0.1}, "max breach probability must be in [0, 1)"),
+    ({"max_breach_probability": 0.05, "sla_target_pct": 100.0}, "SLA target must be between 0 and 100"),
+    ({"max_breach_probability": 0.05, "vary": "alarm thresholds"}, "unknown --vary"),
+    ({"max_breach_probability": 0.05, "pipeline": "flags"}, "unknown pipeline 'flags'"),
 ])
 def test_tuner_rejects_impossible_bounds(small, kwargs, message):
-    args = dict(sla_target_pct=99.9, replications=1, workers=1) | kwargs
+    args = {"sla_target_pct": 99.9, "replications": 1, "workers": 1} | kwargs
     with pytest.raises(ParameterError) as info:
         deploysim.tune(small, **args)
     assert message in str(info.value)

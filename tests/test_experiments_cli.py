@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import SCENARIOS, patched, tiny_scenario_dict
 
 from deploysim.cli import main
-
-from conftest import SCENARIOS, patched, tiny_scenario_dict
 
 BAKE = "policy.pipelines.code.stages[0].one_box.bake.duration"
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import patched, tiny_scenario_dict
 
 import deploysim
-
-from conftest import patched, tiny_scenario_dict
 
 distributed = pytest.importorskip("distributed", reason="Dask is the optional extra deploysim[dask]")
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import tiny_scenario_dict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import deploysim
-
-from conftest import tiny_scenario_dict
 
 DEFECTS = [
     {"name": "errors", "error_rate": 0.4},

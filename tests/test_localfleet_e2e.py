@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from localfleet_fixtures import REPO, VERSIONS
 
 from deploysim.localfleet import procs
 from deploysim.localfleet.fleet import LocalFleet
-from localfleet_fixtures import REPO, VERSIONS
 
 CLI = [sys.executable, "-c", "import sys; from deploysim.cli import main; sys.exit(main())"]
 

@@ -9,12 +9,12 @@ import sys
 import textwrap
 
 import pytest
+from localfleet_fixtures import REPO, targets_of, wait_until
 
 from deploysim.executor.interfaces import Target
 from deploysim.executor.local_adapter import LocalAdapter
 from deploysim.localfleet import procs
 from deploysim.localfleet.fleet import FleetError, LocalFleet
-from localfleet_fixtures import REPO, targets_of, wait_until
 
 
 def pid_of(fleet: LocalFleet, name: str) -> int:

@@ -6,11 +6,11 @@ import time
 
 import numpy as np
 import pytest
+from localfleet_fixtures import targets_of, wait_until
 
 from deploysim.alarms import evaluate
 from deploysim.executor.probe_source import ProbeSource
 from deploysim.scenario.schema import MetricAlarm
-from localfleet_fixtures import targets_of, wait_until
 
 PERIOD = 1.0
 N = 5

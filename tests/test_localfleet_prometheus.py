@@ -8,18 +8,18 @@ import time
 
 import numpy as np
 import pytest
+from localfleet_fixtures import PERIOD_S, RATE, targets_of, wait_until
 
 from deploysim.alarms import evaluate, parse_rule
+from deploysim.executor.interfaces import Target
 from deploysim.executor.prometheus_source import (
     DEFAULT_QUERIES,
     PrometheusQueryError,
     PrometheusSource,
     promql_regex,
 )
-from deploysim.executor.interfaces import Target
 from deploysim.localfleet.prometheus import PrometheusError, write_config
 from deploysim.scenario.schema import MetricAlarm
-from localfleet_fixtures import PERIOD_S, RATE, targets_of, wait_until
 
 N_PERIODS = 5
 

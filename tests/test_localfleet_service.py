@@ -10,11 +10,11 @@ import sys
 from collections import Counter
 
 import pytest
+from localfleet_fixtures import VERSIONS
 
 from deploysim.localfleet import procs
 from deploysim.localfleet.fleet import SERVICE_SCRIPT
 from deploysim.localfleet.service import VersionsFileError, load_versions, parse_versions
-from localfleet_fixtures import VERSIONS
 
 
 def send(address: str, api: str, n: int, method: str = "GET") -> tuple[Counter, list[float]]:

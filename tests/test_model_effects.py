@@ -7,6 +7,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from conftest import bad_change, good_change, patched, tiny_scenario_dict, with_changes
 
 import deploysim
 from deploysim.exposure import ExposureLog
@@ -15,8 +16,6 @@ from deploysim.metrics import MetricModel
 from deploysim.policy.blockers import Calendar, RegionCalendar
 from deploysim.scenario.schema import Blockers
 from deploysim.world import Fault, world_for_seed
-
-from conftest import bad_change, good_change, patched, tiny_scenario_dict, with_changes
 
 
 def _model_with_defect(defect: dict, extra: dict | None = None):

@@ -11,9 +11,8 @@ import sys
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-
 from conftest import REPO
+from nbclient import NotebookClient
 
 NOTEBOOKS = REPO / "notebooks"
 EXPECTED = ["01-quickstart.ipynb", "02-tuning-bake-times.ipynb", "03-sla-budget-planning.ipynb",

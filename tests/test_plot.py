@@ -11,6 +11,7 @@ matplotlib.use("Agg", force=True)
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import bad_change, good_change, patched, tiny_scenario_dict, with_changes
 from matplotlib.collections import PathCollection, PolyCollection, QuadMesh
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
@@ -20,8 +21,6 @@ from deploysim import plot
 from deploysim.plot.budget import budget_curves, exhausted_at
 from deploysim.plot.versions import host_versions
 from deploysim.results import CHANGE_COLUMNS
-
-from conftest import bad_change, good_change, patched, tiny_scenario_dict, with_changes
 
 H = 3600.0
 DAY = 86400.0
@@ -282,7 +281,7 @@ def _changes_frame() -> pd.DataFrame:
     rows = []
     for policy, ttd in (("safe", [60.0, 120.0, 180.0]), ("fast", [600.0, 1200.0, np.nan])):
         for i, t in enumerate(ttd):
-            row = {c: np.nan for c in CHANGE_COLUMNS}
+            row = dict.fromkeys(CHANGE_COLUMNS, np.nan)
             row.update(change_id=i, pipeline="code", bad=True, ttd_s=t, ttr_s=t + 600.0,
                        lead_time_s=(i + 1) * 3600.0, policy=policy, replication=i % 2)
             rows.append(row)

@@ -1,8 +1,46 @@
 """The public names users import; changing them is a breaking change and must be deliberate."""
 
+import importlib
+
+import pytest
+
 import deploysim
 import deploysim.alarms
 import deploysim.sla
+
+SUBPACKAGE_NAMES = {
+    "deploysim.policy": [
+        "BakeWait", "BlockReason", "Calendar", "Complete", "Decision", "DeployBatch", "Driver", "EnterStage", "Fail",
+        "FailReason", "Observation", "Phase", "PipelinePlan", "RegionCalendar", "RollBack", "RollbackCause",
+        "RollbackScope", "RolloutController", "StageKind", "StagePlan", "Step", "StepKind", "WaitBlocker",
+        "WatchScope", "WatchedAlarm", "build_plan", "decision_row", "drive", "new_controller", "region_calendars",
+        "run_to_end",
+    ],
+    "deploysim.alarms": [
+        "ALARM_STATES", "COMPARISONS", "CompositeRule", "MISSING_DATA_TREATMENTS", "RuleSyntaxError", "breaches",
+        "detection_probability", "evaluate", "first_alarm_index", "parse_rule",
+    ],
+    "deploysim.executor": [
+        "ActionResult", "Adapter", "Clock", "Executor", "FakeAdapter", "FakeMetricSource", "Inventory",
+        "InventoryError", "Journal", "MetricSource", "RealClock", "Rollout", "RunOutcome", "StepClock", "Target",
+        "load_inventory", "load_rollout", "load_rollout_files",
+    ],
+    "deploysim.experiments": [
+        "Experiment", "METRIC_COLUMNS", "ParameterError", "SUMMARY_METRICS", "TuneResult", "compare", "get_value",
+        "monte_carlo", "pareto_front", "parse_param", "same_world", "sweep", "tune", "with_values",
+    ],
+    "deploysim.plot": [
+        "budget_burndown", "cdf", "error_rate", "policy_comparison", "rollout_timeline", "uptime_histogram",
+        "version_map",
+    ],
+    "deploysim.report": [
+        "Report", "ReportFigure", "Sensitivity", "build_report", "make_report", "sensitivity", "sla_table", "to_html",
+        "to_markdown", "write_report",
+    ],
+    "deploysim.scenario": ["Scenario", "ScenarioError", "load_scenario", "scenario_from_dict"],
+    "deploysim.localfleet": ["FleetError", "LocalFleet", "PrometheusError", "PrometheusServer"],
+    "deploysim.cli": ["main"],
+}
 
 
 def test_top_level_public_names_are_pinned():
@@ -26,3 +64,21 @@ def test_alarm_evaluator_is_public_with_cloudwatch_signature():
 def test_sla_helpers_are_public():
     assert deploysim.sla.allowed_downtime(99.99) == 259.2
     assert deploysim.sla.service_credit(99.5, "s3-standard") == 10.0
+
+
+@pytest.mark.parametrize("module", sorted(SUBPACKAGE_NAMES))
+def test_every_subpackages_public_names_are_pinned(module):
+    mod = importlib.import_module(module)
+    assert sorted(mod.__all__) == sorted(SUBPACKAGE_NAMES[module])
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.{name}"
+
+
+def test_decision_types_say_what_they_are_for():
+    """Every decision and the words they use are documented where a user meets them."""
+    import deploysim.policy as policy
+
+    for name in ("BakeWait", "BlockReason", "Complete", "DeployBatch", "EnterStage", "Fail", "FailReason",
+                 "Observation", "RollBack", "RollbackCause", "RollbackScope", "WaitBlocker", "Driver", "drive"):
+        doc = getattr(policy, name).__doc__
+        assert doc and len(doc.strip()) > 20, name

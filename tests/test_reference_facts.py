@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import yaml
+from conftest import SCENARIOS
 
 import deploysim
-
-from conftest import SCENARIOS
 
 
 def test_aws_typical_code_pipeline_median_lead_time_is_four_to_five_business_days():

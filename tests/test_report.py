@@ -22,6 +22,7 @@ matplotlib.use("Agg", force=True)
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import SCENARIOS
 from scipy import stats as sps
 
 import deploysim
@@ -29,14 +30,19 @@ from deploysim.cli import main
 from deploysim.experiments.replication import replication_row
 from deploysim.report import build, render
 from deploysim.report.build import (
-    BUDGET_CAUSES, fmt_ci, fmt_count, fmt_credit, fmt_hours, fmt_pct, fmt_prob, fmt_rate,
+    BUDGET_CAUSES,
+    fmt_ci,
+    fmt_count,
+    fmt_credit,
+    fmt_hours,
+    fmt_pct,
+    fmt_prob,
+    fmt_rate,
     fmt_seconds,
 )
 from deploysim.report.policy_text import bake_words, pipeline_words, policy_text
 from deploysim.report.sensitivity import BASE, sensitivity, settings_of
 from deploysim.run import simulate
-
-from conftest import SCENARIOS
 
 SEED = 3
 REPS = 5

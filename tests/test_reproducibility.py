@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_scenario_dict
 from scipy import stats
 from scipy.special import pdtr
 
 import deploysim
 from deploysim.engine import Simulation
 from deploysim.noise import keyed_uniforms, philox_key, poisson, scope_id
-
-from conftest import tiny_scenario_dict
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = str(REPO / "benchmarks" / "reference.yaml")
@@ -91,7 +90,7 @@ def test_monte_carlo_frames_are_identical_on_one_worker_and_on_a_pool_started_by
     if start_method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"{start_method} is not available here")
     scenario = deploysim.scenario_from_dict(noisy_scenario_dict())
-    kwargs = dict(replications=4, seed=21, months=0.03, keep_changes=True, progress=False)
+    kwargs = {"replications": 4, "seed": 21, "months": 0.03, "keep_changes": True, "progress": False}
     here = deploysim.monte_carlo(scenario, workers=1, **kwargs)
     pooled = deploysim.monte_carlo(scenario, workers=2, start_method=start_method, **kwargs)
     assert here.replications.equals(pooled.replications)

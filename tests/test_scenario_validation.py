@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from conftest import SCENARIOS, patched
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import deploysim
-
-from conftest import SCENARIOS, patched
 
 
 def aws_typical() -> dict:

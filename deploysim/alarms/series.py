@@ -5,7 +5,7 @@ Pure numpy over datapoints: the simulator feeds it computed metrics, the real ex
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 

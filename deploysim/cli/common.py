@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, NoReturn, Optional
+from typing import Any, NoReturn
 
 import click
 
@@ -19,7 +20,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise SystemExit(code)
 
 
-def error_text(error: ValueError, path: Optional[str] = None) -> str:
+def error_text(error: ValueError, path: str | None = None) -> str:
     """The error's message, led by the file it is about; one line when the whole file is unusable."""
     if not isinstance(error, deploysim.ScenarioError):
         return f"{path}: {error}" if path else str(error)
@@ -53,7 +54,7 @@ def guarded(func: Callable) -> Callable:
 
 
 @contextlib.contextmanager
-def dask_client(address: Optional[str]) -> Iterator[Any]:
+def dask_client(address: str | None) -> Iterator[Any]:
     """A Dask client for `address`, or None; a clear error if Dask is missing or the scheduler is unreachable."""
     if address is None:
         yield None
@@ -72,7 +73,7 @@ def dask_client(address: Optional[str]) -> Iterator[Any]:
         client.close()
 
 
-def write_csvs(out_dir: Optional[Path], frames: Mapping[str, Any]) -> None:
+def write_csvs(out_dir: Path | None, frames: Mapping[str, Any]) -> None:
     """Write each frame as `<name>.csv` in `out_dir` (nothing if it is None) and say so on stderr."""
     if out_dir is None:
         return

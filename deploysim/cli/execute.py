@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, Optional
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -66,13 +66,13 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Continue the rollout journaled in this state directory (after a crash, Ctrl-C or halt).")
 @click.option("--rollback", is_flag=True, help="With --resume: roll every moved target back to its previous version.")
-def execute(scenario_path: Optional[Path], inventory_path: Optional[Path], version: Optional[str],
-            pipeline: Optional[str], plan_only: bool, state_dir: Optional[Path], resume_dir: Optional[Path],
+def execute(scenario_path: Path | None, inventory_path: Path | None, version: str | None,
+            pipeline: str | None, plan_only: bool, state_dir: Path | None, resume_dir: Path | None,
             rollback: bool) -> None:
     """Apply SCENARIO's policy to a real rollout of --version over the --inventory's targets."""
+    from ..executor.driver import Executor
     from ..executor.journal import JOURNAL_FILE, Journal
     from ..executor.plan_text import format_plan
-    from ..executor.driver import Executor
     from ..executor.rollout import load_rollout_files, rollout_meta
 
     if resume_dir is not None:
@@ -127,8 +127,8 @@ def _stop_event() -> threading.Event:
 
 
 def _resume(state_dir: Path, rollback: bool) -> None:
-    from ..executor.journal import JOURNAL_FILE, Journal
     from ..executor.driver import Executor
+    from ..executor.journal import JOURNAL_FILE, Journal
     from ..executor.rollout import rollout_from_meta
 
     if not (state_dir / JOURNAL_FILE).exists():

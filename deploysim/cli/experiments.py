@@ -8,7 +8,7 @@ value that does not fit, an impossible bound) is one line on stderr and exit cod
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import click
 
@@ -19,9 +19,9 @@ from .options import experiment_options
 
 
 def _run_kwargs(kw: dict[str, Any], client: Any) -> dict[str, Any]:
-    return dict(replications=kw["replications"], seed=kw["seed"], months=kw["months"],
-                sla_target_pct=kw["sla_target_pct"], credit_table=kw["credit_table"], workers=kw["workers"],
-                client=client, progress=False if kw["quiet"] else None)
+    return {"replications": kw["replications"], "seed": kw["seed"], "months": kw["months"],
+                "sla_target_pct": kw["sla_target_pct"], "credit_table": kw["credit_table"], "workers": kw["workers"],
+                "client": client, "progress": False if kw["quiet"] else None}
 
 
 def _print_experiment(exp: Any, kw: dict[str, Any], text: str, tables: dict[str, Any]) -> None:
@@ -46,7 +46,7 @@ def run_monte_carlo(scenario_path: str, kw: dict[str, Any]) -> None:
 @click.argument("paths", metavar="SCENARIO...", nargs=-1, required=True)
 @click.option("--baseline", default=None, help="Policy (scenario name) the others are compared to (default: the first).")
 @experiment_options
-def compare(paths: tuple[str, ...], baseline: Optional[str], **kw: Any) -> None:
+def compare(paths: tuple[str, ...], baseline: str | None, **kw: Any) -> None:
     """Compare scenarios' policies on the same random worlds (common random numbers)."""
     from ..experiments import same_world
     from ..experiments.text import format_comparison
@@ -70,7 +70,7 @@ def compare(paths: tuple[str, ...], baseline: Optional[str], **kw: Any) -> None:
 @click.option("--pipeline", default=None,
               help="Pipeline whose lead time the trade-off shows (default: the one the swept paths name, else all changes).")
 @experiment_options
-def sweep(scenario_path: str, params: tuple[str, ...], pipeline: Optional[str], **kw: Any) -> None:
+def sweep(scenario_path: str, params: tuple[str, ...], pipeline: str | None, **kw: Any) -> None:
     """Run every value (or combination) of scenario fields, under common random numbers."""
     from ..experiments.params import parse_param, swept_pipeline
     from ..experiments.text import format_sweep

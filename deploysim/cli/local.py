@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, Optional
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -51,12 +51,11 @@ def local() -> None:
               help="Load: requests per second to each host, in the scenario's API mix.")
 @click.option("--scrape-interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
               help="Seconds between Prometheus scrapes; keep it at most half the scenario's metric_period.")
-def up(scenario_path: Path, directory: Path, version: Optional[str], versions_path: Optional[Path], metrics: str,
-       prometheus_port: int, base_port: Optional[int], rate: float, scrape_interval: float) -> None:
+def up(scenario_path: Path, directory: Path, version: str | None, versions_path: Path | None, metrics: str,
+       prometheus_port: int, base_port: int | None, rate: float, scrape_interval: float) -> None:
     """Start the fleet of SCENARIO (one process per host), Prometheus and the load, detached."""
     from ..fleet import build_fleet, host_names
-    from ..localfleet.control import (choose_ports, default_versions_file, start_hosts, start_loadgen,
-                                      write_inventory)
+    from ..localfleet.control import choose_ports, default_versions_file, start_hosts, start_loadgen, write_inventory
     from ..localfleet.fleet import FleetError, LocalFleet
     from ..localfleet.prometheus import PrometheusError, PrometheusServer, find_prometheus
     from ..localfleet.service import VersionsFileError, load_versions

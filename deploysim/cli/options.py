@@ -7,8 +7,8 @@ building the command tree (`deploysim --help`) stays cheap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import click
 
@@ -38,7 +38,7 @@ def credit_table() -> Decorator:
                         show_default=True, help="Service-credit tiers to apply.")
 
 
-def replications(default: Optional[int] = 100,
+def replications(default: int | None = 100,
                  help: str = "Simulated replications (each of --months months) per policy.") -> Decorator:
     return click.option("--replications", "-n", type=click.IntRange(min=1), default=default,
                         show_default=default is not None, help=help)

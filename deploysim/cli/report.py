@@ -4,7 +4,7 @@ deploysim.report, loaded inside the command)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import click
 
@@ -35,8 +35,8 @@ from .common import dask_client, fail, guarded, load
     options.quiet(help="No progress messages or bars."),
 )
 def report(scenario_path: str, out_dir: Path, sla_target_pct: float, replications: int, seed: int, months: float,
-           credit_table: str, sensitivity_replications: Optional[int], sensitivity_pipelines: tuple[str, ...],
-           workers: Optional[int], dask_scheduler: Optional[str], quiet: bool) -> None:
+           credit_table: str, sensitivity_replications: int | None, sensitivity_pipelines: tuple[str, ...],
+           workers: int | None, dask_scheduler: str | None, quiet: bool) -> None:
     """Write the SLA budget report of SCENARIO: downtime, breach probability, credits, where the budget
     goes, the policy in words, DORA's four keys and the settings that matter most."""
     from ..report.build import make_report
@@ -61,10 +61,10 @@ def report(scenario_path: str, out_dir: Path, sla_target_pct: float, replication
     say(f"simulating {replications} replication(s) of {scenario.name}, then a sensitivity sweep "
         f"of {n_sens} replication(s) per variant" if n_sens else
         f"simulating {replications} replication(s) of {scenario.name} (no sensitivity sweep)")
-    kwargs: dict[str, Any] = dict(replications=replications, seed=seed, months=months, sla_target_pct=sla_target_pct,
-                                  credit_table=credit_table, workers=workers, progress=False if quiet else None,
-                                  sensitivity_replications=n_sens,
-                                  sensitivity_pipelines=list(sensitivity_pipelines) or None, command=command)
+    kwargs: dict[str, Any] = {"replications": replications, "seed": seed, "months": months, "sla_target_pct": sla_target_pct,
+                                  "credit_table": credit_table, "workers": workers, "progress": False if quiet else None,
+                                  "sensitivity_replications": n_sens,
+                                  "sensitivity_pipelines": list(sensitivity_pipelines) or None, "command": command}
     with dask_client(dask_scheduler) as client:
         result = guarded(make_report)(scenario, client=client, **kwargs)
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -38,16 +37,16 @@ FRAMES = ("changes", "timeline", "uptime", "monthly")
     options.quiet(help="With --replications: no progress bar."),
 )
 def run(scenario_path: str, seed: int, months: float, sla_target_pct: float, credit_table: str,
-        as_json: bool, out_dir: Optional[Path], replications: Optional[int], workers: Optional[int],
-        dask_scheduler: Optional[str], quiet: bool) -> None:
+        as_json: bool, out_dir: Path | None, replications: int | None, workers: int | None,
+        dask_scheduler: str | None, quiet: bool) -> None:
     """Simulate SCENARIO and print its summary figures (or, with --replications, their distributions)."""
     if replications is not None:
         from .experiments import run_monte_carlo
 
-        run_monte_carlo(scenario_path, dict(seed=seed, months=months, sla_target_pct=sla_target_pct,
-                                            credit_table=credit_table, as_json=as_json, out_dir=out_dir,
-                                            replications=replications, workers=workers,
-                                            dask_scheduler=dask_scheduler, quiet=quiet))
+        run_monte_carlo(scenario_path, {"seed": seed, "months": months, "sla_target_pct": sla_target_pct,
+                                            "credit_table": credit_table, "as_json": as_json, "out_dir": out_dir,
+                                            "replications": replications, "workers": workers,
+                                            "dask_scheduler": dask_scheduler, "quiet": quiet})
         return
     if workers is not None or dask_scheduler is not None:
         fail("--workers and --dask-scheduler need --replications")

@@ -6,9 +6,9 @@ is called and an outcome after it, with the version the target then reports. Bat
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
 
 from .interfaces import Adapter, Clock, Target
 from .journal import Journal
@@ -54,7 +54,7 @@ class Actions:
         if intent is not None:
             self.journal.spawned(intent, pid)
 
-    def current_version(self, target: Target) -> Optional[str]:
+    def current_version(self, target: Target) -> str | None:
         """The version the target reports, None if it cannot tell (or the adapter fails)."""
         try:
             return self.adapter.current_version(target, timeout_s=self.timeout_s)
@@ -84,14 +84,14 @@ class Actions:
         return ok, message
 
     def run(self, kind: str, targets: Sequence[Target], version_of: Callable[[Target], str], *,
-            watch: Optional[Callable[[float, bool], Optional[str]]] = None) -> tuple[Optional[str], list[str]]:
+            watch: Callable[[float, bool], str | None] | None = None) -> tuple[str | None, list[str]]:
         """Run actions on up to `parallel` targets at a time; returns (the alarm `watch` saw, failures).
 
         `watch(now_s, an_action_finished)` is asked while the actions run. New actions stop starting
         on Ctrl-C, on a failure, or when it returns an alarm; the ones running finish and are journaled.
         """
         failures: list[str] = []
-        alarm: Optional[str] = None
+        alarm: str | None = None
         todo = list(targets)
         running: dict[Future, Target] = {}
         with ThreadPoolExecutor(max_workers=self.parallel) as pool:
@@ -131,7 +131,7 @@ class Actions:
 
     def preprod_failed(self) -> bool:
         """Did the last run of some stage's pre-production tests fail?"""
-        last: dict[str, Optional[str]] = {}
+        last: dict[str, str | None] = {}
         for a in self.journal.actions():
             if a.kind == "preprod" and a.phase != "intent" and a.current is not None:
                 last[a.target] = a.current

@@ -5,7 +5,8 @@ the other for it."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -26,14 +27,14 @@ class AdapterSpec(Frozen):
     """How targets are deployed: `local` (processes of `deploysim local up`) or `command` (argv lists)."""
 
     kind: Literal["local", "command"]
-    fleet_dir: Optional[str] = Field(None, description="local: the directory `deploysim local up` manages, "
+    fleet_dir: str | None = Field(None, description="local: the directory `deploysim local up` manages, "
                                      "relative to the inventory file")
-    deploy: Optional[Argv] = Field(None, description="command: puts {target} on {version}")
-    rollback: Optional[Argv] = Field(None, description="command: puts {target} back on {version}; "
+    deploy: Argv | None = Field(None, description="command: puts {target} on {version}")
+    rollback: Argv | None = Field(None, description="command: puts {target} back on {version}; "
                                      "default: the deploy command with the previous version")
-    current_version: Optional[Argv] = Field(None, description="command: prints the version {target} runs")
-    health: Optional[Argv] = Field(None, description="command: exits 0 when {target} is healthy")
-    preprod: Optional[Argv] = Field(None, description="command: runs pre-production tests of {version} "
+    current_version: Argv | None = Field(None, description="command: prints the version {target} runs")
+    health: Argv | None = Field(None, description="command: exits 0 when {target} is healthy")
+    preprod: Argv | None = Field(None, description="command: runs pre-production tests of {version} "
                                     "for {stage}; exit 0 = passed")
     timeout: Duration = Field(60.0, description="seconds per attempt of an adapter call")
     retries: Annotated[int, Field(ge=0, le=20)] = Field(2, description="extra attempts after the first")

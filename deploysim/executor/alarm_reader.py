@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -112,7 +112,7 @@ class AlarmReader:
 
         return combine_alarm_states(name, self.metric_alarms, self.composites, states_of)
 
-    def check_alarms(self, step: Step, watch_from_s: float, now_s: float) -> Optional[str]:
+    def check_alarms(self, step: Step, watch_from_s: float, now_s: float) -> str | None:
         """The first watched alarm ("name@scope") in ALARM in a period that ended since `watch_from_s`."""
         if not step.watched:
             return None
@@ -120,19 +120,19 @@ class AlarmReader:
         k_end = self.periods_ended(now_s)
         if k_end <= k_first:
             return None
-        first: Optional[tuple[int, str]] = None
+        first: tuple[int, str] | None = None
         for w in step.watched:
             hits = np.flatnonzero(self.alarm_states(w.alarm, w.hosts, k_first, k_end))
             if hits.size and (first is None or hits[0] < first[0]):
                 first = (int(hits[0]), f"{w.alarm}@{w.label}")
         return None if first is None else first[1]
 
-    def watch(self, step: Step, watch_from_s: float) -> Callable[[float, bool], Optional[str]]:
+    def watch(self, step: Step, watch_from_s: float) -> Callable[[float, bool], str | None]:
         """A watch of `step`'s alarms from `watch_from_s`: called with (now, something changed), it
         judges the datapoints once per period that ended (and again when something changed)."""
-        judged: list[Optional[int]] = [None]
+        judged: list[int | None] = [None]
 
-        def check(now_s: float, changed: bool = False) -> Optional[str]:
+        def check(now_s: float, changed: bool = False) -> str | None:
             k_end = self.periods_ended(now_s)
             if k_end == judged[0] and not changed:
                 return None

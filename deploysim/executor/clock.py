@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Optional
 
 from .interfaces import Clock
 from .outcome import Stopped
@@ -20,7 +19,7 @@ class RealClock:
     def now(self) -> float:
         return time.time()
 
-    def sleep(self, seconds: float, stop: Optional[threading.Event] = None) -> bool:
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
         if stop is None:
             time.sleep(max(0.0, seconds))
             return False
@@ -42,7 +41,7 @@ class StepClock:
         with self._lock:
             return self._t
 
-    def sleep(self, seconds: float, stop: Optional[threading.Event] = None) -> bool:
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
         if stop is not None and stop.is_set():
             return True
         with self._lock:

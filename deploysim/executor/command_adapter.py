@@ -15,14 +15,14 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from ..scenario.schema import MetricAlarm
-from .interfaces import ActionResult, Target
 from .adapter_spec import AdapterSpec, fill
+from .interfaces import ActionResult, Target
 
 OUTPUT_LIMIT_CHARS = 2000
 """Characters of stdout and of stderr kept per attempt (the end, where errors are)."""
@@ -33,7 +33,7 @@ class CommandOutcome:
     """One attempt of one command."""
 
     argv: tuple[str, ...]
-    returncode: Optional[int]  # None: killed on time-out, or it could not start
+    returncode: int | None  # None: killed on time-out, or it could not start
     stdout: str
     stderr: str
     duration_s: float
@@ -58,7 +58,7 @@ def _tail(text: str) -> str:
     return text if len(text) <= OUTPUT_LIMIT_CHARS else "..." + text[-OUTPUT_LIMIT_CHARS:]
 
 
-def run_once(argv: Sequence[str], timeout_s: float, on_spawn: Optional[Callable[[int], None]] = None) -> CommandOutcome:
+def run_once(argv: Sequence[str], timeout_s: float, on_spawn: Callable[[int], None] | None = None) -> CommandOutcome:
     """Run `argv` (no shell) in its own process group, killing the group when `timeout_s` passes.
 
     Its own session also keeps Ctrl-C in the terminal away from it: the executor decides whether
@@ -91,7 +91,7 @@ def kill_group(pid: int) -> None:
 
 
 def run_with_retries(argv: Sequence[str], *, timeout_s: float, retries: int, backoff_s: float,
-                     on_spawn: Optional[Callable[[int], None]] = None,
+                     on_spawn: Callable[[int], None] | None = None,
                      accept: Callable[[CommandOutcome], bool] = lambda o: o.ok,
                      sleep: Callable[[float], None] = time.sleep) -> tuple[bool, list[CommandOutcome]]:
     """Attempt `argv` until `accept`s an outcome, at most 1 + `retries` times, waiting `backoff_s`,
@@ -122,9 +122,9 @@ class CommandAdapter:
         self.spec = spec
         self.sleep = sleep
         # Called with the pid of every command started, so the journal can find orphans after a crash.
-        self.on_spawn: Optional[Callable[[int], None]] = None
+        self.on_spawn: Callable[[int], None] | None = None
 
-    def set_spawn_listener(self, listener: Optional[Callable[[int], None]]) -> None:
+    def set_spawn_listener(self, listener: Callable[[int], None] | None) -> None:
         """Tell `listener` the pid (= process group id: each command leads its own) of every command started."""
         self.on_spawn = listener
 
@@ -149,7 +149,7 @@ class CommandAdapter:
         ok, attempts = self._run(template, self.values(target, version), timeout_s)
         return ActionResult(ok, _detail(attempts), len(attempts))
 
-    def current_version(self, target: Target, *, timeout_s: float) -> Optional[str]:
+    def current_version(self, target: Target, *, timeout_s: float) -> str | None:
         ok, attempts = self._run(self.spec.current_version, self.values(target, ""), timeout_s,
                                  accept=lambda o: o.ok and bool(o.stdout.strip()))
         return attempts[-1].stdout.strip().splitlines()[-1].strip() if ok else None
@@ -160,7 +160,7 @@ class CommandAdapter:
         ok, _ = self._run(self.spec.health, self.values(target, ""), timeout_s)
         return ok
 
-    def preprod(self, stage: str, version: str, *, timeout_s: float) -> Optional[ActionResult]:
+    def preprod(self, stage: str, version: str, *, timeout_s: float) -> ActionResult | None:
         """Run the pre-production tests of `version` for `stage`; None when none are configured."""
         if self.spec.preprod is None:
             return None
@@ -182,7 +182,7 @@ class CommandMetricSource:
         self.timeout_s = timeout_s
 
     def _query(self, metric: str, targets: Sequence[Target], start_s: float, end_s: float, period_s: float,
-               statistic: str = "average", api: Optional[str] = None, dependency: Optional[str] = None) -> np.ndarray:
+               statistic: str = "average", api: str | None = None, dependency: str | None = None) -> np.ndarray:
         n = max(0, int(math.floor((end_s - start_s) / period_s + 1e-9)))
         values = {"metric": metric, "statistic": statistic, "api": api or "", "dependency": dependency or "",
                   "start": f"{start_s:.3f}", "end": f"{end_s:.3f}", "period": f"{period_s:g}",
@@ -204,7 +204,7 @@ class CommandMetricSource:
         return self._query(alarm.metric, targets, start_s, end_s, period_s, alarm.statistic, alarm.api,
                            alarm.dependency)
 
-    def requests(self, targets: Sequence[Target], start_s: float, end_s: float, api: Optional[str] = None) -> float:
+    def requests(self, targets: Sequence[Target], start_s: float, end_s: float, api: str | None = None) -> float:
         if end_s <= start_s:
             return 0.0
         values = self._query("requests", targets, start_s, end_s, end_s - start_s, api=api)

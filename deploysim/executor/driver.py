@@ -13,11 +13,20 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from ..policy.controller import RolloutController
 from ..policy.decisions import (
-    BakeWait, Complete, Decision, DeployBatch, EnterStage, Fail, Observation, RollBack, StepKind, WaitBlocker,
+    BakeWait,
+    Complete,
+    Decision,
+    DeployBatch,
+    EnterStage,
+    Fail,
+    Observation,
+    RollBack,
+    StepKind,
+    WaitBlocker,
     decision_row,
 )
 from ..policy.drive import drive, run_to_end
@@ -47,7 +56,7 @@ class ExecutorDriver:
         self.stop = stop
         self.log = log
         self.decision_log: list[tuple] = []  # decision_row(...) per decision, as the simulator records them
-        self._bake_looked: Optional[tuple] = None  # the bake whose data was last looked at
+        self._bake_looked: tuple | None = None  # the bake whose data was last looked at
 
     # ------------------------------------------------------------ the Driver protocol
 
@@ -156,7 +165,7 @@ class ExecutorDriver:
 
     # ------------------------------------------------------------ waiting
 
-    def _wait_watching(self, step: Step, until_s: float, watch_from_s: float) -> Optional[str]:
+    def _wait_watching(self, step: Step, until_s: float, watch_from_s: float) -> str | None:
         """Wait until `until_s` unless a watched alarm fires first; returns the alarm (name@scope) or None.
         Datapoints are judged as each metric period ends (plus the source's delay), as the simulator does."""
         watch = self.alarms.watch(step, watch_from_s)
@@ -176,7 +185,7 @@ class Executor:
     """Carries out one rollout's decisions on real targets; one instance per process and state dir."""
 
     def __init__(self, rollout: Rollout, adapter: Adapter, source: MetricSource, journal: Journal, *,
-                 clock: Optional[Clock] = None, stop: Optional[threading.Event] = None,
+                 clock: Clock | None = None, stop: threading.Event | None = None,
                  datapoint_delay_s: float = 0.0, log: Callable[[str], None] = lambda line: None):
         self.r = rollout
         self.adapter = adapter
@@ -224,7 +233,7 @@ class Executor:
             self.journal.event("halted", message)
             return RunOutcome("halted", EXIT_FAILED, message)
 
-    def _drive(self, first: Optional[Decision] = None) -> RunOutcome:
+    def _drive(self, first: Decision | None = None) -> RunOutcome:
         return run_to_end(drive(self.ctrl, self.driver, first))
 
     def _start(self) -> RunOutcome:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from typing import Callable, Mapping, Optional, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -32,15 +32,15 @@ class FakeAdapter:
     `calls` as (kind, target, version). Thread-safe; it starts no processes.
     """
 
-    def __init__(self, versions: Mapping[str, str], *, clock: Optional[Clock] = None, action_s: float = 0.0,
-                 preprod_passes: Optional[Callable[[str, str], bool]] = None):
+    def __init__(self, versions: Mapping[str, str], *, clock: Clock | None = None, action_s: float = 0.0,
+                 preprod_passes: Callable[[str, str], bool] | None = None):
         self.versions: dict[str, str] = dict(versions)
         self.clock = clock if clock is not None else StepClock()
         self.action_s = action_s
         self.preprod_passes = preprod_passes
         self.unreachable: set[str] = set()
         self.calls: list[tuple[str, str, str]] = []
-        self.spawn_listener: Optional[SpawnListener] = None
+        self.spawn_listener: SpawnListener | None = None
         self._fail: Counter[str] = Counter()
         self._hang: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -81,7 +81,7 @@ class FakeAdapter:
     def rollback(self, target: Target, version: str, *, timeout_s: float) -> ActionResult:
         return self._change("rollback", target, version, timeout_s)
 
-    def current_version(self, target: Target, *, timeout_s: float) -> Optional[str]:
+    def current_version(self, target: Target, *, timeout_s: float) -> str | None:
         with self._lock:
             self.calls.append(("current_version", target.name, ""))
             if target.name in self.unreachable:
@@ -91,7 +91,7 @@ class FakeAdapter:
     def healthy(self, target: Target, *, timeout_s: float) -> bool:
         return self.current_version(target, timeout_s=timeout_s) is not None
 
-    def preprod(self, stage: str, version: str, *, timeout_s: float) -> Optional[ActionResult]:
+    def preprod(self, stage: str, version: str, *, timeout_s: float) -> ActionResult | None:
         if self.preprod_passes is None:
             return None
         with self._lock:
@@ -99,7 +99,7 @@ class FakeAdapter:
         ok = bool(self.preprod_passes(stage, version))
         return ActionResult(ok, f"pre-production tests of {version} for {stage}: {'passed' if ok else 'failed'}")
 
-    def set_spawn_listener(self, listener: Optional[SpawnListener]) -> None:
+    def set_spawn_listener(self, listener: SpawnListener | None) -> None:
         self.spawn_listener = listener  # kept, never called: nothing is spawned
 
 
@@ -113,9 +113,9 @@ class FakeMetricSource:
     request count: `requests_per_s` per target, times the period.
     """
 
-    def __init__(self, adapter: FakeAdapter, values: Optional[Mapping[str, Mapping[str, Optional[float]]]] = None,
-                 *, default: Optional[float] = 0.0, requests_per_s: float = 10.0,
-                 api_shares: Optional[Mapping[str, float]] = None):
+    def __init__(self, adapter: FakeAdapter, values: Mapping[str, Mapping[str, float | None]] | None = None,
+                 *, default: float | None = 0.0, requests_per_s: float = 10.0,
+                 api_shares: Mapping[str, float] | None = None):
         self.adapter = adapter
         self.values = {v: dict(m) for v, m in (values or {}).items()}
         self.default = default
@@ -136,6 +136,6 @@ class FakeMetricSource:
         seen = [v for v in per_target if not math.isnan(v)]
         return np.full(n, float(np.mean(seen)) if seen else math.nan)
 
-    def requests(self, targets: Sequence[Target], start_s: float, end_s: float, api: Optional[str] = None) -> float:
+    def requests(self, targets: Sequence[Target], start_s: float, end_s: float, api: str | None = None) -> float:
         share = 1.0 if api is None else self.api_shares.get(api, 0.0)
         return self.requests_per_s * max(0.0, end_s - start_s) * len(targets) * share

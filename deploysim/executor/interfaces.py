@@ -6,8 +6,9 @@ through them; everything else in the executor is shared with the simulator.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -53,18 +54,18 @@ class Adapter(Protocol):
         """Put `target` back on `version` (the version it ran before the rollout)."""
         ...
 
-    def current_version(self, target: Target, *, timeout_s: float) -> Optional[str]:
+    def current_version(self, target: Target, *, timeout_s: float) -> str | None:
         """The version the target runs now, None if it cannot be told (unreachable)."""
         ...
 
     def healthy(self, target: Target, *, timeout_s: float) -> bool: ...
 
-    def preprod(self, stage: str, version: str, *, timeout_s: float) -> Optional[ActionResult]:
+    def preprod(self, stage: str, version: str, *, timeout_s: float) -> ActionResult | None:
         """Run the pre-production tests of `version` for pre-production stage `stage`; None when the
         adapter has none to run (it ran nothing, and the stage only waits its duration)."""
         ...
 
-    def set_spawn_listener(self, listener: Optional[SpawnListener]) -> None:
+    def set_spawn_listener(self, listener: SpawnListener | None) -> None:
         """Call `listener` with the process group id of every process a later call starts (None:
         stop telling), so that after a crash the executor can wait for or end what is still running.
         An adapter that starts no processes keeps the listener and never calls it."""
@@ -81,7 +82,7 @@ class MetricSource(Protocol):
         ...
 
     def requests(self, targets: Sequence[Target], start_s: float, end_s: float,
-                 api: Optional[str] = None) -> float:
+                 api: str | None = None) -> float:
         """Requests the targets served in [start_s, end_s) (one API, or all when None)."""
         ...
 
@@ -94,6 +95,6 @@ class Clock(Protocol):
         """Unix seconds."""
         ...
 
-    def sleep(self, seconds: float, stop: Optional[threading.Event] = None) -> bool:
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
         """Let `seconds` pass, returning early once `stop` is set (Ctrl-C); True if `stop` is set."""
         ...

@@ -6,18 +6,21 @@ its field path, as scenario errors do.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional, Sequence
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
 from ..fleet import FleetLayout, host_names
 from ..scenario.loader import ScenarioError, _pydantic_problems, read_yaml_file
 from ..scenario.schema import Duration, Frozen
+
 # The adapter block and argv templates live in adapter_spec (the command adapter needs them too);
 # they stay importable from here.
 from .adapter_spec import METRIC_PLACEHOLDERS, PLACEHOLDERS, AdapterSpec, Argv, fill, placeholders  # noqa: F401
 from .interfaces import Adapter, MetricSource, Target
+
 
 class InventoryError(ScenarioError):
     """An inventory that cannot be used; ``problems`` lists (field path, what was expected)."""
@@ -30,9 +33,9 @@ class MetricsSpec(Frozen):
     """Where metrics come from: a Prometheus server, HTTP probes of the targets, or a command."""
 
     kind: Literal["prometheus", "probe", "command"]
-    url: Optional[str] = Field(None, description="prometheus: the server's base URL")
+    url: str | None = Field(None, description="prometheus: the server's base URL")
     queries: dict[str, str] = Field(default_factory=dict, description="metric name -> PromQL template")
-    command: Optional[Argv] = Field(None, description="command: prints a JSON list, one value (or null) per "
+    command: Argv | None = Field(None, description="command: prints a JSON list, one value (or null) per "
                                     "period; placeholders " + ", ".join("{" + p + "}" for p in METRIC_PLACEHOLDERS))
     timeout: Duration = Field(30.0, description="command: seconds per call")
 
@@ -142,7 +145,7 @@ def make_adapter(inv: Inventory, base_dir: Path) -> Adapter:
 
 
 def make_metric_source(inv: Inventory, targets: Sequence[Target],
-                       apis: Optional[Mapping[str, float]] = None) -> MetricSource:
+                       apis: Mapping[str, float] | None = None) -> MetricSource:
     """The metric source the inventory names; `apis` (the scenario's API mix) shapes the probe's requests."""
     if inv.metrics.kind == "command":
         from .command_adapter import CommandMetricSource

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from .clock import RealClock
 from .interfaces import Clock
@@ -59,9 +60,9 @@ class Action:
     target: str
     version: str
     phase: str
-    intent: Optional[int]
-    current: Optional[str]
-    attempts: Optional[int]
+    intent: int | None
+    current: str | None
+    attempts: int | None
     detail: str
 
 
@@ -70,9 +71,9 @@ class DecisionRow:
     seq: int
     time_s: float
     kind: str
-    stage: Optional[int]
-    step: Optional[int]
-    batch: Optional[int]
+    stage: int | None
+    step: int | None
+    batch: int | None
     detail: dict
     controller: dict
 
@@ -80,7 +81,7 @@ class DecisionRow:
 class Journal:
     """One run's journal. Safe to share between the executor's threads (writes are serialised)."""
 
-    def __init__(self, path: Path, *, readonly: bool = False, clock: Optional[Clock] = None):
+    def __init__(self, path: Path, *, readonly: bool = False, clock: Clock | None = None):
         self.path = Path(path)
         self._now = (clock or RealClock()).now  # the time every row is stamped with
         self._lock = threading.Lock()
@@ -94,7 +95,7 @@ class Journal:
         self._db.execute("PRAGMA busy_timeout=5000")
 
     @classmethod
-    def in_dir(cls, state_dir: Path, *, readonly: bool = False, clock: Optional[Clock] = None) -> "Journal":
+    def in_dir(cls, state_dir: Path, *, readonly: bool = False, clock: Clock | None = None) -> Journal:
         return cls(Path(state_dir) / JOURNAL_FILE, readonly=readonly, clock=clock)
 
     def close(self) -> None:
@@ -137,7 +138,7 @@ class Journal:
         return self._write("INSERT INTO actions (time_s, kind, target, version, phase, detail) VALUES (?,?,?,?,?,?)",
                            (self._now(), kind, target, version, "intent", detail))
 
-    def outcome(self, intent: int, ok: bool, current: Optional[str], detail: str, attempts: Optional[int] = None) -> int:
+    def outcome(self, intent: int, ok: bool, current: str | None, detail: str, attempts: int | None = None) -> int:
         """Record what an intended action did: `done` only when its success was seen."""
         kind, target, version = self._rows("SELECT kind, target, version FROM actions WHERE seq = ?", (intent,))[0]
         return self._write(
@@ -151,7 +152,7 @@ class Journal:
     def spawned_pids(self, intent: int) -> list[tuple[int, float]]:
         return self._rows("SELECT pid, time_s FROM spawned WHERE intent = ?", (intent,))
 
-    def actions(self, limit: Optional[int] = None) -> list[Action]:
+    def actions(self, limit: int | None = None) -> list[Action]:
         sql = "SELECT * FROM actions ORDER BY seq"
         if limit is not None:
             sql = f"SELECT * FROM (SELECT * FROM actions ORDER BY seq DESC LIMIT {int(limit)}) ORDER BY seq"
@@ -163,9 +164,9 @@ class Journal:
             "SELECT * FROM actions a WHERE phase = 'intent' AND NOT EXISTS "
             "(SELECT 1 FROM actions o WHERE o.intent = a.seq) ORDER BY seq")]
 
-    def current_versions(self) -> dict[str, Optional[str]]:
+    def current_versions(self) -> dict[str, str | None]:
         """Each target's version as the journal knows it: from its last outcome, else its version before."""
-        known: dict[str, Optional[str]] = dict(self.previous_versions())
+        known: dict[str, str | None] = dict(self.previous_versions())
         for target, current in self._rows(
                 "SELECT target, current FROM actions WHERE phase != 'intent' AND kind != 'preprod' ORDER BY seq"):
             known[target] = current
@@ -187,7 +188,7 @@ class Journal:
         return [DecisionRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]))
                 for r in self._rows("SELECT * FROM decisions ORDER BY seq")]
 
-    def last_decision(self) -> Optional[DecisionRow]:
+    def last_decision(self) -> DecisionRow | None:
         rows = self._rows("SELECT * FROM decisions ORDER BY seq DESC LIMIT 1")
         if not rows:
             return None
@@ -200,7 +201,7 @@ class Journal:
     def events(self) -> list[tuple[int, float, str, str]]:
         return self._rows("SELECT seq, time_s, kind, detail FROM events ORDER BY seq")
 
-    def last_terminal_event(self) -> Optional[tuple[str, str]]:
+    def last_terminal_event(self) -> tuple[str, str] | None:
         """The latest event that ended a process's work (complete, rolled back, halted ...), if any."""
         rows = self._rows("SELECT kind, detail FROM events WHERE kind IN (%s) ORDER BY seq DESC LIMIT 1"
                           % ",".join("?" * len(TERMINAL_EVENTS)), TERMINAL_EVENTS)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 from ..localfleet.fleet import FleetError, LocalFleet
 from .interfaces import ActionResult, SpawnListener, Target
@@ -21,9 +20,9 @@ class LocalAdapter:
     def __init__(self, fleet_dir: str | os.PathLike):
         self.fleet_dir = Path(fleet_dir)
         self.fleet = LocalFleet(self.fleet_dir)  # FleetError (one line) when there is no fleet there
-        self.spawn_listener: Optional[SpawnListener] = None
+        self.spawn_listener: SpawnListener | None = None
 
-    def _known(self, target: Target) -> Optional[ActionResult]:
+    def _known(self, target: Target) -> ActionResult | None:
         if target.name not in self.fleet.hosts:
             return ActionResult(False, f"host {target.name} is not in the local fleet at {self.fleet.dir}")
         return None
@@ -41,7 +40,7 @@ class LocalAdapter:
     def rollback(self, target: Target, version: str, *, timeout_s: float) -> ActionResult:
         return self.deploy(target, version, timeout_s=timeout_s)
 
-    def current_version(self, target: Target, *, timeout_s: float) -> Optional[str]:
+    def current_version(self, target: Target, *, timeout_s: float) -> str | None:
         if target.name not in self.fleet.hosts:
             return None
         return self.fleet.live_version(target.name, timeout_s=timeout_s)
@@ -51,11 +50,11 @@ class LocalAdapter:
             return False
         return self.fleet.healthy(target.name, timeout_s=timeout_s)
 
-    def preprod(self, stage: str, version: str, *, timeout_s: float) -> Optional[ActionResult]:
+    def preprod(self, stage: str, version: str, *, timeout_s: float) -> ActionResult | None:
         """The local fleet has no pre-production tests: a pre-production stage only waits."""
         return None
 
-    def set_spawn_listener(self, listener: Optional[SpawnListener]) -> None:
+    def set_spawn_listener(self, listener: SpawnListener | None) -> None:
         """Kept for the protocol's sake. The local fleet's processes are services that outlive the
         call by design (the fleet tracks them itself), so none is reported as a command to reap."""
         self.spawn_listener = listener

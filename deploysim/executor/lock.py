@@ -7,7 +7,6 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
-from typing import Optional
 
 LOCK_FILE = "lock"
 
@@ -19,9 +18,9 @@ class StateDirLocked(RuntimeError):
 class StateDirLock:
     def __init__(self, state_dir: Path):
         self.path = Path(state_dir) / LOCK_FILE
-        self._fd: Optional[int] = None
+        self._fd: int | None = None
 
-    def acquire(self) -> "StateDirLock":
+    def acquire(self) -> StateDirLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -42,14 +41,14 @@ class StateDirLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "StateDirLock":
+    def __enter__(self) -> StateDirLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:
         self.release()
 
 
-def holder_pid(state_dir: Path) -> Optional[int]:
+def holder_pid(state_dir: Path) -> int | None:
     """The pid of the executor holding the state directory, None if none does (read-only check)."""
     path = Path(state_dir) / LOCK_FILE
     if not path.exists():
@@ -66,7 +65,7 @@ def holder_pid(state_dir: Path) -> Optional[int]:
         os.close(fd)
 
 
-def _read_pid(fd: int) -> Optional[int]:
+def _read_pid(fd: int) -> int | None:
     try:
         text = os.pread(fd, 32, 0).decode().strip()
         return int(text) if text else None

@@ -12,7 +12,15 @@ import time
 
 from ..durations import format_duration_s
 from ..policy.decisions import (
-    BakeWait, Complete, Decision, DeployBatch, EnterStage, Fail, Observation, RollBack, WaitBlocker,
+    BakeWait,
+    Complete,
+    Decision,
+    DeployBatch,
+    EnterStage,
+    Fail,
+    Observation,
+    RollBack,
+    WaitBlocker,
 )
 from ..policy.drive import drive, run_to_end
 from .rollout import Rollout, new_controller

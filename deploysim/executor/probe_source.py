@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class ProbeSource:
     """MetricSource from the probe's own requests to `targets`; call close() (or use `with`) to stop it."""
 
     def __init__(self, targets: Sequence[Target], *, rate_per_s: float = 5.0,
-                 apis: Optional[Mapping[str, float]] = None, path: str = "/api/{api}",
+                 apis: Mapping[str, float] | None = None, path: str = "/api/{api}",
                  health_path: str = "/healthz", health_interval_s: float = 1.0, timeout_s: float = 2.0,
                  retention_s: float = 3600.0, start: bool = True):
         if rate_per_s <= 0:
@@ -77,14 +77,14 @@ class ProbeSource:
             thread.join(timeout=self.timeout_s + 1.0)
         self._threads = []
 
-    def __enter__(self) -> "ProbeSource":
+    def __enter__(self) -> ProbeSource:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     def _recorder(self, name: str):
-        def record(sent_at: float, api: str, code: Optional[int], seconds: float) -> None:
+        def record(sent_at: float, api: str, code: int | None, seconds: float) -> None:
             error = code is None or code >= 500
             latency = float("nan") if code is None else seconds
             with self._lock:
@@ -115,7 +115,7 @@ class ProbeSource:
 
     # ------------------------------------------------------------ MetricSource
 
-    def _rows(self, targets: Sequence[Target], api: Optional[str]):
+    def _rows(self, targets: Sequence[Target], api: str | None):
         with self._lock:
             rows = [row for t in targets for row in self._requests.get(t.name, ())]
         if api not in (None, "All"):
@@ -175,6 +175,6 @@ class ProbeSource:
         return np.where(checked > 0, unhealthy, np.nan)
 
     def requests(self, targets: Sequence[Target], start_s: float, end_s: float,
-                 api: Optional[str] = None) -> float:
+                 api: str | None = None) -> float:
         sent, _, _ = self._rows(targets, api)
         return float(np.count_nonzero((sent >= start_s) & (sent < end_s)))

@@ -27,7 +27,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -91,7 +91,7 @@ def _duration(seconds: float) -> str:
 class PrometheusSource:
     """MetricSource over a Prometheus HTTP API at `url` (e.g. http://127.0.0.1:9090)."""
 
-    def __init__(self, url: str, queries: Optional[Mapping[str, str]] = None, *, timeout_s: float = 10.0):
+    def __init__(self, url: str, queries: Mapping[str, str] | None = None, *, timeout_s: float = 10.0):
         self.url = url.rstrip("/")
         self.queries = dict(DEFAULT_QUERIES)
         self.queries.update(queries or {})
@@ -100,12 +100,12 @@ class PrometheusSource:
 
     # ------------------------------------------------------------ templates
 
-    def template_for(self, alarm: MetricAlarm) -> Optional[str]:
+    def template_for(self, alarm: MetricAlarm) -> str | None:
         """The alarm's own template (by alarm name), else its metric's; None when the metric has none."""
         return self.queries.get(alarm.name) or self.queries.get(alarm.metric)
 
-    def render(self, template: str, targets: Sequence[Target], period_s: float, *, api: Optional[str] = None,
-               statistic: str = "average", dependency: Optional[str] = None) -> str:
+    def render(self, template: str, targets: Sequence[Target], period_s: float, *, api: str | None = None,
+               statistic: str = "average", dependency: str | None = None) -> str:
         """`template` with its placeholders filled for these targets."""
         values = {
             "{instances}": promql_regex([_address(t) for t in targets]),
@@ -159,7 +159,7 @@ class PrometheusSource:
         return out
 
     def requests(self, targets: Sequence[Target], start_s: float, end_s: float,
-                 api: Optional[str] = None) -> float:
+                 api: str | None = None) -> float:
         if end_s <= start_s or not targets:
             return 0.0
         template = self.queries.get("requests", DEFAULT_QUERIES["requests"])

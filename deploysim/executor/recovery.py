@@ -11,8 +11,19 @@ import os
 from pathlib import Path
 
 from ..policy.decisions import (
-    BakeWait, BlockReason, Complete, Decision, DeployBatch, EnterStage, Fail, FailReason, RollBack, RollbackCause,
-    RollbackScope, StepKind, WaitBlocker,
+    BakeWait,
+    BlockReason,
+    Complete,
+    Decision,
+    DeployBatch,
+    EnterStage,
+    Fail,
+    FailReason,
+    RollBack,
+    RollbackCause,
+    RollbackScope,
+    StepKind,
+    WaitBlocker,
 )
 from .actions import Actions
 from .clock import wait_until

@@ -7,12 +7,12 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import yaml
 
 from ..fleet import FleetLayout, build_fleet
-from ..policy.controller import RolloutController, new_controller as policy_controller
+from ..policy.controller import RolloutController
+from ..policy.controller import new_controller as policy_controller
 from ..policy.plan import PipelinePlan, build_plan
 from ..scenario.loader import ScenarioError, scenario_from_dict
 from ..scenario.schema import Scenario
@@ -46,7 +46,7 @@ def check_version(version: str) -> None:
 
 
 def load_rollout(scenario_text: str, scenario_source: str, inventory_text: str, inventory_source: str,
-                 inventory_dir: Path, version: str, pipeline: Optional[str]) -> Rollout:
+                 inventory_dir: Path, version: str, pipeline: str | None) -> Rollout:
     """Validate every input before anything is touched; raises ScenarioError (or InventoryError)."""
     try:
         data = yaml.safe_load(scenario_text)
@@ -70,7 +70,7 @@ def load_rollout(scenario_text: str, scenario_source: str, inventory_text: str, 
                    inventory_dir)
 
 
-def load_rollout_files(scenario_path: Path, inventory_path: Path, version: str, pipeline: Optional[str]) -> Rollout:
+def load_rollout_files(scenario_path: Path, inventory_path: Path, version: str, pipeline: str | None) -> Rollout:
     scenario_text = _read_text(scenario_path, "scenario")
     inventory_text = _read_text(inventory_path, "inventory")
     return load_rollout(scenario_text, str(scenario_path), inventory_text, str(inventory_path),
@@ -86,7 +86,7 @@ def _read_text(path: Path, what: str) -> str:
         raise ScenarioError([("", f"not UTF-8 text (byte {error.start})")], str(path)) from None
 
 
-def rollout_meta(scenario_path: Path, inventory_path: Path, rollout: Rollout, *, clock: Optional[Clock] = None) -> dict:
+def rollout_meta(scenario_path: Path, inventory_path: Path, rollout: Rollout, *, clock: Clock | None = None) -> dict:
     """What the journal keeps so `--resume` rebuilds exactly this rollout, even if the files change."""
     scenario_text = Path(scenario_path).read_text(encoding="utf-8")
     inventory_text = Path(inventory_path).read_text(encoding="utf-8")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 from ..durations import format_duration_s
 from .journal import TERMINAL_EVENTS, Journal
@@ -55,7 +54,7 @@ def rollout_status(state_dir: Path) -> dict:
         journal.close()
 
 
-def format_status(info: dict, now_s: Optional[float] = None) -> str:
+def format_status(info: dict, now_s: float | None = None) -> str:
     """`rollout_status(...)` as text for people: state, last decision, every target, the last actions."""
     now_s = time.time() if now_s is None else now_s
     out = [f"Rollout of {info['version']} through pipeline {info['pipeline']} ({info['scenario']})",

@@ -7,7 +7,8 @@ All of them run every policy on the same child seeds (common random numbers) and
 from __future__ import annotations
 
 import itertools
-from typing import Any, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
 
 import numpy as np
 
@@ -38,9 +39,9 @@ def _check_replications(replications: int) -> None:
 
 
 def monte_carlo(scenario: Scenario, *, replications: int = 100, seed: Seed = 1, months: float = 1.0,
-                sla_target_pct: float = 99.9, credit_table: str = "s3-standard", workers: Optional[int] = None,
-                client: Any = None, progress: Optional[bool] = None, keep_changes: bool = True,
-                start_method: Optional[str] = None) -> Experiment:
+                sla_target_pct: float = 99.9, credit_table: str = "s3-standard", workers: int | None = None,
+                client: Any = None, progress: bool | None = None, keep_changes: bool = True,
+                start_method: str | None = None) -> Experiment:
     """Simulate `replications` independent runs of `months` months each (child seeds of `seed`).
 
     `workers` processes on this machine (default: one per CPU; 1 runs here), or a Dask `client`.
@@ -53,12 +54,12 @@ def monte_carlo(scenario: Scenario, *, replications: int = 100, seed: Seed = 1, 
                    progress=progress, keep_changes=keep_changes, start_method=start_method)
 
 
-def compare(scenarios: Union[Sequence[Scenario], Mapping[str, Union[Scenario, Policy]]], *,
-            base: Optional[Scenario] = None, baseline: Optional[str] = None, replications: int = 100,
+def compare(scenarios: Sequence[Scenario] | Mapping[str, Scenario | Policy], *,
+            base: Scenario | None = None, baseline: str | None = None, replications: int = 100,
             seed: Seed = 1, months: float = 1.0, sla_target_pct: float = 99.9, credit_table: str = "s3-standard",
-            workers: Optional[int] = None, client: Any = None, progress: Optional[bool] = None,
-            keep_changes: bool = True, parameters: Optional[Mapping[str, Mapping[str, Any]]] = None,
-            start_method: Optional[str] = None) -> Experiment:
+            workers: int | None = None, client: Any = None, progress: bool | None = None,
+            keep_changes: bool = True, parameters: Mapping[str, Mapping[str, Any]] | None = None,
+            start_method: str | None = None) -> Experiment:
     """Run several policies on the same random worlds and compare them.
 
     `scenarios` is a list of scenarios (named by their `name`), or a mapping from a label to a
@@ -83,7 +84,7 @@ def compare(scenarios: Union[Sequence[Scenario], Mapping[str, Union[Scenario, Po
     return experiment
 
 
-def _named(scenarios, base: Optional[Scenario]) -> dict[str, Scenario]:
+def _named(scenarios, base: Scenario | None) -> dict[str, Scenario]:
     if isinstance(scenarios, Mapping):
         items = list(scenarios.items())
     else:

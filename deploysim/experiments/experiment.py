@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,7 @@ class Experiment:
     changes: pd.DataFrame
     settings: Settings
     seed: Any
-    baseline: Optional[str] = None  # the policy others are compared against (first by default)
+    baseline: str | None = None  # the policy others are compared against (first by default)
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)  # policy -> swept values
 
     @property
@@ -54,7 +54,7 @@ class Experiment:
     def n_replications(self) -> int:
         return int(self.replications["replication"].nunique())
 
-    def summary(self, metrics: Optional[list[str]] = None, confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
+    def summary(self, metrics: list[str] | None = None, confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
         """One row per policy × metric: n, mean with its interval, median, p90, p99 with intervals.
 
         For `sla_breach` the mean is the breach probability and its interval is exact (Clopper-Pearson).
@@ -78,7 +78,7 @@ class Experiment:
                 rows.append(row)
         return pd.DataFrame(rows)
 
-    def tradeoff(self, pipeline: Optional[str] = None, confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
+    def tradeoff(self, pipeline: str | None = None, confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
         """Per policy: median lead time and SLA breach probability with intervals, and whether the
         policy is on the Pareto frontier (no other policy is at least as fast and as safe, and better in one).
 
@@ -106,7 +106,7 @@ class Experiment:
         out["on_frontier"] = pareto_front(out["lead_time_p50_h"].to_numpy(), out["breach_probability"].to_numpy())
         return out
 
-    def _lead_times_h(self, policy: str, pipeline: Optional[str]) -> np.ndarray:
+    def _lead_times_h(self, policy: str, pipeline: str | None) -> np.ndarray:
         """Each replication's median lead time (hours) of deployed changes, of one pipeline or all."""
         if pipeline is None:
             lead = self.replications.loc[self.replications["policy"] == policy, "lead_time_p50_h"].to_numpy(dtype=float)
@@ -117,7 +117,7 @@ class Experiment:
         mine = ch[(ch["policy"] == policy) & (ch["pipeline"] == pipeline) & (ch["outcome"] == "deployed")]
         return mine.groupby("replication")["lead_time_s"].median().to_numpy(dtype=float) / 3600.0
 
-    def paired(self, metrics: Optional[list[str]] = None, baseline: Optional[str] = None,
+    def paired(self, metrics: list[str] | None = None, baseline: str | None = None,
                confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
         """Each policy minus the baseline, replication by replication (common random numbers), with
         the paired interval and, for comparison, the interval that ignores the pairing."""

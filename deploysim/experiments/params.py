@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import yaml
 

@@ -12,8 +12,9 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,13 +50,13 @@ def _init_worker(scenarios: Mapping[str, Scenario], settings: Settings, keep_cha
     _WORKER_STATE.update(scenarios=scenarios, settings=settings, keep_changes=keep_changes)
 
 
-def _run_chunk(tasks: Sequence[Task]) -> list[tuple[dict, Optional[pd.DataFrame]]]:
+def _run_chunk(tasks: Sequence[Task]) -> list[tuple[dict, pd.DataFrame | None]]:
     s = _WORKER_STATE
     return [run_replication(s["scenarios"][t.policy], t.seed, s["settings"], s["keep_changes"]) for t in tasks]
 
 
 def _run_on_dask(task: Task, scenarios: Mapping[str, Scenario], settings: Settings,
-                 keep_changes: bool) -> tuple[dict, Optional[pd.DataFrame]]:
+                 keep_changes: bool) -> tuple[dict, pd.DataFrame | None]:
     return run_replication(scenarios[task.policy], task.seed, settings, keep_changes)
 
 
@@ -69,7 +70,7 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _progress_bar(total: int, show: Optional[bool], desc: str):
+def _progress_bar(total: int, show: bool | None, desc: str):
     if show is None:
         show = sys.stderr.isatty()
     if show:
@@ -80,9 +81,9 @@ def _progress_bar(total: int, show: Optional[bool], desc: str):
 
 
 def run_tasks(scenarios: Mapping[str, Scenario], replications: int, seed: int | np.random.SeedSequence,
-              settings: Settings, *, workers: Optional[int] = None, client: Any = None,
-              progress: Optional[bool] = None, keep_changes: bool = True,
-              desc: str = "simulating", start_method: Optional[str] = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+              settings: Settings, *, workers: int | None = None, client: Any = None,
+              progress: bool | None = None, keep_changes: bool = True,
+              desc: str = "simulating", start_method: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every policy × replication; returns (replications frame, changes frame) in a fixed order.
 
     `workers=1` runs here; more runs on a local process pool (default: one per CPU); `client`
@@ -117,7 +118,7 @@ def _run_here(tasks, scenarios, settings, keep_changes, progress, desc):
     return outputs
 
 
-def pool_context(start_method: Optional[str] = None):
+def pool_context(start_method: str | None = None):
     """The multiprocessing context the local pool starts its workers with.
 
     By default fork where the platform has it: workers start at once and scripts need no

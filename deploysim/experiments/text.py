@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -114,7 +115,7 @@ def format_tradeoff(frame: pd.DataFrame, title: str) -> str:
                                        "95% CI", "mean downtime"), rows))
 
 
-def format_sweep(exp: Experiment, tradeoff: pd.DataFrame, pipeline: Optional[str]) -> str:
+def format_sweep(exp: Experiment, tradeoff: pd.DataFrame, pipeline: str | None) -> str:
     """A sweep: its settings side by side, then lead time against breach probability (`deploysim sweep`)."""
     whose = f"{pipeline} pipeline's" if pipeline else "all changes'"
     return "\n".join([format_comparison(exp), "",

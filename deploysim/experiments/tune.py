@@ -24,9 +24,10 @@ with each dimension (the usual case); it is not guaranteed to otherwise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
-from typing import Any, ClassVar, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -76,10 +77,10 @@ class TuneResult:
     """Every evaluated setting with its figures, and the best feasible one."""
 
     candidates: pd.DataFrame  # one row per evaluated setting: dimension values, lead time, breach probability, feasible, on_frontier, chosen
-    best: Optional[dict[str, Any]]  # the chosen setting's row, None when nothing met the bound
-    best_values: Optional[dict[str, Any]]  # path -> value of the chosen setting
+    best: dict[str, Any] | None  # the chosen setting's row, None when nothing met the bound
+    best_values: dict[str, Any] | None  # path -> value of the chosen setting
     experiment: Experiment  # all replications of all evaluated settings (same seeds)
-    scenario: Optional[Scenario]  # the scenario with the best setting applied
+    scenario: Scenario | None  # the scenario with the best setting applied
     dimensions: list[Dimension]
     pipeline: str
     sla_target_pct: float
@@ -136,7 +137,7 @@ def _field(scenario: Scenario, path: str, ladder: Sequence[Any]) -> Field:
     return Field(path, tuple(values), start)
 
 
-def dimensions(scenario: Scenario, vary: Union[str, Mapping[str, Sequence[Any]]], pipeline: str) -> list[Dimension]:
+def dimensions(scenario: Scenario, vary: str | Mapping[str, Sequence[Any]], pipeline: str) -> list[Dimension]:
     """The searched dimensions, from a group name or an explicit path → values mapping."""
     if not isinstance(vary, str):
         grid = check_grid(scenario, vary)
@@ -172,10 +173,10 @@ def dimensions(scenario: Scenario, vary: Union[str, Mapping[str, Sequence[Any]]]
 
 
 def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: float,
-         vary: Union[str, Mapping[str, Sequence[Any]]] = "bake durations", pipeline: str = "code",
+         vary: str | Mapping[str, Sequence[Any]] = "bake durations", pipeline: str = "code",
          replications: int = 100, seed: int = 1, months: float = 1.0, credit_table: str = "s3-standard",
-         max_evaluations: int = 16, criterion: str = "estimate", workers: Optional[int] = None,
-         client: Any = None, progress: Optional[bool] = None) -> TuneResult:
+         max_evaluations: int = 16, criterion: str = "estimate", workers: int | None = None,
+         client: Any = None, progress: bool | None = None) -> TuneResult:
     """Search `vary` for the settings with the shortest median lead time of `pipeline` whose SLA
     breach probability is at most `max_breach_probability` (`criterion="estimate"` judges the
     estimate; `"upper"` the upper end of its 95% interval, the cautious reading). See the module docstring."""
@@ -190,8 +191,8 @@ def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: f
     if pipeline not in scenario.policy.pipelines:
         raise ParameterError(f"unknown pipeline {pipeline!r}; the scenario has {', '.join(scenario.policy.pipelines)}")
     dims = dimensions(scenario, vary, pipeline)
-    run = dict(replications=replications, seed=seed, months=months, sla_target_pct=sla_target_pct,
-               credit_table=credit_table, workers=workers, client=client, progress=progress)
+    run = {"replications": replications, "seed": seed, "months": months, "sla_target_pct": sla_target_pct,
+               "credit_table": credit_table, "workers": workers, "client": client, "progress": progress}
 
     def values_at(point: tuple[int, ...]) -> dict[str, Any]:
         return {f.path: f.at(k) for d, k in zip(dims, point) for f in d.fields}

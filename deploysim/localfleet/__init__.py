@@ -3,3 +3,8 @@
 scraping them (prometheus.py), and the ports, load and inventory file of `deploysim local`
 (control.py; the commands are deploysim/cli/local.py). See docs/local-fleet.md.
 """
+
+from .fleet import FleetError, LocalFleet
+from .prometheus import PrometheusError, PrometheusServer
+
+__all__ = ["FleetError", "LocalFleet", "PrometheusError", "PrometheusServer"]

@@ -5,8 +5,8 @@ inventory file that points `deploysim execute` at the fleet. Library code; the c
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import yaml
 
@@ -24,7 +24,7 @@ def default_versions_file(scenario_path: Path) -> Path:
     return scenario_path.with_name(f"{stem}.versions.yaml")
 
 
-def choose_ports(directory: Path, names: Sequence[str], base_port: Optional[int], avoid: int) -> dict[str, int]:
+def choose_ports(directory: Path, names: Sequence[str], base_port: int | None, avoid: int) -> dict[str, int]:
     """Host -> port: the fleet directory's own ports when it already holds these hosts, else consecutive
     ports from `base_port`, else free ports picked by the system (never `avoid`, Prometheus's port)."""
     existing = procs.read_json(directory / "fleet.json")
@@ -41,7 +41,7 @@ def choose_ports(directory: Path, names: Sequence[str], base_port: Optional[int]
     return ports
 
 
-def start_hosts(fleet: LocalFleet, names: Sequence[str], version: Optional[str], first_version: str,
+def start_hosts(fleet: LocalFleet, names: Sequence[str], version: str | None, first_version: str,
                 timeout_s: float = 30.0) -> list:
     """Start every host: on `version` if given; else hosts without a version on `first_version` and the
     others on the version they had. Returns the fleet's start outcomes."""

@@ -18,10 +18,10 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Optional, Sequence
 
 from . import procs
 from .service import VersionsFileError, load_versions
@@ -41,17 +41,17 @@ class Outcome:
     host: str
     ok: bool
     detail: str
-    version: Optional[str] = None
+    version: str | None = None
 
 
 @dataclass(frozen=True)
 class HostStatus:
     name: str
     port: int
-    recorded_version: Optional[str]
+    recorded_version: str | None
     phase: str
-    live_version: Optional[str]  # None: nothing answers on the port
-    pid: Optional[int]
+    live_version: str | None  # None: nothing answers on the port
+    pid: int | None
     healthy: bool
 
 
@@ -76,7 +76,7 @@ class LocalFleet:
 
     @classmethod
     def create(cls, fleet_dir: str | os.PathLike, hosts: Mapping[str, int], versions_file: str | os.PathLike,
-               apis: Optional[Mapping[str, float]] = None, bind: str = "127.0.0.1") -> "LocalFleet":
+               apis: Mapping[str, float] | None = None, bind: str = "127.0.0.1") -> LocalFleet:
         """Write the fleet's configuration (nothing starts yet). An existing fleet keeps its ports."""
         directory = Path(fleet_dir).resolve()
         load_versions(versions_file)  # fail early on a bad versions file
@@ -136,14 +136,14 @@ class LocalFleet:
 
     # ------------------------------------------------------------ what runs
 
-    def identity(self, name: str, *, timeout_s: float = 1.0) -> Optional[dict]:
+    def identity(self, name: str, *, timeout_s: float = 1.0) -> dict | None:
         """What answers on the host's port: {version, pid, host, port}; None when nothing does."""
         status, body = procs.http_get_json(self.url(name, "/version"), timeout_s=timeout_s)
         if status != 200 or not body or "version" not in body:
             return None
         return body
 
-    def live_version(self, name: str, *, timeout_s: float = 1.0) -> Optional[str]:
+    def live_version(self, name: str, *, timeout_s: float = 1.0) -> str | None:
         ident = self.identity(name, timeout_s=timeout_s)
         return None if ident is None else str(ident["version"])
 
@@ -151,7 +151,7 @@ class LocalFleet:
         status, body = procs.http_get_json(self.url(name, "/healthz"), timeout_s=timeout_s)
         return status == 200 and body is not None and body.get("status") == "ok"
 
-    def _our_pid(self, name: str, pid: Optional[int]) -> bool:
+    def _our_pid(self, name: str, pid: int | None) -> bool:
         return procs.is_ours(pid, "--host-name", name, "--port", str(self.hosts[name]))
 
     def status(self) -> list[HostStatus]:
@@ -195,7 +195,7 @@ class LocalFleet:
                 return Outcome(name, False, f"{version} not healthy in time ({last})", version)
             time.sleep(0.05)
 
-    def _stop_locked(self, name: str, deadline: float) -> Optional[str]:
+    def _stop_locked(self, name: str, deadline: float) -> str | None:
         """Stop whatever of ours runs for the host; an error text if the port stays taken."""
         port = self.hosts[name]
         ident = self.identity(name, timeout_s=0.5)
@@ -251,7 +251,7 @@ class LocalFleet:
                 outcome = Outcome(name, True, f"{name}: {previous} -> {version} (pid {pid})", version)
             return outcome
 
-    def start(self, version: Optional[str] = None, names: Optional[Sequence[str]] = None, *,
+    def start(self, version: str | None = None, names: Sequence[str] | None = None, *,
               timeout_s: float = 30.0) -> list[Outcome]:
         """Start every host (or `names`) that is not serving: on `version`, else on its recorded one.
 
@@ -295,7 +295,7 @@ class LocalFleet:
         their recorded version (the one their last deploy asked for)."""
         return self.start(None, timeout_s=timeout_s)
 
-    def stop(self, names: Optional[Sequence[str]] = None, *, timeout_s: float = 10.0) -> list[Outcome]:
+    def stop(self, names: Sequence[str] | None = None, *, timeout_s: float = 10.0) -> list[Outcome]:
         out = []
         for name in list(names or self.hosts):
             self._check(name)

@@ -20,10 +20,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
 
-ResultHook = Callable[[float, str, Optional[int], float], None]
+ResultHook = Callable[[float, str, int | None, float], None]
 """Called after every request: (Unix time sent, API, HTTP status or None when no answer, seconds taken)."""
 
 METHODS = {"Get": "GET", "List": "GET", "Describe": "GET", "Create": "POST", "Put": "PUT", "Update": "PUT",
@@ -38,7 +38,7 @@ class HostLoad:
     """`workers` threads sending to one host; together `rate` requests per second."""
 
     def __init__(self, address: str, rate: float, apis: Mapping[str, float], stop: threading.Event,
-                 seed: Optional[int] = None, timeout_s: float = 5.0, on_result: Optional[ResultHook] = None,
+                 seed: int | None = None, timeout_s: float = 5.0, on_result: ResultHook | None = None,
                  path: str = "/api/{api}"):
         address = address.split("://", 1)[-1].rstrip("/")
         self.host, port = address.rsplit(":", 1)
@@ -67,7 +67,7 @@ class HostLoad:
     def _worker(self, index: int) -> None:
         interval = self.workers / self.rate
         next_at = time.monotonic() + interval * index / self.workers  # workers evenly staggered
-        conn: Optional[http.client.HTTPConnection] = None
+        conn: http.client.HTTPConnection | None = None
         while not self.stop.is_set():
             wait = next_at - time.monotonic()
             if wait > 0 and self.stop.wait(wait):
@@ -110,8 +110,8 @@ class HostLoad:
             return {"sent": self.sent, "ok": self.ok, "5xx": self.server_errors, "failed": self.failed}
 
 
-def run(targets: Mapping[str, str], rate: float, apis: Mapping[str, float], *, duration_s: Optional[float] = None,
-        report_every_s: float = 10.0, seed: Optional[int] = None) -> dict:
+def run(targets: Mapping[str, str], rate: float, apis: Mapping[str, float], *, duration_s: float | None = None,
+        report_every_s: float = 10.0, seed: int | None = None) -> dict:
     """Send load until SIGTERM/SIGINT (or `duration_s`); returns the counts per host."""
     stop = threading.Event()
     loads = {name: HostLoad(address, rate, apis, stop, None if seed is None else seed + i)
@@ -157,7 +157,7 @@ def fleet_targets(fleet_dir: Path) -> tuple[dict[str, str], dict[str, float]]:
             {str(k): float(v) for k, v in (config.get("apis") or {"All": 1.0}).items()})
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="deploysim local fleet: steady HTTP load on every host")
     parser.add_argument("--fleet-dir", required=True)
     parser.add_argument("--rate", type=float, default=20.0, help="requests per second per host")

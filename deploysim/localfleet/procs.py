@@ -14,8 +14,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -35,7 +35,7 @@ def write_json(path: Path, data: dict) -> None:
         raise
 
 
-def read_json(path: Path) -> Optional[dict]:
+def read_json(path: Path) -> dict | None:
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -44,7 +44,7 @@ def read_json(path: Path) -> Optional[dict]:
     return data if isinstance(data, dict) else None
 
 
-def spawn_detached(argv: Sequence[str], log_path: Path, *, cwd: Optional[Path] = None) -> int:
+def spawn_detached(argv: Sequence[str], log_path: Path, *, cwd: Path | None = None) -> int:
     """Start `argv` in its own session (it outlives its caller), output appended to `log_path`; its pid."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -57,13 +57,13 @@ def spawn_detached(argv: Sequence[str], log_path: Path, *, cwd: Optional[Path] =
 _CHILDREN: dict[int, subprocess.Popen] = {}  # children of this process, reaped so they never linger as zombies
 
 
-def exit_code(pid: int) -> Optional[int]:
+def exit_code(pid: int) -> int | None:
     """The exit code of a child this process started and that has ended, else None."""
     proc = _CHILDREN.get(pid)
     return None if proc is None else proc.poll()
 
 
-def pid_alive(pid: Optional[int]) -> bool:
+def pid_alive(pid: int | None) -> bool:
     """True when `pid` runs (a zombie, i.e. ended but not yet reaped, counts as ended)."""
     if not pid or pid <= 0:
         return False
@@ -84,7 +84,7 @@ def pid_alive(pid: Optional[int]) -> bool:
         return True
 
 
-def cmdline(pid: int) -> Optional[list[str]]:
+def cmdline(pid: int) -> list[str] | None:
     """The command line of `pid` (Linux /proc), None where it cannot be read."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
@@ -94,7 +94,7 @@ def cmdline(pid: int) -> Optional[list[str]]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def is_ours(pid: Optional[int], *markers: str) -> bool:
+def is_ours(pid: int | None, *markers: str) -> bool:
     """`pid` runs and its command line holds every marker (guards against a reused pid).
 
     Where /proc cannot be read the pid's liveness alone decides.
@@ -132,7 +132,7 @@ def stop_pid(pid: int, *, timeout_s: float = 5.0) -> bool:
     return not pid_alive(pid)
 
 
-def http_get_json(url: str, *, timeout_s: float = 1.0) -> tuple[Optional[int], Optional[dict]]:
+def http_get_json(url: str, *, timeout_s: float = 1.0) -> tuple[int | None, dict | None]:
     """(status, JSON body) of a GET; (None, None) when nothing answers."""
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:

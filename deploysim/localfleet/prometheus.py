@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 import yaml
 
@@ -69,7 +69,7 @@ class PrometheusServer:
         return procs.read_json(self.state_path) or {}
 
     @property
-    def url(self) -> Optional[str]:
+    def url(self) -> str | None:
         return self.state.get("url")
 
     def running(self) -> bool:

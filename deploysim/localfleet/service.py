@@ -36,9 +36,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Mapping, Optional
 
 import yaml
 
@@ -80,7 +80,7 @@ class VersionFaults:
         return self.latency_ms + self.apis.get(api, ApiFaults()).latency_ms
 
 
-def _number(where: str, value: object, *, upper: Optional[float] = None) -> float:
+def _number(where: str, value: object, *, upper: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise VersionsFileError(f"{where}: expected a number, got {value!r}")
     if value < 0 or (upper is not None and value > upper):
@@ -156,7 +156,7 @@ class Service:
     """The state and metrics of one running host."""
 
     def __init__(self, host_name: str, version: str, port: int, faults: VersionFaults,
-                 apis: tuple[str, ...] = (), seed: Optional[int] = None):
+                 apis: tuple[str, ...] = (), seed: int | None = None):
         from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
         disable_created_metrics()  # no *_created series: less to scrape, nothing the queries use
@@ -259,7 +259,7 @@ def make_handler(service: Service):
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _dispatch
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet access log
+        def log_message(self, format: str, *args) -> None:
             pass
 
     return Handler
@@ -271,7 +271,7 @@ class _Server(ThreadingHTTPServer):
 
 
 def serve(port: int, host_name: str, version: str, faults: VersionFaults, *, bind: str = "127.0.0.1",
-          apis: tuple[str, ...] = (), seed: Optional[int] = None) -> None:
+          apis: tuple[str, ...] = (), seed: int | None = None) -> None:
     """Serve until SIGTERM or SIGINT."""
     service = Service(host_name, version, port, faults, apis, seed)
     server = _Server((bind, port), make_handler(service))
@@ -290,7 +290,7 @@ def serve(port: int, host_name: str, version: str, faults: VersionFaults, *, bin
         print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} INFO {host_name} stopped", file=sys.stderr, flush=True)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="deploysim local fleet: the demo service of one host")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host-name", required=True)

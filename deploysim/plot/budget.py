@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -17,8 +16,8 @@ DAY_S = 86400.0
 INTERVAL_S = 300.0
 
 
-def budget_curves(result, sla_target_pct: Optional[float] = None, month: int = 0,
-                  regions: Optional[Sequence[str]] = None) -> tuple[float, dict[str, pd.DataFrame]]:
+def budget_curves(result, sla_target_pct: float | None = None, month: int = 0,
+                  regions: Sequence[str] | None = None) -> tuple[float, dict[str, pd.DataFrame]]:
     """Remaining error budget per region at every 5-minute boundary of one month.
 
     The averaged-error-rate definition read as time: each 5-minute interval uses error_rate × 300 s
@@ -53,7 +52,7 @@ def budget_curves(result, sla_target_pct: Optional[float] = None, month: int = 0
     return budget_s, curves
 
 
-def exhausted_at(curve: pd.DataFrame) -> Optional[float]:
+def exhausted_at(curve: pd.DataFrame) -> float | None:
     """When the remaining budget first reaches zero (linear within an interval), or None."""
     t, rem = curve["time_s"].to_numpy(float), curve["remaining_s"].to_numpy(float)
     hit = np.flatnonzero(rem <= 0.0)
@@ -66,8 +65,8 @@ def exhausted_at(curve: pd.DataFrame) -> Optional[float]:
     return float(t[k - 1] + (t[k] - t[k - 1]) * rem[k - 1] / (rem[k - 1] - rem[k]))
 
 
-def budget_burndown(result, sla_target_pct: Optional[float] = None, month: int = 0,
-                    regions: Optional[Sequence[str]] = None) -> Figure:
+def budget_burndown(result, sla_target_pct: float | None = None, month: int = 0,
+                    regions: Sequence[str] | None = None) -> Figure:
     """Remaining error budget of each region over one month, with the zero line.
 
     A region whose budget runs out gets an × where it does, and the legend says on which day. The

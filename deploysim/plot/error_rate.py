@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -31,8 +30,8 @@ def alarm_events(result) -> list[tuple[float, str, str, tuple[str, ...]]]:
     return out
 
 
-def error_rate(result, regions: Optional[Sequence[str]] = None, sla_target_pct: Optional[float] = None,
-               days: Optional[tuple[float, float]] = None, log_scale: bool = True) -> Figure:
+def error_rate(result, regions: Sequence[str] | None = None, sla_target_pct: float | None = None,
+               days: tuple[float, float] | None = None, log_scale: bool = True) -> Figure:
     """One panel per region: error rate of each 5-minute interval (the SLA's), in percent.
 
     Horizontal lines: the thresholds of the scenario's `error_rate` alarms (those watch one-box,

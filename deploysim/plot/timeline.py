@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import pandas as pd
 from matplotlib.artist import Artist
@@ -51,7 +50,7 @@ class ChangeJourney:
     alarms: list[tuple[float, int, str]]  # (time_s, row, alarm name)
     rollbacks: list[tuple[float, float, str]]  # (start_s, end_s, reason)
     people_s: list[float]  # found by people
-    complete_s: Optional[float]
+    complete_s: float | None
 
 
 def default_change(result) -> int:
@@ -111,7 +110,7 @@ def change_journey(result, change_id: int) -> ChangeJourney:
     segments: list[Segment] = []
     alarms: list[tuple[float, int, str]] = []
     rollbacks: list[tuple[float, float, str]] = []
-    complete_s: Optional[float] = None
+    complete_s: float | None = None
     for version, takeover in carried.groupby("version", sort=False):
         first_idx = takeover.index.min()
         own = tl[tl["version"] == version]
@@ -175,7 +174,7 @@ def change_journey(result, change_id: int) -> ChangeJourney:
     return ChangeJourney(change_id, pipeline, labels, segments, alarms, rollbacks, people_s, complete_s)
 
 
-def rollout_timeline(result, change_id: Optional[int] = None) -> Figure:
+def rollout_timeline(result, change_id: int | None = None) -> Figure:
     """Gantt chart of one change's rollout: a row per stage step, time in hours since it entered its pipeline.
 
     Bars show deploying, baking, blocker waits (hatched) and queueing behind another version; a red

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
@@ -47,7 +45,7 @@ def _build_days(result, pipeline: str) -> dict[int, float]:
     return out
 
 
-def version_map(result, pipeline: str = "code", by: str = "region", days: Optional[tuple[float, float]] = None,
+def version_map(result, pipeline: str = "code", by: str = "region", days: tuple[float, float] | None = None,
                 cmap: str = "viridis") -> Figure:
     """Share of hosts per version over time.
 

@@ -46,7 +46,7 @@ class Calendar:
         """Earliest time >= t_s that is inside a window and not on a holiday in this region."""
         tz = ZoneInfo(region.timezone)
         local = self._to_dt(t_s).astimezone(tz)
-        for day_offset in range(0, 400):
+        for day_offset in range(400):
             day = (local + dt.timedelta(days=day_offset)).date()
             if self.blockers.holidays and day in region.holidays:
                 continue

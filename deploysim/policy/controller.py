@@ -9,13 +9,27 @@ Both call `decide(now_s, observation)` and carry out the returned decision.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 from ..scenario.schema import Scenario
 from .blockers import Calendar, RegionCalendar, region_calendars
 from .decisions import (
-    BakeWait, BlockReason, Complete, Decision, DeployBatch, EnterStage, Fail, FailReason, Observation, Phase,
-    RollBack, RollbackCause, RollbackScope, StageKind, StepKind, WaitBlocker,
+    BakeWait,
+    BlockReason,
+    Complete,
+    Decision,
+    DeployBatch,
+    EnterStage,
+    Fail,
+    FailReason,
+    Observation,
+    Phase,
+    RollBack,
+    RollbackCause,
+    RollbackScope,
+    StageKind,
+    StepKind,
+    WaitBlocker,
 )
 from .plan import PipelinePlan, Step
 
@@ -57,7 +71,7 @@ class RolloutController:
         self.bake_since_s = float(state["bake_since_s"])
 
     @property
-    def current_step(self) -> Optional[Step]:
+    def current_step(self) -> Step | None:
         if 0 <= self.stage < len(self.plan.stages):
             return self.plan.stages[self.stage].steps[self.step]
         return None
@@ -117,13 +131,13 @@ class RolloutController:
         automatic speed, whatever the rollout was doing."""
         return self._roll_back(RollbackCause.OPERATOR, detail=detail, automatic=True)
 
-    def _roll_back(self, cause: RollbackCause, *, alarm: Optional[str] = None, detail: str = "",
-                   automatic: Optional[bool] = None) -> RollBack:
+    def _roll_back(self, cause: RollbackCause, *, alarm: str | None = None, detail: str = "",
+                   automatic: bool | None = None) -> RollBack:
         """Decide everything about a rollback: which hosts, automatic or by people, how long."""
         self.phase = Phase.FAILED
         rollback = self.plan.policy.rollback
         scope = RollbackScope(rollback.scope)
-        hosts: Optional[tuple[int, ...]] = None
+        hosts: tuple[int, ...] | None = None
         if scope is RollbackScope.STAGE and 0 <= self.stage < len(self.plan.stages):
             hosts = tuple(self.plan.stages[self.stage].hosts.tolist())
         return RollBack(self.stage, self.step, cause, scope, hosts,

@@ -9,8 +9,9 @@ decision.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Union
+from typing import Union
 
 
 class Word(str, enum.Enum):
@@ -85,7 +86,7 @@ class RollbackScope(Word):
 class Observation:
     """What the driver saw since the last decision."""
 
-    alarm: Optional[str] = None  # a watched alarm in ALARM ("name@scope"), None if all OK
+    alarm: str | None = None  # a watched alarm in ALARM ("name@scope"), None if all OK
     incident: bool = False  # an incident is active in the regions of the stage about to start
     preprod_failed: bool = False  # pre-production tests caught the version
     requests_seen: Mapping[str, float] = field(default_factory=dict)  # per API (and "All") since the bake began
@@ -151,10 +152,10 @@ class RollBack:
     step: int
     cause: RollbackCause
     scope: RollbackScope
-    hosts: Optional[tuple[int, ...]]
+    hosts: tuple[int, ...] | None
     automatic: bool
     duration_s: float
-    alarm: Optional[str] = None  # the alarm ("name@scope") for cause ALARM
+    alarm: str | None = None  # the alarm ("name@scope") for cause ALARM
     detail: str = ""  # for cause OPERATOR: who asked and why
 
     @property
@@ -183,7 +184,7 @@ FINAL_DECISIONS = (RollBack, Fail, Complete)
 """Decisions after which the controller has nothing more to say about the version."""
 
 
-DecisionRow = tuple[str, object, str, Optional[int], Optional[int], Optional[int]]
+DecisionRow = tuple[str, object, str, int | None, int | None, int | None]
 
 
 def decision_row(pipeline: str, version: object, decision: Decision) -> DecisionRow:

@@ -11,11 +11,20 @@ generators (a simulated clock: they yield the simulator's events and return thei
 from __future__ import annotations
 
 import inspect
-from typing import Any, Generator, Optional, Protocol, TypeVar
+from collections.abc import Generator
+from typing import Any, Protocol, TypeVar
 
 from .controller import RolloutController
 from .decisions import (
-    BakeWait, Complete, Decision, DeployBatch, EnterStage, Fail, Observation, RollBack, WaitBlocker,
+    BakeWait,
+    Complete,
+    Decision,
+    DeployBatch,
+    EnterStage,
+    Fail,
+    Observation,
+    RollBack,
+    WaitBlocker,
 )
 
 T = TypeVar("T")
@@ -70,7 +79,7 @@ def _carry_out(driver: Driver, decision: Decision) -> Any:
     raise TypeError(f"not a decision: {decision!r}")
 
 
-def drive(controller: RolloutController, driver: Driver, first: Optional[Decision] = None) -> Generator[Any, Any, Any]:
+def drive(controller: RolloutController, driver: Driver, first: Decision | None = None) -> Generator[Any, Any, Any]:
     """Run one version's rollout to its end; returns what the driver's final action returns.
 
     `first` is a decision to carry out before asking the controller again (a resumed run's

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -194,7 +195,7 @@ def figure_png(fig: Any, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
-def _figure(notes: list[str], name: str, title: str, caption: str, draw: Callable[[], Any]) -> Optional[ReportFigure]:
+def _figure(notes: list[str], name: str, title: str, caption: str, draw: Callable[[], Any]) -> ReportFigure | None:
     try:
         return ReportFigure(name, title, caption, figure_png(draw()))
     except Exception as error:  # a figure that cannot be drawn must not lose the report's numbers
@@ -205,7 +206,7 @@ def _figure(notes: list[str], name: str, title: str, caption: str, draw: Callabl
 # ------------------------------------------------------------------ estimates
 
 
-def estimates(exp: Experiment, metrics: list[str], policy: Optional[str] = None) -> dict[str, dict[str, float]]:
+def estimates(exp: Experiment, metrics: list[str], policy: str | None = None) -> dict[str, dict[str, float]]:
     """metric -> mean, mean_ci_low, mean_ci_high, median, p90, p99, n (from `Experiment.summary`)."""
     summary = exp.summary(metrics)
     policy = policy or exp.policies[0]
@@ -215,7 +216,7 @@ def estimates(exp: Experiment, metrics: list[str], policy: Optional[str] = None)
     return out
 
 
-def _estimate_row(metric: str, e: dict[str, float], label: Optional[str] = None) -> list[str]:
+def _estimate_row(metric: str, e: dict[str, float], label: str | None = None) -> list[str]:
     name, fmt = METRIC_FORMATS[metric]
     return [label or name, fmt(e["mean"]), fmt_ci(e["mean_ci_low"], e["mean_ci_high"], fmt), fmt(e["median"]),
             fmt(e["p90"]), fmt(e["p99"])]
@@ -233,7 +234,7 @@ def sla_table(target_pct: float) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ the report
 
 
-def worst_bad_change(result: SimulationResult) -> Optional[int]:
+def worst_bad_change(result: SimulationResult) -> int | None:
     """The bad change of the run that failed the most requests in production, or None."""
     bad = bad_in_production(result.changes)
     if not len(bad):
@@ -246,8 +247,8 @@ def example_seed(seed: Any) -> np.random.SeedSequence:
     return child_seeds(seed, 1)[0]
 
 
-def build_report(scenario: Scenario, exp: Experiment, example: Optional[SimulationResult] = None,
-                 sens: Optional[Sensitivity] = None, command: Optional[str] = None) -> Report:
+def build_report(scenario: Scenario, exp: Experiment, example: SimulationResult | None = None,
+                 sens: Sensitivity | None = None, command: str | None = None) -> Report:
     """The report's blocks and data from an experiment (one policy), an example run and a sensitivity sweep."""
     s = exp.settings
     target, table = s.sla_target_pct, s.credit_table
@@ -473,7 +474,7 @@ def _example_blocks(result: SimulationResult, notes: list[str], data: dict[str, 
     return out
 
 
-def _sensitivity_blocks(sens: Optional[Sensitivity], notes: list[str], data: dict[str, Any]) -> list[Block]:
+def _sensitivity_blocks(sens: Sensitivity | None, notes: list[str], data: dict[str, Any]) -> list[Block]:
     out: list[Block] = [Heading("What would change the picture most")]
     if sens is None:
         out.append(Paragraph("No sensitivity sweep was run (--sensitivity-replications 0)."))
@@ -522,15 +523,15 @@ def _sensitivity_blocks(sens: Optional[Sensitivity], notes: list[str], data: dic
 
 
 def make_report(scenario: Scenario, *, replications: int = 100, seed: int = 1, months: float = 1.0,
-                sla_target_pct: float = 99.9, credit_table: str = "s3-standard", workers: Optional[int] = None,
-                client: Any = None, progress: Optional[bool] = None, sensitivity_replications: Optional[int] = None,
-                sensitivity_pipelines: Optional[list[str]] = None, command: Optional[str] = None) -> Report:
+                sla_target_pct: float = 99.9, credit_table: str = "s3-standard", workers: int | None = None,
+                client: Any = None, progress: bool | None = None, sensitivity_replications: int | None = None,
+                sensitivity_pipelines: list[str] | None = None, command: str | None = None) -> Report:
     """Run the experiment, the example month and the sensitivity sweep, and build the report.
 
     `sensitivity_replications` defaults to min(replications, 20); 0 skips the sweep.
     """
-    run = dict(seed=seed, months=months, sla_target_pct=sla_target_pct, credit_table=credit_table, workers=workers,
-               client=client, progress=progress)
+    run = {"seed": seed, "months": months, "sla_target_pct": sla_target_pct, "credit_table": credit_table, "workers": workers,
+               "client": client, "progress": progress}
     settings_of(scenario, sensitivity_pipelines)  # unusable sweep input fails before anything runs
     exp = monte_carlo(scenario, replications=replications, **run)
     example = simulate(scenario, seed=example_seed(seed), months=months, sla_target_pct=sla_target_pct,

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from typing import Any, Optional
+from typing import Any
 
 from ..scenario import Scenario
 from ..scenario.schema import Bake, Blockers, PipelinePolicy, Stage, Wave
@@ -140,7 +139,7 @@ def _consecutive(days: Sequence[str]):
     return order[i:i + len(days)]
 
 
-def pipeline_words(name: str, pipeline: PipelinePolicy, scenario: Optional[Scenario] = None) -> dict[str, Any]:
+def pipeline_words(name: str, pipeline: PipelinePolicy, scenario: Scenario | None = None) -> dict[str, Any]:
     """One pipeline in words: `intro` (arrivals, stage count), `stages` (a sentence per stage, in order),
     `watch` (alarms and rollback) and `blockers`."""
     intro = []

@@ -23,15 +23,15 @@ largest over figures and directions (ties: the larger change relative to the sce
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..durations import parse_duration_s
-from ..experiments import ParameterError, compare, with_values
-from ..experiments import stats
+from ..experiments import ParameterError, compare, stats, with_values
 from ..experiments.experiment import Experiment
 from ..experiments.params import get_value
 from ..experiments.tune import Dimension, dimensions
@@ -51,7 +51,7 @@ class Setting:
     the scenario values at offsets -1, 0, +1 (path -> value)."""
 
     name: str
-    pipeline: Optional[str]
+    pipeline: str | None
     values: dict[int, dict[str, Any]]
     described: dict[int, str]
 
@@ -102,7 +102,7 @@ def _dimension_setting(pipeline: str, dim: Dimension) -> Setting:
     return Setting(name, pipeline, values, described)
 
 
-def alarm_setting(scenario: Scenario) -> Optional[Setting]:
+def alarm_setting(scenario: Scenario) -> Setting | None:
     """Every metric alarm's datapoints to alarm one fewer (at least 1) and one more (N too where M = N, at most 12)."""
     alarms = scenario.alarms.metric
     if not alarms:
@@ -124,7 +124,7 @@ def alarm_setting(scenario: Scenario) -> Optional[Setting]:
     return Setting(ALARM_SETTING, None, values, described)
 
 
-def settings_of(scenario: Scenario, pipelines: Optional[Sequence[str]] = None, alarms: bool = True) -> list[Setting]:
+def settings_of(scenario: Scenario, pipelines: Sequence[str] | None = None, alarms: bool = True) -> list[Setting]:
     """The settings the sweep moves: bake and batch dimensions of each pipeline (default: every
     pipeline with a production stage), and the alarms' datapoints to alarm."""
     out: list[Setting] = []
@@ -161,7 +161,7 @@ def _same(scenario: Scenario, values: dict[str, Any]) -> bool:
 
 # ------------------------------------------------------------------ the figures of a variant
 
-def _lead_per_replication(exp: Experiment, policy: str, pipeline: Optional[str]) -> pd.Series:
+def _lead_per_replication(exp: Experiment, policy: str, pipeline: str | None) -> pd.Series:
     """Median lead time (h) of each replication: of the pipeline's deployed changes, or the row's all-changes median."""
     if pipeline is None or not len(exp.changes):
         reps = exp.replications[exp.replications["policy"] == policy]
@@ -173,7 +173,7 @@ def _lead_per_replication(exp: Experiment, policy: str, pipeline: Optional[str])
     return per.reindex(all_reps)
 
 
-def _figures(exp: Experiment, policy: str, pipeline: Optional[str]) -> pd.DataFrame:
+def _figures(exp: Experiment, policy: str, pipeline: str | None) -> pd.DataFrame:
     reps = exp.replications[exp.replications["policy"] == policy].set_index("replication")
     return pd.DataFrame({
         "downtime_s": reps["downtime_s"].astype(float),
@@ -192,8 +192,8 @@ def _median(x: pd.Series) -> float:
 
 def sensitivity(scenario: Scenario, *, replications: int = 20, seed: Any = 1, months: float = 1.0,
                 sla_target_pct: float = 99.9, credit_table: str = "s3-standard",
-                pipelines: Optional[Sequence[str]] = None, alarms: bool = True, workers: Optional[int] = None,
-                client: Any = None, progress: Optional[bool] = None) -> Sensitivity:
+                pipelines: Sequence[str] | None = None, alarms: bool = True, workers: int | None = None,
+                client: Any = None, progress: bool | None = None) -> Sensitivity:
     """Run the scenario and each setting one rung down and one rung up, on the same seeds; rank the settings.
 
     See the module docstring for what is varied and how settings are ranked.
@@ -215,7 +215,7 @@ def sensitivity(scenario: Scenario, *, replications: int = 20, seed: Any = 1, mo
     exp = compare(variants, replications=replications, seed=seed, months=months, sla_target_pct=sla_target_pct,
                   credit_table=credit_table, workers=workers, client=client, progress=progress)
     rows = []
-    base_cache: dict[Optional[str], pd.DataFrame] = {}
+    base_cache: dict[str | None, pd.DataFrame] = {}
     for m in meta:
         pipeline = m["pipeline"]
         if pipeline not in base_cache:

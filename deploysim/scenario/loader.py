@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
-from typing import Any, Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from .schema import Scenario
-
 
 MAX_BLOCKED_S = 14 * 86400.0  # a stage whose time windows stay shut longer than this is a policy error
 

@@ -7,7 +7,7 @@ strings such as "5m", "1h30m", "2d". See scenarios/*.yaml for complete examples.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -53,12 +53,12 @@ class DurationDistribution(Frozen):
     """A random duration: `fixed` (value), `exponential` (mean), `lognormal` (median, sigma), `uniform` (low, high)."""
 
     dist: Literal["fixed", "exponential", "lognormal", "uniform"] = "fixed"
-    value: Optional[Duration] = None
-    mean: Optional[Duration] = None
-    median: Optional[Duration] = None
+    value: Duration | None = None
+    mean: Duration | None = None
+    median: Duration | None = None
     sigma: NonNegFloat = 1.0
-    low: Optional[Duration] = None
-    high: Optional[Duration] = None
+    low: Duration | None = None
+    high: Duration | None = None
 
     @model_validator(mode="after")
     def _needs_parameters(self):
@@ -183,7 +183,7 @@ class Defect(Frozen):
     name: str
     weight: PositiveFloat = 1.0
     error_rate: Probability = Field(0.0, description="extra share of affected requests that fail")
-    api: Optional[str] = Field(None, description="only this API's requests are affected (None: all)")
+    api: str | None = Field(None, description="only this API's requests are affected (None: all)")
     latency_factor: Annotated[float, Field(ge=1.0)] = 1.0
     cpu_growth_pct_per_h: NonNegFloat = 0.0
     memory_growth_pct_per_h: NonNegFloat = 0.0
@@ -191,7 +191,7 @@ class Defect(Frozen):
     start_delay: Duration = Field(0.0, description="time after a host starts the version before the defect shows")
     crash: bool = Field(False, description="the host crash-loops: all its requests fail, health checks fail")
     min_load_factor: NonNegFloat = Field(0.0, description="only shows when region load >= this multiple of its mean")
-    dependency: Optional[str] = None
+    dependency: str | None = None
     dependency_load_factor: Annotated[float, Field(ge=1.0)] = Field(
         1.0, description="calls to `dependency` per request, as a multiple of normal, on hosts running it"
     )
@@ -299,8 +299,8 @@ class MetricAlarm(Frozen):
     statistic: Literal["average", "maximum"] = Field(
         "average", description="how per-host resource metrics combine over the scope's hosts"
     )
-    api: Optional[str] = Field(None, description="restrict request metrics to one API")
-    dependency: Optional[str] = Field(None, description="for dependency_error_rate: which dependency")
+    api: str | None = Field(None, description="restrict request metrics to one API")
+    dependency: str | None = Field(None, description="for dependency_error_rate: which dependency")
 
     @model_validator(mode="after")
     def _m_of_n(self):
@@ -334,7 +334,7 @@ class Bake(Frozen):
         default_factory=dict, description="API name (or 'All') -> requests the wave's scope must serve during the bake"
     )
     min_datapoints: Annotated[int, Field(ge=0)] = 0
-    max_duration: Optional[Duration] = Field(None, description="give up waiting for data after this long (default 7 days)")
+    max_duration: Duration | None = Field(None, description="give up waiting for data after this long (default 7 days)")
 
 
 def _bake_shorthand(value: object) -> object:
@@ -361,7 +361,7 @@ class OneBox(Frozen):
     """The first host(s) of a production stage; `traffic_share` gives them that share of the region's requests."""
 
     hosts: Annotated[int, Field(ge=1)] = 1
-    traffic_share: Optional[Annotated[float, Field(gt=0.0, lt=1.0)]] = None
+    traffic_share: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
     bake: BakeSpec = Bake(duration=3600.0)
 
 
@@ -369,7 +369,7 @@ class Wave(Frozen):
     """A set of deployment units updated together: `count` AZs, cells or regions of the stage, or the rest."""
 
     unit: Literal["region", "az", "cell"] = "region"
-    count: Union[Annotated[int, Field(ge=1)], Literal["rest"]] = "rest"
+    count: Annotated[int, Field(ge=1)] | Literal["rest"] = "rest"
     bake: BakeSpec = Bake()
 
 
@@ -391,10 +391,10 @@ class Stage(Frozen):
     regions: tuple[str, ...] = ()
     duration: Duration = Field(0.0, description="pre-production: time to deploy and test")
     bake: BakeSpec = Field(Bake(), description="pre-production: bake after the tests")
-    one_box: Optional[OneBox] = None
+    one_box: OneBox | None = None
     waves: tuple[Wave, ...] = ()
     batching: Batching = Batching()
-    watch: Optional[Watch] = Field(None, description="alarms for this stage (default: the pipeline's watch)")
+    watch: Watch | None = Field(None, description="alarms for this stage (default: the pipeline's watch)")
 
     @model_validator(mode="after")
     def _production_needs_targets(self):
@@ -441,7 +441,7 @@ class Blockers(Frozen):
     holidays: bool = Field(True, description="regions' holidays block")
     freezes: tuple[Freeze, ...] = ()
     incidents: bool = Field(True, description="an active incident (aggregate alarm in ALARM or infrastructure fault) blocks")
-    incident_alarm: Optional[str] = Field(None, description="the aggregate alarm that signals an incident in a region")
+    incident_alarm: str | None = Field(None, description="the aggregate alarm that signals an incident in a region")
     recheck: Duration = Field(300.0, description="how often a blocked stage checks the incident state again")
 
 
