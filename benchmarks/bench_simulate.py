@@ -18,21 +18,26 @@ figures are printed, ending with a markdown table for the README.
 
 from __future__ import annotations
 
-import os
-
-# One core: keep every BLAS/OpenMP pool at one thread. Must happen before numpy is imported.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ[_var] = "1"
-
 import argparse
 import copy
 import gc
+import os
 import platform
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# One core: keep every BLAS/OpenMP pool at one thread. Must happen before numpy is imported.
+for _var in (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+):
+    os.environ[_var] = "1"
 
 # ---------------------------------------------------------------- settings
 
@@ -153,7 +158,11 @@ def time_case(case: Case, with_summary: bool) -> None:
     case.cpu_s_per_month.append(cpu_s / runs)
     if with_summary:
         case.summary_s_per_month.append(summary_s / runs)
-    case.changes_per_month, case.versions_per_month, case.events_per_month = changes / runs, versions / runs, events / runs
+    case.changes_per_month, case.versions_per_month, case.events_per_month = (
+        changes / runs,
+        versions / runs,
+        events / runs,
+    )
 
 
 def pin_to_one_cpu() -> str:
@@ -251,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  target < {TARGET_S_PER_MONTH} s/month: {verdict}")
 
     print_scaling("Scaling with fleet size (cells per AZ scaled):", base, [c for c in cases if c.kind == "cells"])
-    print_scaling("Scaling with change arrival rate (both pipelines scaled):", base, [c for c in cases if c.kind == "rates"])
+    print_scaling(
+        "Scaling with change arrival rate (both pipelines scaled):", base, [c for c in cases if c.kind == "rates"]
+    )
     print("\n  s/month: wall clock, median of repeats; cpu s/mo: process CPU time of the same runs;\n"
           "  ratio: to the 1x case; cost grows no faster than linearly while ratio <= linear.")
 

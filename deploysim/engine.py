@@ -292,8 +292,10 @@ class Simulation:
         name = plan.policy.blockers.incident_alarm
         if name is None:
             return False
-        watched = tuple(WatchedAlarm(name, WatchScope.REGION, self.layout.region_names[r], self.layout.hosts_in_region(r))
-                        for r in regions)
+        watched = tuple(
+            WatchedAlarm(name, WatchScope.REGION, self.layout.region_names[r], self.layout.hosts_in_region(r))
+            for r in regions
+        )
         return self.alarms.in_alarm(watched, now)
 
     def _requests_seen(self, hosts: np.ndarray, since_s: float, now_s: float) -> dict[str, float]:

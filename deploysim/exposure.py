@@ -44,7 +44,7 @@ class ExposureLog:
         self.host[rows] = hosts
         self.on_s[rows] = t_s
         self.off_s[rows] = np.inf
-        for row, host in zip(rows.tolist(), np.asarray(hosts).tolist()):
+        for row, host in zip(rows.tolist(), np.asarray(hosts).tolist(), strict=True):
             self._open[(change, host)] = row
         self.size += n
 
@@ -62,9 +62,13 @@ class ExposureLog:
         log.change[:n], log.host[:n] = intervals.change, intervals.host
         log.on_s[:n], log.off_s[:n] = intervals.on_s, intervals.off_s
         log.size = n
-        log._open = {(int(c), int(h)): row for row, (c, h, off) in
-                     enumerate(zip(intervals.change.tolist(), intervals.host.tolist(), intervals.off_s.tolist()))
-                     if off == np.inf}
+        log._open = {
+            (int(c), int(h)): row
+            for row, (c, h, off) in enumerate(
+                zip(intervals.change.tolist(), intervals.host.tolist(), intervals.off_s.tolist(), strict=True)
+            )
+            if off == np.inf
+        }
         return log
 
     def intervals(self) -> ExposureIntervals:

@@ -18,8 +18,8 @@ from scipy.special import ndtr
 from .exposure import ExposureLog
 from .fleet import FleetLayout
 from .noise import LATENCY, ScopeNoise, errors_kind, lognormal_factor, normal, poisson, resource_kind
-from .scenario.schema import Scenario
-from .world import Change, World
+from .scenario.schema import Defect, Scenario
+from .world import Change, Fault, World
 
 Z99 = 2.3263478740408408  # standard normal quantile at 0.99
 
@@ -67,7 +67,10 @@ class DefectTable:
     def __init__(self, scenario: Scenario, bad_changes: list[Change]):
         apis = list(scenario.traffic.apis)
         deps = [d.name for d in scenario.dependencies]
-        defects = [c.defect for c in bad_changes]
+        defects: list[Defect] = []
+        for c in bad_changes:
+            assert c.defect is not None, f"change {c.change_id} is not a bad change"
+            defects.append(c.defect)
         self.error_rate = np.array([d.error_rate for d in defects])
         self.api = np.array([apis.index(d.api) if d.api in apis else -1 for d in defects], dtype=np.int64)
         self.latency_factor = np.array([d.latency_factor for d in defects])
@@ -75,9 +78,11 @@ class DefectTable:
         self.memory_growth = np.array([d.memory_growth_pct_per_h for d in defects])
         self.disk_growth = np.array([d.disk_growth_pct_per_h for d in defects])
         self.delay_s = np.array([d.start_delay for d in defects])
-        self.crash = np.array([d.crash for d in defects], dtype=bool)
+        self.crash = np.array([d.crash for d in defects], dtype=np.bool_)
         self.min_load = np.array([d.min_load_factor for d in defects])
-        self.dependency = np.array([deps.index(d.dependency) if d.dependency in deps else -1 for d in defects], dtype=np.int64)
+        self.dependency = np.array(
+            [deps.index(d.dependency) if d.dependency in deps else -1 for d in defects], dtype=np.int64
+        )
         self.dependency_factor = np.array([d.dependency_load_factor for d in defects])
 
 
@@ -189,7 +194,9 @@ class MetricModel:
                                         return_index=True, return_counts=True)
         # With every host of the region out of service the requests still arrive, and all fail.
         nobody = down_share >= 1.0 - 1e-9
-        for weight, az, host, count in zip(keys[0].tolist(), keys[1].tolist(), keys[2].tolist(), counts.tolist()):
+        for weight, az, host, count in zip(
+            keys[0].tolist(), keys[1].tolist(), keys[2].tolist(), counts.tolist(), strict=True
+        ):
             out = np.zeros(L)
             if az >= 0:
                 out = np.maximum(out, az_down[int(az)])
@@ -212,7 +219,8 @@ class MetricModel:
         # at the busiest period decides.
         lay = self.layout
         region_hosts = lay.hosts_in_region(r)
-        overlapping = [f for f in self.az_outages if f.region == r and f.start_s < end_s and f.end_s > start_s]
+        overlapping: list[Fault | BatchOut] = [
+            f for f in self.az_outages if f.region == r and f.start_s < end_s and f.end_s > start_s]
         overlapping += [b for b in self.batches_out if b.region == r and b.start_s < end_s and b.end_s > start_s]
         if not overlapping:
             out = np.zeros(lay.n_hosts, dtype=bool)
@@ -275,6 +283,7 @@ class MetricModel:
         change, host, on, off = self._select(exposures, in_scope, t0[0] if L else 0, (k1) * p, overlay, only_change)
         if change.size:
             d = self.defects
+            assert d is not None  # _select returns intervals only when there are bad changes
             frac = self._frac(on, off, t0)
             r_i = lay.host_region[host]
             load = self.load[r_i, k0:k1]
@@ -319,7 +328,9 @@ class MetricModel:
                 r_i = lay.host_region[dh]
                 active = (since >= self.defects.delay_s[dc][:, None]) & (
                     self.load[r_i, k0:k1] >= self.defects.min_load[dc][:, None])
-                extra = lay.host_weight[dh][:, None] * frac * active * (self.defects.dependency_factor[dc][:, None] - 1.0)
+                extra = (
+                    lay.host_weight[dh][:, None] * frac * active * (self.defects.dependency_factor[dc][:, None] - 1.0)
+                )
                 np.add.at(dep_extra_load, (self.defects.dependency[dc], r_i), extra)
 
         dep_rate: dict[str, np.ndarray] = {}
@@ -380,7 +391,11 @@ class MetricModel:
         out = {}
         share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
         factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
-        for name, q, value in (("p50", 0.5, base.latency_p50_ms), ("p90", 0.9, base.latency_p90_ms), ("p99", 0.99, base.latency_p99_ms)):
+        for name, q, value in (
+            ("p50", 0.5, base.latency_p50_ms),
+            ("p90", 0.9, base.latency_p90_ms),
+            ("p99", 0.99, base.latency_p99_ms),
+        ):
             if not share.any():
                 out[name] = np.full(requests.shape, value)
                 continue
@@ -460,5 +475,6 @@ class MetricModel:
         if metric == "unhealthy_hosts":
             return np.round(m.unhealthy_hosts)
         if metric == "dependency_error_rate":
+            assert dependency is not None  # the scenario schema requires it for this metric
             return m.dependency_error_rate[dependency]
         raise ValueError(f"unknown metric {metric!r}")

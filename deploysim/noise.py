@@ -134,9 +134,9 @@ def poisson(u: np.ndarray, mean: np.ndarray) -> np.ndarray:
     small = np.flatnonzero((mean > 0) & ~large)
     if small.size:
         out[small] = _search_up(u[small], mean[small])
-    large = np.flatnonzero(large)
-    if large.size:
-        out[large] = _invert_large(u[large], mean[large])
+    large_idx = np.flatnonzero(large)
+    if large_idx.size:
+        out[large_idx] = _invert_large(u[large_idx], mean[large_idx])
     return out.reshape(shape)
 
 

@@ -77,7 +77,7 @@ def format_summary(summary: dict) -> str:
     widths = [max(len(row[col]) for row in table) for col in range(len(header))]
     out += ["", "Uptime per region"]
     for row in table:
-        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
         out.append("  " + "  ".join(cells))
     overall = summary["overall"]
     out.append(f"  overall: {_fmt(overall['uptime_avg_error_rate_pct'], _pct(4))} (avg error rate, "

@@ -95,13 +95,17 @@ def draw_world(scenario: Scenario, layout: FleetLayout, horizon_s: float, seed_s
         changes += _draw_changes(name, source, scenario, horizon_s, np.random.default_rng(streams[3 + k]))
     changes.sort(key=lambda c: (c.arrival_s, c.pipeline))
     changes = [
-        Change(i, c.pipeline, c.arrival_s, c.defect, c.caught_in_preprod, c.human_detection_delay_s, c.human_mitigation_s)
+        Change(
+            i, c.pipeline, c.arrival_s, c.defect, c.caught_in_preprod, c.human_detection_delay_s, c.human_mitigation_s
+        )
         for i, c in enumerate(changes)
     ]
     return World(changes=tuple(changes), faults=tuple(faults), requests=requests)
 
 
-def _draw_changes(name: str, source: ChangeSource, scenario: Scenario, horizon_s: float, rng: np.random.Generator) -> list[Change]:
+def _draw_changes(
+    name: str, source: ChangeSource, scenario: Scenario, horizon_s: float, rng: np.random.Generator
+) -> list[Change]:
     arrivals = source.arrivals
     if arrivals.working_hours_only:
         start_h, end_h = arrivals.working_hours
@@ -139,7 +143,14 @@ def _draw_faults(scenario: Scenario, layout: FleetLayout, horizon_s: float, rng:
         start = float(rng.uniform(0.0, horizon_s))
         duration = sample_duration_s(outage.duration, rng)
         faults.append(
-            Fault("az_outage", int(layout.az_region[az]), start, start + duration, az=az, failover_s=min(outage.failover, duration))
+            Fault(
+                "az_outage",
+                int(layout.az_region[az]),
+                start,
+                start + duration,
+                az=az,
+                failover_s=min(outage.failover, duration),
+            )
         )
     degradation = scenario.faults.dependency_degradation
     if scenario.dependencies:
@@ -149,7 +160,14 @@ def _draw_faults(scenario: Scenario, layout: FleetLayout, horizon_s: float, rng:
             start = float(rng.uniform(0.0, horizon_s))
             duration = sample_duration_s(degradation.duration, rng)
             faults.append(
-                Fault("dependency_degradation", region, start, start + duration, dependency=dep, error_rate=degradation.error_rate)
+                Fault(
+                    "dependency_degradation",
+                    region,
+                    start,
+                    start + duration,
+                    dependency=dep,
+                    error_rate=degradation.error_rate,
+                )
             )
     faults.sort(key=lambda f: f.start_s)
     return faults

@@ -112,7 +112,8 @@ change_id = int(worst["change_id"])
 print(f"change {change_id} ({worst['pipeline']} pipeline, defect {worst['defect']!r}), found by {worst['detected_by']}")
 print(f"blast radius: {worst['failed_requests']:,.0f} failed requests "
       f"({worst['failed_request_share']:.2e} of the month's requests), "
-      f"{worst['impact_minutes']:.0f} customer-impact minutes, peak {worst['peak_capacity_share']:.2%} of fleet capacity")
+      f"{worst['impact_minutes']:.0f} customer-impact minutes, "
+      f"peak {worst['peak_capacity_share']:.2%} of fleet capacity")
 print(f"reached {worst['hosts_reached']} host(s), {worst['cells_reached']} cell(s), "
       f"{worst['azs_reached']} AZ(s), {worst['regions_reached']} region(s)")
 print(f"time to detect {worst['ttd_s'] / 60:.1f} min, time to roll back {worst['ttr_s'] / 60:.1f} min")
@@ -254,7 +255,8 @@ if len(feasible):
     pick = feasible.sort_values(["lead_time_p50_h", "breach_probability"]).iloc[0]
     print(f"pick: {pick['policy']}")
     print(f"  flag lead time p50 {pick['lead_time_p50_h'] * 60:.0f} min, P(breach) {pick['breach_probability']:.2f} "
-          f"[{pick['breach_ci_low']:.2f}, {pick['breach_ci_high']:.2f}], mean downtime {pick['downtime_mean_s'] / 60:.1f} min/month")
+          f"[{pick['breach_ci_low']:.2f}, {pick['breach_ci_high']:.2f}], "
+          f"mean downtime {pick['downtime_mean_s'] / 60:.1f} min/month")
 else:
     print("no setting meets the bound; the safest is", tradeoff.sort_values("breach_probability").iloc[0]["policy"])
 """),
@@ -346,7 +348,8 @@ healthy hosts. The last column is what one bad change reaching production costs 
 causes = ["downtime_alarm_caught_s", "downtime_no_alarm_s", "downtime_faults_s", "downtime_baseline_s"]
 reps = exp.replications
 split = reps.groupby("policy", sort=False)[causes + ["downtime_s", "bad_in_production"]].mean()
-split["s_per_bad_change"] = (split["downtime_alarm_caught_s"] + split["downtime_no_alarm_s"]) / split["bad_in_production"]
+bad_change_s = split["downtime_alarm_caught_s"] + split["downtime_no_alarm_s"]
+split["s_per_bad_change"] = bad_change_s / split["bad_in_production"]
 split.round(2)
 """),
     md("""

@@ -17,7 +17,7 @@ STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 
 def _all_assignments(names: list[str], states: tuple[str, ...] = ("OK", "ALARM")):
     for combo in itertools.product(states, repeat=len(names)):
-        yield dict(zip(names, combo))
+        yield dict(zip(names, combo, strict=True))
 
 
 def test_or_of_two_quoted_alarms() -> None:

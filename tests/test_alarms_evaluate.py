@@ -62,7 +62,7 @@ def _table_cases(table: list[tuple[str, ...]], m: int, n: int) -> list[object]:
     return [
         pytest.param(row[0], m, n, treatment, expected, id=f"M{m}N{n}[{row[0]}]-{treatment}")
         for row in table
-        for treatment, expected in zip(TREATMENTS, row[1:])
+        for treatment, expected in zip(TREATMENTS, row[1:], strict=True)
     ]
 
 

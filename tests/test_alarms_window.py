@@ -212,9 +212,9 @@ def test_detection_probability_closed_forms() -> None:
 def test_detection_probability_grows_with_periods_and_p() -> None:
     """More periods or a higher breach probability never lower the chance of firing."""
     by_periods = [detection_probability(0.1, t, evaluation_periods=5, datapoints_to_alarm=3) for t in range(0, 60, 5)]
-    assert all(a <= b for a, b in zip(by_periods, by_periods[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(by_periods))
     by_p = [detection_probability(p, 20, evaluation_periods=5, datapoints_to_alarm=3) for p in np.linspace(0, 1, 11)]
-    assert all(a <= b for a, b in zip(by_p, by_p[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(by_p))
 
 
 def test_detection_probability_small_values_keep_precision() -> None:
@@ -226,7 +226,11 @@ def test_detection_probability_small_values_keep_precision() -> None:
 @pytest.mark.parametrize(
     "args, kwargs, message",
     [
-        ((0.1, 10), {"evaluation_periods": MAX_DP_EVALUATION_PERIODS + 1, "datapoints_to_alarm": 1}, "evaluation_periods"),
+        (
+            (0.1, 10),
+            {"evaluation_periods": MAX_DP_EVALUATION_PERIODS + 1, "datapoints_to_alarm": 1},
+            "evaluation_periods",
+        ),
         ((1.5, 10), {"evaluation_periods": 3, "datapoints_to_alarm": 2}, "p_breach"),
         ((-0.1, 10), {"evaluation_periods": 3, "datapoints_to_alarm": 2}, "p_breach"),
         ((math.nan, 10), {"evaluation_periods": 3, "datapoints_to_alarm": 2}, "p_breach"),

@@ -100,7 +100,9 @@ def test_an_active_incident_blocks_until_rechecked():
 
 
 def test_batches_never_replace_more_than_the_max_share_and_spread_over_azs():
-    data = patched(tiny_scenario_dict(), "fleet.regions.0", {"name": "r1", "azs": 3, "cells_per_az": 1, "hosts_per_cell": 4})
+    data = patched(
+        tiny_scenario_dict(), "fleet.regions.0", {"name": "r1", "azs": 3, "cells_per_az": 1, "hosts_per_cell": 4}
+    )
     data = patched(data, "policy.pipelines.code.stages.0.batching", {"max_share": 0.34, "duration": "5m"})
     scenario = deploysim.scenario_from_dict(data)
     layout = build_fleet(scenario)
@@ -110,4 +112,8 @@ def test_batches_never_replace_more_than_the_max_share_and_spread_over_azs():
     for batch in wave.batches:
         assert batch.size <= int(0.34 * 11)
         # No AZ gives more than its share of a batch.
-        assert np.bincount(layout.host_az[batch], minlength=3).max() - np.bincount(layout.host_az[batch], minlength=3).min() <= 1
+        assert (
+            np.bincount(layout.host_az[batch], minlength=3).max()
+            - np.bincount(layout.host_az[batch], minlength=3).min()
+            <= 1
+        )

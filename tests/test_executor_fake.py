@@ -4,6 +4,7 @@ the controller's decisions through `deploysim.policy.drive`, journaling exactly 
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import threading
@@ -278,7 +279,7 @@ def test_the_plan_is_the_happy_path_of_drive_with_a_planning_driver(tmp_path, mo
     assert len(drives) == 1 and isinstance(drives[0][1], plan_text.PlanningDriver)
     assert timeline[0] == (START_S, EnterStage(0)) and isinstance(timeline[-1][1], Complete)
     assert timeline[-1][0] - START_S == pytest.approx(720.0)  # the bakes; batches take no time here
-    assert all(t1 <= t2 for (t1, _), (t2, _) in zip(timeline, timeline[1:]))
+    assert all(t1 <= t2 for (t1, _), (t2, _) in itertools.pairwise(timeline))
     assert not any(isinstance(d, RollBack) for _, d in timeline)
 
 

@@ -69,7 +69,7 @@ def test_kill_9_then_resume_over_the_real_local_fleet(tmp_path):
     }
     with ThreadPoolExecutor(max_workers=len(cases)) as pool:
         results = dict(zip(cases, pool.map(
-            lambda v: crash_resume_over_local_fleet(tmp_path / v, v, cases[v][0]), cases)))
+            lambda v: crash_resume_over_local_fleet(tmp_path / v, v, cases[v][0]), cases), strict=True))
     for version, (code, output, live, state, rows_at_kill) in results.items():
         _, exit_code, final = cases[version]
         assert code == exit_code, (version, output)

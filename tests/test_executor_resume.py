@@ -79,8 +79,16 @@ def test_kill_9_at_any_point_then_resume_ends_on_known_versions(tmp_path, versio
                                                                  exit_code):
     # The kill points run side by side (each in its own fleet and state directory) to keep the test short.
     with ThreadPoolExecutor(max_workers=len(kill_points)) as pool:
-        results = dict(zip(kill_points, pool.map(
-            lambda point: crash_and_resume(tmp_path / f"{point[0] or 'row'}{point[1]}", version, point), kill_points)))
+        results = dict(
+            zip(
+                kill_points,
+                pool.map(
+                    lambda point: crash_and_resume(tmp_path / f"{point[0] or 'row'}{point[1]}", version, point),
+                    kill_points,
+                ),
+                strict=True,
+            )
+        )
     for k, (code, output, final, state, rows_at_kill) in results.items():
         assert code == exit_code, (k, output)
         assert set(final.values()) == {final_version}, (k, final, output)

@@ -4,8 +4,8 @@ same timeline of alarm states, makes the same sequence of decisions.
 What is faked, and why: only the executor's metric source and clock. `ReplaySource` answers the
 executor's metric queries with the datapoints the simulator's metric model gives for the same hosts
 and periods of the simulated run (from the run's recorded exposure intervals), so both bodies see
-one timeline of alarm states; `StepClock` lets the executor's bakes of minutes pass in no real time. The adapter is real:
-the command adapter deploys a fleet of version files through separate processes.
+one timeline of alarm states; `StepClock` lets the executor's bakes of minutes pass in no real time.
+The adapter is real: the command adapter deploys a fleet of version files through separate processes.
 """
 
 from __future__ import annotations
@@ -90,8 +90,13 @@ def both_bodies(tmp_path, data: dict, change_kind: str, months: float = 0.02):
                            tmp_path, "v2", None)
     start_unix = scenario.start.timestamp()
     journal = Journal.in_dir(tmp_path)
-    executor = Executor(rollout, CommandAdapter(rollout.inventory.adapter), ReplaySource(scenario, world, records, start_unix), journal,
-                        clock=StepClock(start_unix + CHANGE_ARRIVAL_S))
+    executor = Executor(
+        rollout,
+        CommandAdapter(rollout.inventory.adapter),
+        ReplaySource(scenario, world, records, start_unix),
+        journal,
+        clock=StepClock(start_unix + CHANGE_ARRIVAL_S),
+    )
     outcome = executor.start()
     return simulated, executor, outcome, versions(fleet, names)
 

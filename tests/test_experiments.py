@@ -145,7 +145,9 @@ def test_tuner_finds_the_hand_worked_shortest_safe_one_box_bake(small):
                             months=0.5, workers=2)
     assert result.best is not None
     assert deploysim.parse_duration_s(result.best_values[path]) == 300.0
-    cand = result.candidates.set_index(result.candidates["code.stages[0].one_box.bake.duration"].map(deploysim.parse_duration_s))
+    cand = result.candidates.set_index(
+        result.candidates["code.stages[0].one_box.bake.duration"].map(deploysim.parse_duration_s)
+    )
     assert cand.loc[60.0, "breach_probability"] > 0.5 and cand.loc[120.0, "breach_probability"] > 0.5
     assert (cand.loc[[300.0, 600.0, 1200.0], "breach_probability"] == 0).all()
     assert cand.loc[[300.0, 600.0, 1200.0], "lead_time_p50_h"].is_monotonic_increasing

@@ -96,7 +96,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tiny_path, args, message):
     assert out.exit_code == 2, out.output
     assert message in out.stderr
     assert "Traceback" not in out.output
-    errors = [line for line in out.stderr.splitlines() if line.startswith("error:") or line.startswith("Error:")]
+    errors = [line for line in out.stderr.splitlines() if line.startswith(("error:", "Error:"))]
     assert len(errors) == 1
 
 

@@ -68,7 +68,9 @@ def test_requests_and_latency(probed):
                                    start, end, PERIOD)
     assert per_period == pytest.approx(np.full(N, RATE * PERIOD), rel=0.25)
     assert source.requests([targets["good-1"]], start, end) == pytest.approx(per_period.sum())
-    assert source.requests([targets["good-1"]], start, end, api="Create") == pytest.approx(per_period.sum() / 2, rel=0.3)
+    assert source.requests([targets["good-1"]], start, end, api="Create") == pytest.approx(
+        per_period.sum() / 2, rel=0.3
+    )
     slow = source.datapoints(P99, [targets["slow"]], start, end, PERIOD)
     good = source.datapoints(P99, [targets["good-1"]], start, end, PERIOD)
     assert (slow >= 400).all() and (good < P99.threshold).all()

@@ -167,7 +167,9 @@ def test_errors_are_one_clear_line(window):
     fleet, source, start, end = window
     with pytest.raises(PrometheusQueryError) as caught:
         PrometheusSource("http://127.0.0.1:1").datapoints(FAULT_RATE, targets_of(fleet, "good-1"), start, end, 2)
-    assert str(caught.value).startswith("cannot reach Prometheus at http://127.0.0.1:1") and "\n" not in str(caught.value)
+    assert str(caught.value).startswith("cannot reach Prometheus at http://127.0.0.1:1") and "\n" not in str(
+        caught.value
+    )
     broken = PrometheusSource(source.url, {"error_rate": "sum(("})
     with pytest.raises(PrometheusQueryError, match="rejected the query for alarm High_Fault_Rate"):
         broken.datapoints(FAULT_RATE, targets_of(fleet, "good-1"), start, end, PERIOD_S)

@@ -68,7 +68,9 @@ def test_a_slowed_share_raises_high_percentiles_more_than_the_median():
 
 def test_memory_leak_crashes_the_host_when_memory_reaches_100_percent():
     """Memory grows 25%/h from 50% after a 10-minute delay: the host fails all requests from 2h10m."""
-    scenario, layout, model = _model_with_defect({"name": "leak", "memory_growth_pct_per_h": 25.0, "start_delay": "10m"})
+    scenario, layout, model = _model_with_defect(
+        {"name": "leak", "memory_growth_pct_per_h": 25.0, "start_delay": "10m"}
+    )
     log = ExposureLog()
     log.open(0, np.array([0]), 0.0)
     m = model.expected(np.array([0]), 0, 180, log)

@@ -249,7 +249,9 @@ def test_budget_burndown_runs_out_where_the_hand_computed_budget_does(bad_run):
     budget_s, curves = budget_curves(bad_run, 99.9)
     assert budget_s == pytest.approx(25.92)
     out = exhausted_at(curves["r1"])
-    assert out == pytest.approx(300.0 + 25.92 / (0.1 * 25920 / 87) * 300.0, abs=8.0)  # Poisson-sampled errors: about 2% noise on the rate
+    assert out == pytest.approx(
+        300.0 + 25.92 / (0.1 * 25920 / 87) * 300.0, abs=8.0
+    )  # Poisson-sampled errors: about 2% noise on the rate
     fig = plot.budget_burndown(bad_run, 99.9)
     _render(fig)
     (ax,) = fig.axes
@@ -299,7 +301,9 @@ def test_cdf_draws_one_step_line_per_policy_per_figure(bad_run):
         assert len(ax.get_lines()) == 2
         assert len(ax.get_legend().get_texts()) == 2
     safe, fast = fig.axes[0].get_lines()
-    assert list(safe.get_xdata()) == [1.0, 1.0, 2.0, 3.0] and list(safe.get_ydata()) == pytest.approx([0, 100 / 3, 200 / 3, 100])
+    assert list(safe.get_xdata()) == [1.0, 1.0, 2.0, 3.0] and list(safe.get_ydata()) == pytest.approx(
+        [0, 100 / 3, 200 / 3, 100]
+    )
     assert list(fast.get_xdata()) == [10.0, 10.0, 20.0]  # the missing TTD is left out
     assert fig.axes[0].get_legend().get_texts()[1].get_text().startswith("fast: n=2")
     assert "CDF of time to detect" in fig.axes[0].get_title()

@@ -44,11 +44,29 @@ SUBPACKAGE_NAMES = {
 
 
 def test_top_level_public_names_are_pinned():
-    assert sorted(deploysim.__all__) == sorted([
-        "Experiment", "ParameterError", "Scenario", "ScenarioError", "SimulationResult", "TuneResult", "alarms",
-        "compare", "format_duration_s", "load_scenario", "monte_carlo", "parse_duration_s", "plot", "scenario_from_dict",
-        "simulate", "sla", "sweep", "tune", "uptime",
-    ])
+    assert sorted(deploysim.__all__) == sorted(
+        [
+            "Experiment",
+            "ParameterError",
+            "Scenario",
+            "ScenarioError",
+            "SimulationResult",
+            "TuneResult",
+            "alarms",
+            "compare",
+            "format_duration_s",
+            "load_scenario",
+            "monte_carlo",
+            "parse_duration_s",
+            "plot",
+            "scenario_from_dict",
+            "simulate",
+            "sla",
+            "sweep",
+            "tune",
+            "uptime",
+        ]
+    )
     for name in deploysim.__all__:
         assert hasattr(deploysim, name), name
 

@@ -72,8 +72,15 @@ def made(aws, tmp_path_factory):
     report = build.build_report(aws, exp, example, sens, command="deploysim report scenarios/aws-typical.yaml")
     out = tmp_path_factory.mktemp("report")
     render.write_report(report, out)
-    return {"exp": exp, "example": example, "sens": sens, "report": report, "out": out,
-            "md": (out / "report.md").read_text(encoding="utf-8"), "html": (out / "index.html").read_text(encoding="utf-8")}
+    return {
+        "exp": exp,
+        "example": example,
+        "sens": sens,
+        "report": report,
+        "out": out,
+        "md": (out / "report.md").read_text(encoding="utf-8"),
+        "html": (out / "index.html").read_text(encoding="utf-8"),
+    }
 
 
 def _row(md: str, first_cell: str) -> list[str]:
@@ -305,7 +312,9 @@ def test_unwritable_output_is_one_line(tmp_path):
 def _chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
-        pytest.skip("no `chromium` on PATH: install Debian's chromium package (`make system-deps`) to run the browser test")
+        pytest.skip(
+            "no `chromium` on PATH: install Debian's chromium package (`make system-deps`) to run the browser test"
+        )
     return path
 
 

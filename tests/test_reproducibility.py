@@ -154,11 +154,15 @@ def test_policies_that_agree_until_a_wave_starts_see_identical_datapoints_until_
     longer = copy.deepcopy(short)
     longer["policy"]["pipelines"]["code"]["stages"][0]["waves"][1]["bake"] = "3h"
     a, b = run_sim(short), run_sim(longer)
-    starts = [row["time_s"] for row in a.records.timeline if row["event"] == "step_start" and row.get("step") == "wave-2"]
+    starts = [
+        row["time_s"] for row in a.records.timeline if row["event"] == "step_start" and row.get("step") == "wave-2"
+    ]
     assert starts, "wave 2 must start in the run"
     k_wave = int(starts[0] // a.period_s)
     assert k_wave > 60
-    assert [r["time_s"] for r in b.records.timeline if r["event"] == "step_start" and r.get("step") == "wave-2"][0] == starts[0]
+    assert [r["time_s"] for r in b.records.timeline if r["event"] == "step_start" and r.get("step") == "wave-2"][
+        0
+    ] == starts[0]
     assert a.records.timeline != b.records.timeline, "the runs must differ after wave 2 starts"
     for hosts in (np.arange(10), np.arange(5), np.arange(5, 10), np.array([0])):
         for alarm in ("fault_rate", "p99", "cpu"):

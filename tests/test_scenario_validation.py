@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pydantic
 import pytest
 import yaml
 from conftest import SCENARIOS, patched
@@ -31,7 +32,7 @@ def test_shipped_scenarios_are_valid(name):
 def test_scenario_objects_are_immutable():
     """Validated scenarios cannot be changed by the engine or a notebook by accident."""
     scenario = deploysim.load_scenario(SCENARIOS / "startup-fast.yaml")
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         scenario.name = "other"
 
 
@@ -44,7 +45,9 @@ def test_bad_bake_duration_names_the_full_field_path():
 
 
 def test_negative_min_requests_is_rejected_with_its_path():
-    data = patched(aws_typical(), "policy.pipelines.code.stages.2.waves.0.bake", {"duration": "1h", "min_requests": {"Create": -5}})
+    data = patched(
+        aws_typical(), "policy.pipelines.code.stages.2.waves.0.bake", {"duration": "1h", "min_requests": {"Create": -5}}
+    )
     assert "policy.pipelines.code.stages[2].waves[0].bake.min_requests.Create" in problems(data)
 
 

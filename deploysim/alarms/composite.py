@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
@@ -111,7 +111,7 @@ class Or:
         return any(op.holds(states) for op in self.operands)
 
 
-Expression = Union[StateIs, Constant, Not, And, Or]
+Expression = StateIs | Constant | Not | And | Or
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ def execute(scenario_path: Path | None, inventory_path: Path | None, version: st
                                         ("--version", version)) if value is None]
     if missing:
         _fail(f"missing {', '.join(missing)} (see deploysim execute --help)")
+    assert scenario_path is not None and inventory_path is not None and version is not None  # none is missing
     try:
         rollout = load_rollout_files(scenario_path, inventory_path, version, pipeline)
     except ValueError as error:

@@ -44,7 +44,9 @@ def run_monte_carlo(scenario_path: str, kw: dict[str, Any]) -> None:
 
 @click.command()
 @click.argument("paths", metavar="SCENARIO...", nargs=-1, required=True)
-@click.option("--baseline", default=None, help="Policy (scenario name) the others are compared to (default: the first).")
+@click.option(
+    "--baseline", default=None, help="Policy (scenario name) the others are compared to (default: the first)."
+)
 @experiment_options
 def compare(paths: tuple[str, ...], baseline: str | None, **kw: Any) -> None:
     """Compare scenarios' policies on the same random worlds (common random numbers)."""
@@ -64,11 +66,20 @@ def compare(paths: tuple[str, ...], baseline: str | None, **kw: Any) -> None:
 
 @click.command()
 @click.argument("scenario_path", metavar="SCENARIO")
-@click.option("--param", "params", multiple=True, required=True, metavar="PATH=V1,V2,...",
-              help="A scenario field and its values, e.g. policy.pipelines.code.stages[2].waves[0].bake.duration=1h,2h. "
-                   "Repeat for a grid of every combination.")
-@click.option("--pipeline", default=None,
-              help="Pipeline whose lead time the trade-off shows (default: the one the swept paths name, else all changes).")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    required=True,
+    metavar="PATH=V1,V2,...",
+    help="A scenario field and its values, e.g. policy.pipelines.code.stages[2].waves[0].bake.duration=1h,2h. "
+    "Repeat for a grid of every combination.",
+)
+@click.option(
+    "--pipeline",
+    default=None,
+    help="Pipeline whose lead time the trade-off shows (default: the one the swept paths name, else all changes).",
+)
 @experiment_options
 def sweep(scenario_path: str, params: tuple[str, ...], pipeline: str | None, **kw: Any) -> None:
     """Run every value (or combination) of scenario fields, under common random numbers."""

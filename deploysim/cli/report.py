@@ -61,10 +61,18 @@ def report(scenario_path: str, out_dir: Path, sla_target_pct: float, replication
     say(f"simulating {replications} replication(s) of {scenario.name}, then a sensitivity sweep "
         f"of {n_sens} replication(s) per variant" if n_sens else
         f"simulating {replications} replication(s) of {scenario.name} (no sensitivity sweep)")
-    kwargs: dict[str, Any] = {"replications": replications, "seed": seed, "months": months, "sla_target_pct": sla_target_pct,
-                                  "credit_table": credit_table, "workers": workers, "progress": False if quiet else None,
-                                  "sensitivity_replications": n_sens,
-                                  "sensitivity_pipelines": list(sensitivity_pipelines) or None, "command": command}
+    kwargs: dict[str, Any] = {
+        "replications": replications,
+        "seed": seed,
+        "months": months,
+        "sla_target_pct": sla_target_pct,
+        "credit_table": credit_table,
+        "workers": workers,
+        "progress": False if quiet else None,
+        "sensitivity_replications": n_sens,
+        "sensitivity_pipelines": list(sensitivity_pipelines) or None,
+        "command": command,
+    }
     with dask_client(dask_scheduler) as client:
         result = guarded(make_report)(scenario, client=client, **kwargs)
     try:

@@ -28,12 +28,17 @@ FRAMES = ("changes", "timeline", "uptime", "monthly")
     options.sla(allow_100=True),
     options.credit_table(),
     options.as_json(help="Print the summary as JSON (NaN as null) instead of text."),
-    options.out_dir(help="Also write changes.csv, timeline.csv, uptime.csv and monthly.csv to this directory "
-                         "(with --replications: replications.csv, summary.csv, changes.csv)."),
-    options.replications(default=None, help="Run a Monte Carlo experiment of this many replications and print "
-                                            "estimates with intervals."),
+    options.out_dir(
+        help="Also write changes.csv, timeline.csv, uptime.csv and monthly.csv to this directory "
+        "(with --replications: replications.csv, summary.csv, changes.csv)."
+    ),
+    options.replications(
+        default=None, help="Run a Monte Carlo experiment of this many replications and print estimates with intervals."
+    ),
     options.workers(help="With --replications: local worker processes (default: one per CPU)."),
-    options.dask_scheduler(help="With --replications: run on this Dask scheduler (needs `pip install deploysim[dask]`)."),
+    options.dask_scheduler(
+        help="With --replications: run on this Dask scheduler (needs `pip install deploysim[dask]`)."
+    ),
     options.quiet(help="With --replications: no progress bar."),
 )
 def run(scenario_path: str, seed: int, months: float, sla_target_pct: float, credit_table: str,

@@ -139,13 +139,15 @@ class Actions:
 
     def record_previous_versions(self) -> None:
         """Ask every target its version before touching any: the version a rollback returns it to."""
-        rows, unknown = [], []
+        rows: list[tuple[str, int, str]] = []
+        unknown: list[str] = []
         for t in self.r.targets:
             self.check_stop()
             version = self.current_version(t)
             if version is None:
                 unknown.append(t.name)
-            rows.append((t.name, t.host, version))
+            else:
+                rows.append((t.name, t.host, version))
         if unknown:
             raise Halt(f"cannot tell the version of {', '.join(unknown[:5])}"
                        f"{' and more' if len(unknown) > 5 else ''}; nothing was changed")

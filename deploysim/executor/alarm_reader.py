@@ -6,6 +6,7 @@ has seen. Periods in which a host was out of service for a deploy count as missi
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -165,7 +166,7 @@ class AlarmReader:
         targets = [self.r.targets[h] for h in step.hosts.tolist()]
         apis = dict.fromkeys([*step.bake.min_requests, "All"])  # read in declared order, never set order
         requests = {api: float(self.read(
-            lambda api=api: self.source.requests(targets, k0 * p, k1 * p, None if api == "All" else api),
+            functools.partial(self.source.requests, targets, k0 * p, k1 * p, None if api == "All" else api),
             f"requests ({api})")) for api in apis}
         points = self.datapoints(BAKE_REQUESTS, step.hosts, k0, k1)
         return Observation(requests_seen=requests, datapoints_seen=int(np.count_nonzero(~np.isnan(points))))

@@ -119,7 +119,11 @@ class CommandAdapter:
     """Adapter that runs the inventory's argument lists (see `AdapterSpec`)."""
 
     def __init__(self, spec: AdapterSpec, *, sleep: Callable[[float], None] = time.sleep):
+        if spec.deploy is None or spec.current_version is None:  # AdapterSpec's validator requires both
+            raise ValueError("a command adapter needs the deploy and current_version commands")
         self.spec = spec
+        self.deploy_argv: Sequence[str] = spec.deploy
+        self.current_version_argv: Sequence[str] = spec.current_version
         self.sleep = sleep
         # Called with the pid of every command started, so the journal can find orphans after a crash.
         self.on_spawn: Callable[[int], None] | None = None
@@ -141,16 +145,16 @@ class CommandAdapter:
                                 backoff_s=self.spec.backoff, on_spawn=self.on_spawn, accept=accept, sleep=self.sleep)
 
     def deploy(self, target: Target, version: str, *, timeout_s: float) -> ActionResult:
-        ok, attempts = self._run(self.spec.deploy, self.values(target, version), timeout_s)
+        ok, attempts = self._run(self.deploy_argv, self.values(target, version), timeout_s)
         return ActionResult(ok, _detail(attempts), len(attempts))
 
     def rollback(self, target: Target, version: str, *, timeout_s: float) -> ActionResult:
-        template = self.spec.rollback or self.spec.deploy
+        template = self.spec.rollback or self.deploy_argv
         ok, attempts = self._run(template, self.values(target, version), timeout_s)
         return ActionResult(ok, _detail(attempts), len(attempts))
 
     def current_version(self, target: Target, *, timeout_s: float) -> str | None:
-        ok, attempts = self._run(self.spec.current_version, self.values(target, ""), timeout_s,
+        ok, attempts = self._run(self.current_version_argv, self.values(target, ""), timeout_s,
                                  accept=lambda o: o.ok and bool(o.stdout.strip()))
         return attempts[-1].stdout.strip().splitlines()[-1].strip() if ok else None
 
@@ -194,7 +198,9 @@ class CommandMetricSource:
             data = json.loads(outcome.stdout)
             arr = np.array([np.nan if v is None else float(v) for v in data], dtype=float)
         except (ValueError, TypeError) as error:
-            raise RuntimeError(f"metrics command printed no JSON list of numbers ({error}): {_tail(outcome.stdout)}")
+            raise RuntimeError(
+                f"metrics command printed no JSON list of numbers ({error}): {_tail(outcome.stdout)}"
+            ) from error
         if arr.size != n:
             raise RuntimeError(f"metrics command printed {arr.size} value(s) for {n} period(s)")
         return arr

@@ -224,7 +224,11 @@ class Executor:
             return body()
         except Stopped:
             where = self.journal.last_decision()
-            at = f"{where.kind} stage {where.stage} step {where.step} batch {where.batch}" if where else "before the plan"
+            at = (
+                f"{where.kind} stage {where.stage} step {where.step} batch {where.batch}"
+                if where
+                else "before the plan"
+            )
             message = f"stopped at {at}; every finished action is journaled; continue with --resume"
             self.journal.event("stopped", message)
             return RunOutcome("stopped", EXIT_INTERRUPTED, message)

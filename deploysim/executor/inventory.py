@@ -141,7 +141,9 @@ def make_adapter(inv: Inventory, base_dir: Path) -> Adapter:
         return CommandAdapter(inv.adapter)
     from .local_adapter import LocalAdapter  # the local fleet's adapter (deploysim local up)
 
-    return LocalAdapter((base_dir / inv.adapter.fleet_dir).resolve())
+    fleet_dir = inv.adapter.fleet_dir
+    assert fleet_dir is not None  # AdapterSpec's validator requires it for kind 'local'
+    return LocalAdapter((base_dir / fleet_dir).resolve())
 
 
 def make_metric_source(inv: Inventory, targets: Sequence[Target],
@@ -150,11 +152,15 @@ def make_metric_source(inv: Inventory, targets: Sequence[Target],
     if inv.metrics.kind == "command":
         from .command_adapter import CommandMetricSource
 
-        return CommandMetricSource(inv.metrics.command, timeout_s=inv.metrics.timeout)
+        command = inv.metrics.command
+        assert command is not None  # MetricsSpec's validator requires it for kind 'command'
+        return CommandMetricSource(command, timeout_s=inv.metrics.timeout)
     if inv.metrics.kind == "prometheus":
         from .prometheus_source import PrometheusSource
 
-        return PrometheusSource(inv.metrics.url, dict(inv.metrics.queries))
+        url = inv.metrics.url
+        assert url is not None  # MetricsSpec's validator requires it for kind 'prometheus'
+        return PrometheusSource(url, dict(inv.metrics.queries))
     from .probe_source import ProbeSource
 
     return ProbeSource(list(targets), apis=dict(apis) if apis else None)

@@ -203,8 +203,9 @@ class Journal:
 
     def last_terminal_event(self) -> tuple[str, str] | None:
         """The latest event that ended a process's work (complete, rolled back, halted ...), if any."""
-        rows = self._rows("SELECT kind, detail FROM events WHERE kind IN (%s) ORDER BY seq DESC LIMIT 1"
-                          % ",".join("?" * len(TERMINAL_EVENTS)), TERMINAL_EVENTS)
+        placeholders = ",".join("?" * len(TERMINAL_EVENTS))
+        rows = self._rows(f"SELECT kind, detail FROM events WHERE kind IN ({placeholders}) ORDER BY seq DESC LIMIT 1",
+                          TERMINAL_EVENTS)
         return rows[0] if rows else None
 
     def has(self, kind: str) -> bool:

@@ -114,12 +114,12 @@ def format_plan(rollout: Rollout, now_s: float) -> str:
         f"Metrics from {source}, one datapoint per {format_duration_s(rollout.scenario.metric_period)}",
     ]
     waits: dict[int, tuple[float, WaitBlocker]] = {}  # stage -> its first blocker wait
-    stage = 0
+    current_stage = 0
     for t, d in timeline:
         if isinstance(d, EnterStage):
-            stage = d.stage
+            current_stage = d.stage
         elif isinstance(d, WaitBlocker):
-            waits.setdefault(stage, (t, d))
+            waits.setdefault(current_stage, (t, d))
     for s, stage in enumerate(plan.stages):
         where = f", regions {', '.join(rollout.layout.region_names[r] for r in stage.regions)}" if stage.regions else ""
         out += ["", f"Stage {s + 1}/{len(plan.stages)} {stage.name} ({stage.kind}{where})"]

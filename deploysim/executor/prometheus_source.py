@@ -55,13 +55,17 @@ DEFAULT_QUERIES: dict[str, str] = {
     "latency_p90_ms": _quantile(0.9),
     "latency_p99_ms": _quantile(0.99),
     "cpu_pct": '{agg}(100 * rate(process_cpu_seconds_total{instance=~"{instances}"}[{period}]))',
-    "memory_pct": ('{agg}(100 * avg_over_time(process_resident_memory_bytes{instance=~"{instances}"}[{period}])'
-                   ' / on(instance) avg_over_time(deploysim_machine_memory_bytes{instance=~"{instances}"}[{period}]))'),
+    "memory_pct": (
+        '{agg}(100 * avg_over_time(process_resident_memory_bytes{instance=~"{instances}"}[{period}])'
+        ' / on(instance) avg_over_time(deploysim_machine_memory_bytes{instance=~"{instances}"}[{period}]))'
+    ),
     "log_errors": 'sum(increase(deploysim_log_errors_total{instance=~"{instances}"}[{period}]))',
     # A host is unhealthy for the share of the period its scrape failed (process down) or it said
     # it was unhealthy (/healthz 503); rounded to whole hosts.
-    "unhealthy_hosts": ('round(sum(1 - avg_over_time(up{instance=~"{instances}"}[{period}]))'
-                        ' + (sum(1 - avg_over_time(deploysim_healthy{instance=~"{instances}"}[{period}])) or vector(0)))'),
+    "unhealthy_hosts": (
+        'round(sum(1 - avg_over_time(up{instance=~"{instances}"}[{period}]))'
+        ' + (sum(1 - avg_over_time(deploysim_healthy{instance=~"{instances}"}[{period}])) or vector(0)))'
+    ),
 }
 UNSUPPORTED = ("disk_pct", "dependency_error_rate")
 """Metrics the local demo service does not produce: always missing unless `queries` sets them."""
@@ -109,7 +113,7 @@ class PrometheusSource:
         """`template` with its placeholders filled for these targets."""
         values = {
             "{instances}": promql_regex([_address(t) for t in targets]),
-            "{api}": ".*" if api in (None, "All") else promql_regex([api]),  # type: ignore[list-item]
+            "{api}": ".*" if api is None or api == "All" else promql_regex([api]),
             "{period}": _duration(period_s),
             "{agg}": "max" if statistic == "maximum" else "avg",
             "{dependency}": promql_regex([dependency]) if dependency else ".*",

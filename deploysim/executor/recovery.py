@@ -50,31 +50,43 @@ def decision_detail(decision: Decision, rollout: Rollout) -> dict:
     return detail
 
 
+def _position(row: DecisionRow, name: str, value: int | None) -> int:
+    """A stage/step/batch number the row's kind of decision always records."""
+    if value is None:
+        raise ValueError(f"the journal's {row.kind} decision #{row.seq} has no {name}")
+    return value
+
+
 def decision_from_row(row: DecisionRow, rollout: Rollout) -> Decision:
     """The decision a journal row records, to carry it out again after a crash."""
     d = row.detail
+    if row.kind not in ("EnterStage", "WaitBlocker", "DeployBatch", "BakeWait", "RollBack", "Fail", "Complete"):
+        raise ValueError(f"the journal holds a decision of unknown kind {row.kind!r}")
+    if row.kind == "Complete":
+        return Complete()
+    stage = _position(row, "stage", row.stage)
     if row.kind == "EnterStage":
-        return EnterStage(row.stage)
+        return EnterStage(stage)
     if row.kind == "WaitBlocker":
-        return WaitBlocker(row.stage, d["until_s"], BlockReason(d["reason"]))
+        return WaitBlocker(stage, d["until_s"], BlockReason(d["reason"]))
+    if row.kind == "Fail":
+        return Fail(stage, FailReason(d["reason"]))
+    step_index = _position(row, "step", row.step)
     if row.kind == "DeployBatch":
-        step = rollout.plan.stages[row.stage].steps[row.step]
-        hosts = () if step.kind == StepKind.PREPROD else tuple(step.batches[row.batch].tolist())
-        return DeployBatch(row.stage, row.step, row.batch, hosts, d["duration_s"])
+        batch = _position(row, "batch", row.batch)
+        step = rollout.plan.stages[stage].steps[step_index]
+        hosts = () if step.kind == StepKind.PREPROD else tuple(step.batches[batch].tolist())
+        return DeployBatch(stage, step_index, batch, hosts, d["duration_s"])
     if row.kind == "BakeWait":
-        return BakeWait(row.stage, row.step, float(d["since_s"]), float(d["min_until_s"]),
+        return BakeWait(stage, step_index, float(d["since_s"]), float(d["min_until_s"]),
                         tuple((api, float(n)) for api, n in d["min_requests"].items()), int(d["min_datapoints"]),
                         float(d["deadline_s"]))
     if row.kind == "RollBack":
         by_name = {t.name: t.host for t in rollout.targets}
-        hosts = None if d.get("hosts") is None else tuple(by_name[n] for n in d["hosts"])
-        return RollBack(row.stage, row.step, RollbackCause(d["cause"]), RollbackScope(d["scope"]), hosts,
+        rollback_hosts = None if d.get("hosts") is None else tuple(by_name[n] for n in d["hosts"])
+        return RollBack(stage, step_index, RollbackCause(d["cause"]), RollbackScope(d["scope"]), rollback_hosts,
                         bool(d["automatic"]), float(d["duration_s"]), d.get("alarm"), d.get("detail", ""))
-    if row.kind == "Fail":
-        return Fail(row.stage, FailReason(d["reason"]))
-    if row.kind == "Complete":
-        return Complete()
-    raise ValueError(f"the journal holds a decision of unknown kind {row.kind!r}")
+    raise AssertionError(f"decision kind {row.kind!r} is listed above but not handled")
 
 
 def resolve_interrupted(journal: Journal, actions: Actions, rollout: Rollout) -> None:

@@ -65,13 +65,17 @@ def format_status(info: dict, now_s: float | None = None) -> str:
     if last:
         ago = format_duration_s(max(0.0, now_s - last["time_s"]))
         where = " ".join(f"{k} {last[k]}" for k in ("stage", "step", "batch") if last[k] is not None)
-        out.append(f"Last decision: {last['kind']}{' ' + where if where else ''} ({ago} ago; controller phase {last['phase']})")
+        out.append(
+            f"Last decision: {last['kind']}{' ' + where if where else ''} ({ago} ago; controller phase {last['phase']})"
+        )
     rows = [("target", "before", "intended", "current")] + [
         (t["name"], t["before"], t["intended"] or "-",
          (t["current"] or "unknown") + (" (action in progress)" if t["in_progress"] else ""))
         for t in info["targets"]]
     widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
-    out += ["", "Targets"] + ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    out += ["", "Targets"] + [
+        "  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]
     out += ["", "Last actions"] + [
         f"  #{a['seq']} {time.strftime('%H:%M:%S', time.localtime(a['time_s']))} {a['kind']} {a['target']} "
         f"-> {a['version']}: {a['phase']}" + (f" (reports {a['current']})" if a["phase"] != "intent" else "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from .params import ParameterError, check_grid, with_values
 from .replication import Settings
 from .runner import run_tasks
 
-Seed = Union[int, np.random.SeedSequence]
+Seed = int | np.random.SeedSequence
 
 
 def _settings(months: float, sla_target_pct: float, credit_table: str) -> Settings:
@@ -123,7 +123,7 @@ def sweep(scenario: Scenario, grid: Mapping[str, Sequence[Any]], **kwargs: Any) 
     parameters: dict[str, dict[str, Any]] = {}
     short = _short_names(list(grid))
     for combo in itertools.product(*grid.values()):
-        values = dict(zip(grid, combo))
+        values = dict(zip(grid, combo, strict=True))
         label = ", ".join(f"{short[p]}={v}" for p, v in values.items())
         variants[label] = with_values(scenario, values, name=f"{scenario.name} [{label}]")
         parameters[label] = {short[p]: v for p, v in values.items()}

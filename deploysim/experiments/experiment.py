@@ -58,7 +58,8 @@ class Experiment:
         """One row per policy × metric: n, mean with its interval, median, p90, p99 with intervals.
 
         For `sla_breach` the mean is the breach probability and its interval is exact (Clopper-Pearson).
-        Replications where a figure is undefined (e.g. TTD with no bad change) are left out of it; `n` says how many remain.
+        Replications where a figure is undefined (e.g. TTD with no bad change) are left out of it; `n` says how many
+        remain.
         """
         rows = []
         for policy in self.policies:

@@ -60,10 +60,15 @@ def _step(node: Any, part: str | int, so_far: Sequence[str | int], path: str) ->
         if not isinstance(node, list):
             raise ParameterError(f"unknown parameter path {path!r}: {here} is not a list")
         if not 0 <= part < len(node):
-            raise ParameterError(f"unknown parameter path {path!r}: {here} is out of range (list has {len(node)} items)")
+            raise ParameterError(
+                f"unknown parameter path {path!r}: {here} is out of range (list has {len(node)} items)"
+            )
         return node[part]
     if not isinstance(node, dict):
-        raise ParameterError(f"unknown parameter path {path!r}: {here} does not exist ({_format(so_far[:-1]) or 'the scenario'} has no fields)")
+        raise ParameterError(
+            f"unknown parameter path {path!r}: {here} does not exist "
+            f"({_format(so_far[:-1]) or 'the scenario'} has no fields)"
+        )
     if part not in node:
         options = ", ".join(sorted(str(k) for k in node)[:12])
         raise ParameterError(f"unknown parameter path {path!r}: no field {here!r} (fields there: {options})")

@@ -164,13 +164,15 @@ def _run_dask(client, tasks, scenarios, settings, keep_changes, progress, desc):
 
 
 def _frames(tasks: Sequence[Task], outputs) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows = [{"policy": t.policy, "replication": t.replication, **row} for t, (row, _) in zip(tasks, outputs)]
+    rows = [
+        {"policy": t.policy, "replication": t.replication, **row} for t, (row, _) in zip(tasks, outputs, strict=True)
+    ]
     reps = pd.DataFrame(rows, columns=["policy", "replication", *METRIC_COLUMNS])
     order = {policy: i for i, policy in enumerate(dict.fromkeys(t.policy for t in tasks))}
     reps = reps.sort_values(["policy", "replication"], key=lambda col: col.map(order) if col.name == "policy" else col,
                             kind="stable").reset_index(drop=True)
     parts = []
-    for t, (_, changes) in zip(tasks, outputs):
+    for t, (_, changes) in zip(tasks, outputs, strict=True):
         if changes is not None and len(changes):
             parts.append(changes.assign(policy=t.policy, replication=t.replication))
     changes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

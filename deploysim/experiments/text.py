@@ -45,11 +45,11 @@ def _signed(metric: str, value: float) -> str:
     return ("+" if value >= 0 else "-") + text
 
 
-def _table(header: Sequence[str], rows: list[Sequence[str]]) -> list[str]:
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     out = []
     for row in [header, *rows]:
-        cells = [str(row[0]).ljust(widths[0])] + [str(c).rjust(w) for c, w in zip(row[1:], widths[1:])]
+        cells = [str(row[0]).ljust(widths[0])] + [str(c).rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
         out.append("  " + "  ".join(cells).rstrip())
     return out
 
@@ -131,12 +131,16 @@ def _shown(path: str, value: Any) -> str:
 def format_tune(result: TuneResult, scenario_name: str, seed: int, cautious: bool = False) -> str:
     """A tuning run: the settings evaluated, then the best one, or why none met the bound and what to try."""
     exp = result.experiment
-    lines = [f"Tuning {result.pipeline} pipeline of {scenario_name}: minimise median lead time subject to "
-             f"P(uptime < {result.sla_target_pct:g}%) <= {result.max_breach_probability:g}"
-             + (" (upper 95% bound)" if cautious else ""),
-             f"{exp.n_replications} replication(s) per setting, seed {seed}, {len(result.candidates)} setting(s) evaluated",
-             "", format_tradeoff(result.candidates, "Evaluated settings (fastest first)"), ""]
-    if result.best is None:
+    lines = [
+        f"Tuning {result.pipeline} pipeline of {scenario_name}: minimise median lead time subject to "
+        f"P(uptime < {result.sla_target_pct:g}%) <= {result.max_breach_probability:g}"
+        + (" (upper 95% bound)" if cautious else ""),
+        f"{exp.n_replications} replication(s) per setting, seed {seed}, {len(result.candidates)} setting(s) evaluated",
+        "",
+        format_tradeoff(result.candidates, "Evaluated settings (fastest first)"),
+        "",
+    ]
+    if result.best is None or result.best_values is None:  # both are set together, when a setting met the bound
         lines += tuning_advice(result)
     else:
         lines.append("Best setting:")
@@ -152,8 +156,10 @@ def tuning_advice(result: TuneResult) -> list[str]:
     from, and whether longer bakes can help at all (not when faults or the baseline dominate)."""
     floor = result.breach_causes()
     causes = sorted(floor["downtime_share_by_cause"].items(), key=lambda kv: -(kv[1] if kv[1] == kv[1] else 0))
-    lines = [f"No evaluated setting meets the bound. The safest, {floor['setting']}, still breaches in "
-             f"{floor['breach_probability']:.1%} of months [{floor['breach_ci_low']:.1%}, {floor['breach_ci_high']:.1%}]."]
+    lines = [
+        f"No evaluated setting meets the bound. The safest, {floor['setting']}, still breaches in "
+        f"{floor['breach_probability']:.1%} of months [{floor['breach_ci_low']:.1%}, {floor['breach_ci_high']:.1%}]."
+    ]
     if floor["breaching_months"]:
         lines.append(f"Downtime in its {floor['breaching_months']} breaching month(s): "
                      + ", ".join(f"{name} {share:.0%}" for name, share in causes) + ".")

@@ -76,7 +76,9 @@ class Dimension:
 class TuneResult:
     """Every evaluated setting with its figures, and the best feasible one."""
 
-    candidates: pd.DataFrame  # one row per evaluated setting: dimension values, lead time, breach probability, feasible, on_frontier, chosen
+    candidates: (
+        pd.DataFrame
+    )  # one row per evaluated setting: dimension values, lead time, breach probability, feasible, on_frontier, chosen
     best: dict[str, Any] | None  # the chosen setting's row, None when nothing met the bound
     best_values: dict[str, Any] | None  # path -> value of the chosen setting
     experiment: Experiment  # all replications of all evaluated settings (same seeds)
@@ -195,12 +197,12 @@ def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: f
                "credit_table": credit_table, "workers": workers, "client": client, "progress": progress}
 
     def values_at(point: tuple[int, ...]) -> dict[str, Any]:
-        return {f.path: f.at(k) for d, k in zip(dims, point) for f in d.fields}
+        return {f.path: f.at(k) for d, k in zip(dims, point, strict=True) for f in d.fields}
 
     def clip(point: tuple[int, ...]) -> tuple[int, ...]:
         # Offsets past every field's ladder end change nothing: pin them so equal settings are one point.
         return tuple(min(max(k, d.lowest), max(len(f.ladder) - 1 - f.start for f in d.fields))
-                     for d, k in zip(dims, point))
+                     for d, k in zip(dims, point, strict=True))
 
     evaluated: dict[tuple[int, ...], dict[str, Any]] = {}
     experiments: list[Experiment] = []
@@ -210,11 +212,15 @@ def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: f
         new = [pt for pt in dict.fromkeys(clip(p) for p in points) if pt not in evaluated][:budget]
         if not new:
             return
-        variants = {" | ".join(f"{d.name} {d.describe(k)}" for d, k in zip(dims, pt)): with_values(scenario, values_at(pt))
-                    for pt in new}
+        variants = {
+            " | ".join(f"{d.name} {d.describe(k)}" for d, k in zip(dims, pt, strict=True)): with_values(
+                scenario, values_at(pt)
+            )
+            for pt in new
+        }
         exp = compare(variants, **run)
         experiments.append(exp)
-        for pt, label in zip(new, variants):
+        for pt, label in zip(new, variants, strict=True):
             evaluated[pt] = _figures(exp, label, pipeline, max_breach_probability, criterion)
 
     evaluate([tuple(k for _ in dims) for k in UNIFORM_SHIFTS])
@@ -235,7 +241,7 @@ def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: f
 
     rows = []
     for pt, f in evaluated.items():
-        row = {"setting": f["label"], **{d.name: d.describe(k) for d, k in zip(dims, pt)}}
+        row = {"setting": f["label"], **{d.name: d.describe(k) for d, k in zip(dims, pt, strict=True)}}
         row.update({k: v for k, v in f.items() if k != "label"})
         row["chosen"] = pt == best_pt
         rows.append(row)

@@ -82,8 +82,13 @@ def budget_burndown(result, sla_target_pct: float | None = None, month: int = 0,
         t_d = curve["time_s"].to_numpy(float) / DAY_S
         out = exhausted_at(curve)
         left = curve["remaining_s"].iloc[-1]
-        label = f"{region}: " + (f"runs out on day {out / DAY_S:.2f}" if out is not None
-                                 else f"{left / div:.3g} {unit} left ({100 * left / budget_s:.0f}%)" if budget_s else "")
+        label = f"{region}: " + (
+            f"runs out on day {out / DAY_S:.2f}"
+            if out is not None
+            else f"{left / div:.3g} {unit} left ({100 * left / budget_s:.0f}%)"
+            if budget_s
+            else ""
+        )
         ax.plot(t_d, curve["remaining_s"].to_numpy(float) / div, color=colours[region], linewidth=1.5, label=label)
         if out is not None:
             ax.plot([out / DAY_S], [0.0], marker="X", markersize=11, color=colours[region], linestyle="none",

@@ -27,7 +27,9 @@ def policy_comparison(tradeoff_frame: pd.DataFrame) -> Figure:
     colours = policy_colors(policies)
     x = frame["lead_time_p50_h"].to_numpy(float)
     y = 100.0 * frame["breach_probability"].to_numpy(float)
-    xerr = np.vstack([x - frame["lead_time_ci_low_h"].to_numpy(float), frame["lead_time_ci_high_h"].to_numpy(float) - x])
+    xerr = np.vstack(
+        [x - frame["lead_time_ci_low_h"].to_numpy(float), frame["lead_time_ci_high_h"].to_numpy(float) - x]
+    )
     yerr = np.vstack([y - 100.0 * frame["breach_ci_low"].to_numpy(float),
                       100.0 * frame["breach_ci_high"].to_numpy(float) - y])
     xerr, yerr = np.clip(np.nan_to_num(xerr), 0, None), np.clip(np.nan_to_num(yerr), 0, None)

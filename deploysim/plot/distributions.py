@@ -60,7 +60,7 @@ def cdf(changes_frame: pd.DataFrame, columns: Sequence[str] = ("ttd_s", "ttr_s",
     n = len(columns)
     fig = new_figure(4.6 * n + 0.4, 4.0 + 0.17 * len(policies))
     axes = np.atleast_1d(fig.subplots(1, n, squeeze=False)[0])
-    for ax, column in zip(axes, columns):
+    for ax, column in zip(axes, columns, strict=True):
         what, div, unit = column_unit(column)
         values_all = pd.to_numeric(changes_frame[column], errors="coerce").to_numpy(float)
         positive = values_all[np.isfinite(values_all) & (values_all > 0)]

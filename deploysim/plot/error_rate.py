@@ -60,7 +60,7 @@ def error_rate(result, regions: Sequence[str] | None = None, sla_target_pct: flo
     floor = 10.0 ** np.floor(np.log10(100.0 * float(positive.min()))) if len(positive) else 1e-4
     faults = result.records.faults
     fault_seen = False
-    for ax, region in zip(axes, names):
+    for ax, region in zip(axes, names, strict=True):
         rows = up[up["region"] == region]
         x = rows["interval_start_s"].to_numpy(dtype=float) / DAY_S
         y = 100.0 * rows["error_rate"].to_numpy(dtype=float)
@@ -72,7 +72,7 @@ def error_rate(result, regions: Sequence[str] | None = None, sla_target_pct: flo
                        linewidth=1.0, label=f"alarm {alarm.name} threshold ({100 * alarm.threshold:g}%{api})")
         ax.axhline(sla_rate_pct, color=SLA_COLOR, linewidth=1.3,
                    label=f"SLA {target:g}%: error rate {sla_rate_pct:.4g}% uses the whole budget")
-        for t, pipeline, name, alarm_regions in alarms:
+        for t, _pipeline, _name, alarm_regions in alarms:
             if region in alarm_regions:
                 ax.axvline(t / DAY_S, color=ALARM_COLOR, linewidth=1.0, alpha=0.8)
         r_index = result.records.layout.region_names.index(region)

@@ -133,15 +133,19 @@ def change_journey(result, change_id: int) -> ChangeJourney:
                 if t > last_t:
                     segments.append(Segment("wait", step_row, last_t, t))
             elif kind == "blocked":
+                assert stage is not None  # every version's stage events follow its stage_start
                 until = float(ev["until_s"]) if pd.notna(ev.get("until_s")) else nxt
                 segments.append(Segment("blocked", first_row[stage], t, min(until, nxt)))
             elif kind == "preprod_start":
+                assert stage is not None
                 step_row = row_of[(stage, "preprod")]
                 segments.append(Segment("deploy", step_row, t, nxt))
             elif kind == "step_start":
+                assert stage is not None
                 step_row = row_of[(stage, ev["step"])]
                 segments.append(Segment("deploy", step_row, t, nxt))
             elif kind == "bake_start":
+                assert stage is not None
                 step_row = row_of[(stage, ev["step"])]
                 segments.append(Segment("bake", step_row, t, nxt))
             elif kind == "alarm":

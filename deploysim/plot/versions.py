@@ -83,7 +83,9 @@ def version_map(result, pipeline: str = "code", by: str = "region", days: tuple[
             ax.set_ylim(0, 100)
             ax.set_yticks([0, 50, 100])
             ax.set_ylabel("hosts (%)")
-            ax.set_title(f"{lay.region_names[r]} ({hosts.size} hosts, {present.size} versions)", fontsize=10, loc="left")
+            ax.set_title(
+                f"{lay.region_names[r]} ({hosts.size} hosts, {present.size} versions)", fontsize=10, loc="left"
+            )
         axes[-1].set_xlabel(f"time since the start of the run, {start} (days)")
         axes[-1].set_xlim(*(days or (0, horizon / DAY_S)))
         fig.suptitle(f"Fleet version map, {pipeline} pipeline: share of each region's hosts per version")
@@ -108,7 +110,9 @@ def version_map(result, pipeline: str = "code", by: str = "region", days: tuple[
     ax.set_xlim(*(days or (0, horizon / DAY_S)))
     ax.set_ylabel(by.upper() if by == "az" else "cell")
     ax.set_xlabel(f"time since the start of the run, {start} (days)")
-    ax.set_title(f"Fleet version map, {pipeline} pipeline: the version most hosts of each {by.upper() if by == 'az' else by} run")
+    ax.set_title(
+        f"Fleet version map, {pipeline} pipeline: the version most hosts of each {by.upper() if by == 'az' else by} run"
+    )
     fig.colorbar(mesh, ax=ax, label="version built (day)", aspect=40)
     return fig
 

@@ -78,4 +78,6 @@ class Calendar:
             if candidate == t_s:
                 return t_s
             t_s = candidate
-        raise ValueError("no time is open in all of the stage's regions at once (check time_windows, holidays, freezes)")
+        raise ValueError(
+            "no time is open in all of the stage's regions at once (check time_windows, holidays, freezes)"
+        )

@@ -39,6 +39,7 @@ __all__ = [  # the decision types are re-exported: they are what a controller sa
 ]
 
 DEFAULT_BAKE_LIMIT_S = 7 * 86400.0
+NO_OBSERVATION = Observation()  # decide()'s default: nothing observed (Observation is frozen, so one is shared)
 
 
 def _bake_limit_s(bake) -> float:
@@ -79,7 +80,7 @@ class RolloutController:
     def _stage_regions(self, stage: int) -> list[RegionCalendar]:
         return [self.regions[r] for r in self.plan.stages[stage].regions]
 
-    def decide(self, now_s: float, obs: Observation = Observation()) -> Decision:
+    def decide(self, now_s: float, obs: Observation = NO_OBSERVATION) -> Decision:
         """The next thing to do; call again after carrying it out (or when something changed)."""
         if self.phase is Phase.DONE:
             return Complete()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Union
 
 
 class Word(str, enum.Enum):
@@ -179,7 +178,7 @@ class Complete:
     """The version runs on every host of every stage."""
 
 
-Decision = Union[EnterStage, WaitBlocker, DeployBatch, BakeWait, RollBack, Fail, Complete]
+Decision = EnterStage | WaitBlocker | DeployBatch | BakeWait | RollBack | Fail | Complete
 FINAL_DECISIONS = (RollBack, Fail, Complete)
 """Decisions after which the controller has nothing more to say about the version."""
 

@@ -111,8 +111,18 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
         box = np.concatenate([one_box_hosts(layout, r, stage.one_box.hosts) for r in regions])
         done[box] = True
         watched = _watched(watch, WatchScope.ONE_BOX, "one-box", box) + region_watch
-        steps.append(Step("one-box", StepKind.ONE_BOX, box, (box,), stage.batching.duration, stage.one_box.bake, tuple(watched),
-                          stage.batching.hosts_keep_serving))
+        steps.append(
+            Step(
+                "one-box",
+                StepKind.ONE_BOX,
+                box,
+                (box,),
+                stage.batching.duration,
+                stage.one_box.bake,
+                tuple(watched),
+                stage.batching.hosts_keep_serving,
+            )
+        )
     units = _units(layout, regions, stage.waves[0].unit) if stage.waves else []
     for w, wave in enumerate(stage.waves):
         units = _units(layout, regions, wave.unit)
@@ -125,8 +135,18 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
         done[hosts] = True
         name = f"wave-{w + 1}"
         watched = _watched(watch, WatchScope.WAVE, name, hosts) + region_watch
-        steps.append(Step(name, StepKind.WAVE, hosts, _batches(hosts, stage.batching.max_share, layout), stage.batching.duration,
-                          wave.bake, tuple(watched), stage.batching.hosts_keep_serving))
+        steps.append(
+            Step(
+                name,
+                StepKind.WAVE,
+                hosts,
+                _batches(hosts, stage.batching.max_share, layout),
+                stage.batching.duration,
+                wave.bake,
+                tuple(watched),
+                stage.batching.hosts_keep_serving,
+            )
+        )
     return StagePlan(stage.name, StageKind.PRODUCTION, regions, np.sort(all_hosts), tuple(steps))
 
 

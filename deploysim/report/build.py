@@ -12,7 +12,7 @@ import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -98,6 +98,10 @@ def fmt_signed(v: Any, fmt: Callable[[Any], str]) -> str:
     return ("+" if float(v) >= 0 else "−") + fmt(abs(float(v)))
 
 
+def _fmt_pct(v: Any) -> str:
+    return f"{v:.1f}%"
+
+
 def budget_text(seconds: float) -> str:
     """Allowed downtime as the SLA pages quote it: 43.2 min, 4.32 min, 25.9 s."""
     return f"{seconds / 60:.3g} min" if seconds >= 60 else f"{seconds:.3g} s"
@@ -168,7 +172,7 @@ class ReportFigure:
     png: bytes
 
 
-Block = Union[Heading, Paragraph, Bullets, Table, ReportFigure]
+Block = Heading | Paragraph | Bullets | Table | ReportFigure
 
 
 @dataclass
@@ -285,9 +289,11 @@ def build_report(scenario: Scenario, exp: Experiment, example: SimulationResult 
         blocks.append(Paragraph(f"Made with `{command}`."))
 
     glance = [
-        f"Expected downtime: **{fmt_seconds(down['mean'])}** per month {fmt_ci(down['mean_ci_low'], down['mean_ci_high'], fmt_seconds)}, "
+        f"Expected downtime: **{fmt_seconds(down['mean'])}** per month "
+        f"{fmt_ci(down['mean_ci_low'], down['mean_ci_high'], fmt_seconds)}, "
         f"{100 * down['mean'] / allowed:.0f}% of the {budget_text(allowed)} that {target:g}% allows.",
-        f"Breach probability: **{fmt_prob(breaches / n if n else math.nan)}** {fmt_ci(breach_low, breach_high, fmt_prob)} "
+        f"Breach probability: **{fmt_prob(breaches / n if n else math.nan)}** "
+        f"{fmt_ci(breach_low, breach_high, fmt_prob)} "
         f"({breaches} of {n} replications had a region-month below {target:g}%).",
         f"Expected service credit ({table}): **{fmt_credit(est['service_credit_pct']['mean'])}** of the bill "
         f"{fmt_ci(est['service_credit_pct']['mean_ci_low'], est['service_credit_pct']['mean_ci_high'], fmt_credit)}.",
@@ -316,12 +322,16 @@ def build_report(scenario: Scenario, exp: Experiment, example: SimulationResult 
                          "the error rate of each 5-minute interval, averaged over the month, times the month.")]
 
     # ---- expected downtime
-    blocks += [Heading("Expected downtime"),
-               Table(ESTIMATE_HEADER, [_estimate_row(m, est[m]) for m in DOWNTIME_METRICS]),
-               Paragraph(f"The expected downtime uses {100 * down['mean'] / allowed:.1f}% of the budget "
-                         f"{fmt_ci(100 * down['mean_ci_low'] / allowed, 100 * down['mean_ci_high'] / allowed, lambda v: f'{v:.1f}%')}; "
-                         f"the worst region's uses {100 * est['worst_region_downtime_s']['mean'] / allowed:.1f}%. "
-                         "The SLA is judged per region, so the worst region decides breaches and credits.")]
+    blocks += [
+        Heading("Expected downtime"),
+        Table(ESTIMATE_HEADER, [_estimate_row(m, est[m]) for m in DOWNTIME_METRICS]),
+        Paragraph(
+            f"The expected downtime uses {100 * down['mean'] / allowed:.1f}% of the budget "
+            f"{fmt_ci(100 * down['mean_ci_low'] / allowed, 100 * down['mean_ci_high'] / allowed, _fmt_pct)}; "
+            f"the worst region's uses {100 * est['worst_region_downtime_s']['mean'] / allowed:.1f}%. "
+            "The SLA is judged per region, so the worst region decides breaches and credits."
+        ),
+    ]
     fig = _figure(notes, "uptime-histogram", "Monthly uptime of the worst region over replications",
                   f"Each bar counts replications; the black line is the {target:g}% target, dashed lines the "
                   f"{table} credit tiers.",
@@ -336,14 +346,20 @@ def build_report(scenario: Scenario, exp: Experiment, example: SimulationResult 
 
     # ---- service credit
     tiers = sla.credit_tiers(table)
-    blocks += [Heading("Expected service credit"),
-               Paragraph(f"Tier table **{table}**: a month's credit is that of the lowest tier its uptime is below."),
-               Table(["monthly uptime below", "credit, % of the bill"],
-                     [[f"{t.below_pct:g}%", f"{t.credit_pct:g}%"] for t in tiers]),
-               Table(ESTIMATE_HEADER, [_estimate_row("service_credit_pct", est["service_credit_pct"])]),
-               Paragraph(f"{credited} of {n} replications owed any credit ({fmt_prob(credited / n if n else math.nan)}, "
-                         f"95% interval {fmt_ci(credit_low, credit_high, fmt_prob)}); the credit is request-weighted "
-                         "over regions.")]
+    blocks += [
+        Heading("Expected service credit"),
+        Paragraph(f"Tier table **{table}**: a month's credit is that of the lowest tier its uptime is below."),
+        Table(
+            ["monthly uptime below", "credit, % of the bill"],
+            [[f"{t.below_pct:g}%", f"{t.credit_pct:g}%"] for t in tiers],
+        ),
+        Table(ESTIMATE_HEADER, [_estimate_row("service_credit_pct", est["service_credit_pct"])]),
+        Paragraph(
+            f"{credited} of {n} replications owed any credit ({fmt_prob(credited / n if n else math.nan)}, "
+            f"95% interval {fmt_ci(credit_low, credit_high, fmt_prob)}); the credit is request-weighted "
+            "over regions."
+        ),
+    ]
     if tiers and tiers[0].below_pct < target:
         own = [name for name in sla.CREDIT_TIER_TABLES if sla.credit_tiers(name)[0].below_pct == target]
         blocks.append(Paragraph(
@@ -358,20 +374,34 @@ def build_report(scenario: Scenario, exp: Experiment, example: SimulationResult 
         budget_rows.append([label, fmt_seconds(e["mean"]), fmt_ci(e["mean_ci_low"], e["mean_ci_high"], fmt_seconds),
                             f"{100 * e['mean'] / down['mean']:.1f}%" if down["mean"] > 0 else "n/a",
                             f"{100 * e['mean'] / allowed:.1f}%"])
-    budget_rows.append(["total", fmt_seconds(down["mean"]), fmt_ci(down["mean_ci_low"], down["mean_ci_high"], fmt_seconds),
-                        "100%" if down["mean"] > 0 else "n/a", f"{100 * down['mean'] / allowed:.1f}%"])
+    budget_rows.append(
+        [
+            "total",
+            fmt_seconds(down["mean"]),
+            fmt_ci(down["mean_ci_low"], down["mean_ci_high"], fmt_seconds),
+            "100%" if down["mean"] > 0 else "n/a",
+            f"{100 * down['mean'] / allowed:.1f}%",
+        ]
+    )
     fr = est["false_rollbacks"]
-    blocks += [Heading("Where the budget goes"),
-               Paragraph("Each replication's downtime is split among its causes in proportion to the requests each "
-                         "failed (bad changes' blast radius; the baseline error rate; infrastructure faults are the rest)."),
-               Table(["cause", "mean per month", "95% CI of the mean", "share of downtime", "share of the budget"],
-                     budget_rows),
-               Table(ESTIMATE_HEADER, [_estimate_row(m, est[m]) for m in COUNT_METRICS]),
-               Paragraph(f"**False rollbacks**: {fmt_count(fr['mean'])} per month "
-                         f"{fmt_ci(fr['mean_ci_low'], fr['mean_ci_high'], fmt_count)}: good versions rolled back by "
-                         "an alarm (noise, an infrastructure fault, or another pipeline's bad change on shared hosts). "
-                         "In this model they cost lead time, not downtime: the version's changes are reverted and ship "
-                         "again later, and no request fails because of the rollback itself.")]
+    blocks += [
+        Heading("Where the budget goes"),
+        Paragraph(
+            "Each replication's downtime is split among its causes in proportion to the requests each "
+            "failed (bad changes' blast radius; the baseline error rate; infrastructure faults are the rest)."
+        ),
+        Table(
+            ["cause", "mean per month", "95% CI of the mean", "share of downtime", "share of the budget"], budget_rows
+        ),
+        Table(ESTIMATE_HEADER, [_estimate_row(m, est[m]) for m in COUNT_METRICS]),
+        Paragraph(
+            f"**False rollbacks**: {fmt_count(fr['mean'])} per month "
+            f"{fmt_ci(fr['mean_ci_low'], fr['mean_ci_high'], fmt_count)}: good versions rolled back by "
+            "an alarm (noise, an infrastructure fault, or another pipeline's bad change on shared hosts). "
+            "In this model they cost lead time, not downtime: the version's changes are reverted and ship "
+            "again later, and no request fails because of the rollback itself."
+        ),
+    ]
 
     # ---- one month in detail
     if example is not None:
@@ -396,21 +426,32 @@ def build_report(scenario: Scenario, exp: Experiment, example: SimulationResult 
                          "of production versions rolled back or found bad by people; time to restore runs from the "
                          "first bad request to the last host reverted. Each replication gives its month's median.")]
     if len(exp.changes):
-        fig = _figure(notes, "cdf", "Time to detect, time to roll back and lead time, every change of every replication",
-                      "Empirical CDFs over all replications.", lambda: _plot().cdf(exp.changes))
+        fig = _figure(
+            notes,
+            "cdf",
+            "Time to detect, time to roll back and lead time, every change of every replication",
+            "Empirical CDFs over all replications.",
+            lambda: _plot().cdf(exp.changes),
+        )
         blocks += [fig] if fig else []
 
     # ---- sensitivity
     blocks += _sensitivity_blocks(sens, notes, data)
 
     # ---- method
-    blocks += [Heading("How these figures are made"),
-               Bullets([f"Each replication simulates {s.months:g} month(s) of the scenario from its own child seed of "
-                        f"seed {exp.seed}; figures are per 30-day month.",
-                        "Means: bias-corrected and accelerated bootstrap interval (2,000 resamples); medians and "
-                        "percentiles: distribution-free order-statistic intervals; probabilities: exact Clopper-Pearson.",
-                        "The sensitivity sweep reuses the same child seeds for every variant (common random numbers), "
-                        "so its differences are paired replication by replication."])]
+    blocks += [
+        Heading("How these figures are made"),
+        Bullets(
+            [
+                f"Each replication simulates {s.months:g} month(s) of the scenario from its own child seed of "
+                f"seed {exp.seed}; figures are per 30-day month.",
+                "Means: bias-corrected and accelerated bootstrap interval (2,000 resamples); medians and "
+                "percentiles: distribution-free order-statistic intervals; probabilities: exact Clopper-Pearson.",
+                "The sensitivity sweep reuses the same child seeds for every variant (common random numbers), "
+                "so its differences are paired replication by replication.",
+            ]
+        ),
+    ]
     if notes:
         blocks += [Heading("Notes"), Bullets(notes)]
     return Report(title, blocks, data, notes)
@@ -442,13 +483,27 @@ def _example_blocks(result: SimulationResult, notes: list[str], data: dict[str, 
         data["example_change"] = None
         return out
     row = ch.loc[change_id]
-    found = ("people" if row["detected_by"] == "people" else f"alarm {row['detected_by']}") if row["detected_by"] else "nobody"
-    blast = {"change_id": change_id, "pipeline": row["pipeline"], "defect": row["defect"],
-             "failed_requests": float(row["failed_requests"]), "failed_request_share": float(row["failed_request_share"]),
-             "impact_minutes": float(row["impact_minutes"]), "peak_capacity_share": float(row["peak_capacity_share"]),
-             "hosts_reached": int(row["hosts_reached"]), "cells_reached": int(row["cells_reached"]),
-             "azs_reached": int(row["azs_reached"]), "regions_reached": int(row["regions_reached"]),
-             "ttd_s": float(row["ttd_s"]), "ttr_s": float(row["ttr_s"]), "detected_by": found}
+    found = (
+        ("people" if row["detected_by"] == "people" else f"alarm {row['detected_by']}")
+        if row["detected_by"]
+        else "nobody"
+    )
+    blast = {
+        "change_id": change_id,
+        "pipeline": row["pipeline"],
+        "defect": row["defect"],
+        "failed_requests": float(row["failed_requests"]),
+        "failed_request_share": float(row["failed_request_share"]),
+        "impact_minutes": float(row["impact_minutes"]),
+        "peak_capacity_share": float(row["peak_capacity_share"]),
+        "hosts_reached": int(row["hosts_reached"]),
+        "cells_reached": int(row["cells_reached"]),
+        "azs_reached": int(row["azs_reached"]),
+        "regions_reached": int(row["regions_reached"]),
+        "ttd_s": float(row["ttd_s"]),
+        "ttr_s": float(row["ttr_s"]),
+        "detected_by": found,
+    }
     data["example_change"] = blast
     out += [Heading(f"The costliest bad change: change {change_id} ({row['pipeline']}, defect {row['defect']})", 3),
             Table(["blast radius", "value"], [
@@ -504,10 +559,18 @@ def _sensitivity_blocks(sens: Sensitivity | None, notes: list[str], data: dict[s
     out += [Paragraph(n) for n in sens.notes]
     rows = []
     for r in v.to_dict("records"):
-        rows.append([r["setting"], r["from"], r["to"],
-                     f"{fmt_signed(r['d_downtime_s'], fmt_seconds)} {fmt_ci(r['d_downtime_s_low'], r['d_downtime_s_high'], lambda x: fmt_signed(x, fmt_seconds))}",
-                     f"{fmt_signed(r['d_breach'], fmt_prob)} {fmt_ci(r['d_breach_low'], r['d_breach_high'], lambda x: fmt_signed(x, fmt_prob))}",
-                     f"{fmt_hours(r['lead_time_h'])} ({fmt_signed(r['d_lead_time_h'], fmt_hours)})"])
+        rows.append(
+            [
+                r["setting"],
+                r["from"],
+                r["to"],
+                f"{fmt_signed(r['d_downtime_s'], fmt_seconds)} "
+                f"{fmt_ci(r['d_downtime_s_low'], r['d_downtime_s_high'], lambda x: fmt_signed(x, fmt_seconds))}",
+                f"{fmt_signed(r['d_breach'], fmt_prob)} "
+                f"{fmt_ci(r['d_breach_low'], r['d_breach_high'], lambda x: fmt_signed(x, fmt_prob))}",
+                f"{fmt_hours(r['lead_time_h'])} ({fmt_signed(r['d_lead_time_h'], fmt_hours)})",
+            ]
+        )
     if rows:
         out.append(Table(["setting", "now", "variant", "Δ downtime per month [95% CI]", "Δ P(breach) [95% CI]",
                           "median lead time (Δ)"], rows, align="lllrrr"))
@@ -530,8 +593,15 @@ def make_report(scenario: Scenario, *, replications: int = 100, seed: int = 1, m
 
     `sensitivity_replications` defaults to min(replications, 20); 0 skips the sweep.
     """
-    run = {"seed": seed, "months": months, "sla_target_pct": sla_target_pct, "credit_table": credit_table, "workers": workers,
-               "client": client, "progress": progress}
+    run = {
+        "seed": seed,
+        "months": months,
+        "sla_target_pct": sla_target_pct,
+        "credit_table": credit_table,
+        "workers": workers,
+        "client": client,
+        "progress": progress,
+    }
     settings_of(scenario, sensitivity_pipelines)  # unusable sweep input fails before anything runs
     exp = monte_carlo(scenario, replications=replications, **run)
     example = simulate(scenario, seed=example_seed(seed), months=months, sla_target_pct=sla_target_pct,

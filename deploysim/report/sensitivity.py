@@ -120,7 +120,9 @@ def alarm_setting(scenario: Scenario) -> Setting | None:
         shown[0].add(f"{m} of {n}")
         shown[-1].add(f"{lower} of {n}")
         shown[1].add(f"{upper_m} of {upper_n}")
-    described = {k: ", ".join(sorted(v, key=lambda s: tuple(int(x) for x in s.split(" of ")))) for k, v in shown.items()}
+    described = {
+        k: ", ".join(sorted(v, key=lambda s: tuple(int(x) for x in s.split(" of ")))) for k, v in shown.items()
+    }
     return Setting(ALARM_SETTING, None, values, described)
 
 

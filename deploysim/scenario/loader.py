@@ -122,7 +122,10 @@ def _cross_references(sc: Scenario) -> Iterable[tuple[str, str]]:
         if alarm.api is not None and alarm.api not in apis:
             yield (f"alarms.metric[{i}].api", f"unknown API {alarm.api!r}; expected one of {sorted(apis)}")
         if alarm.dependency is not None and alarm.dependency not in deps:
-            yield (f"alarms.metric[{i}].dependency", f"unknown dependency {alarm.dependency!r}; expected one of {sorted(deps)}")
+            yield (
+                f"alarms.metric[{i}].dependency",
+                f"unknown dependency {alarm.dependency!r}; expected one of {sorted(deps)}",
+            )
     for i, composite_alarm in enumerate(sc.alarms.composite):
         try:
             rule = parse_rule(composite_alarm.rule)
@@ -136,13 +139,19 @@ def _cross_references(sc: Scenario) -> Iterable[tuple[str, str]]:
 
     for name, source in sc.changes.items():
         if name not in sc.policy.pipelines:
-            yield (f"changes.{name}", f"no pipeline '{name}' in policy.pipelines (known: {sorted(sc.policy.pipelines)})")
+            yield (
+                f"changes.{name}",
+                f"no pipeline '{name}' in policy.pipelines (known: {sorted(sc.policy.pipelines)})",
+            )
         for j, defect in enumerate(source.defects):
             base = f"changes.{name}.defects[{j}]"
             if defect.api is not None and defect.api not in apis:
                 yield (f"{base}.api", f"unknown API {defect.api!r}; expected one of {sorted(apis)}")
             if defect.dependency is not None and defect.dependency not in deps:
-                yield (f"{base}.dependency", f"unknown dependency {defect.dependency!r}; expected one of {sorted(deps)}")
+                yield (
+                    f"{base}.dependency",
+                    f"unknown dependency {defect.dependency!r}; expected one of {sorted(deps)}",
+                )
 
     one_box_share: dict[str, float] = {}
     for name, pipe in sc.policy.pipelines.items():
@@ -165,7 +174,10 @@ def _cross_references(sc: Scenario) -> Iterable[tuple[str, str]]:
                 if region not in regions:
                     yield (f"{sbase}.regions[{r}]", f"unknown region {region!r}; expected one of {sorted(regions)}")
                 elif region in covered:
-                    yield (f"{sbase}.regions[{r}]", f"region {region!r} is already deployed by stages[{covered[region]}]")
+                    yield (
+                        f"{sbase}.regions[{r}]",
+                        f"region {region!r} is already deployed by stages[{covered[region]}]",
+                    )
                 else:
                     covered[region] = s
             yield from _check_bake(stage.one_box.bake if stage.one_box else None, apis, f"{sbase}.one_box.bake")
@@ -173,7 +185,10 @@ def _cross_references(sc: Scenario) -> Iterable[tuple[str, str]]:
                 for region in stage.regions:
                     previous = one_box_share.setdefault(region, stage.one_box.traffic_share)
                     if previous != stage.one_box.traffic_share:
-                        yield (f"{sbase}.one_box.traffic_share", f"region {region!r} already has a one-box share of {previous}")
+                        yield (
+                            f"{sbase}.one_box.traffic_share",
+                            f"region {region!r} already has a one-box share of {previous}",
+                        )
             known = [regions[r] for r in stage.regions if r in regions]
             yield from _check_waves(stage, known, apis, sbase)
             yield from _check_windows_overlap(pipe.blockers, known, sc.start, sbase)
@@ -242,4 +257,7 @@ def _check_waves(stage, regions, apis, sbase):
                 yield (f"{wbase}.count", f"the stage has only {total} unit(s) of kind '{wave.unit}'")
             share_done = min(1.0, share_done + wave.count / total)
     if share_done < 1.0 - 1e-9:
-        yield (f"{sbase}.waves", "the waves do not cover every host of the stage's regions; end with a wave of count: rest")
+        yield (
+            f"{sbase}.waves",
+            "the waves do not cover every host of the stage's regions; end with a wave of count: rest",
+        )

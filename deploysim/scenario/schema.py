@@ -29,7 +29,11 @@ Duration = Annotated[
         {
             "anyOf": [
                 {"type": "number", "minimum": 0, "description": "seconds"},
-                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$", "examples": ["90s", "5m", "1h30m", "2d"]},
+                {
+                    "type": "string",
+                    "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$",
+                    "examples": ["90s", "5m", "1h30m", "2d"],
+                },
             ]
         }
     ),
@@ -129,7 +133,9 @@ class Traffic(Frozen):
     peak_hour_local: Annotated[float, Field(ge=0.0, lt=24.0)] = 14.0
     weekend_factor: PositiveFloat = 0.7
     noise_cv: Annotated[float, Field(ge=0.0, le=1.0)] = 0.03
-    apis: dict[str, PositiveFloat] = Field(default_factory=lambda: {"All": 1.0}, description="API name -> share of requests")
+    apis: dict[str, PositiveFloat] = Field(
+        default_factory=lambda: {"All": 1.0}, description="API name -> share of requests"
+    )
 
     @field_validator("apis")
     @classmethod
@@ -349,7 +355,9 @@ BakeSpec = Annotated[Bake, BeforeValidator(_bake_shorthand)]
 class Batching(Frozen):
     """Hosts inside a wave are replaced in batches that keep a minimum share healthy."""
 
-    max_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(0.33, description="largest share of a wave's hosts replaced at once")
+    max_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.33, description="largest share of a wave's hosts replaced at once"
+    )
     duration: Duration = Field(300.0, description="time to deploy one batch")
     hosts_keep_serving: bool = Field(
         False, description="hosts serve while they take the change (feature flags, hot config reload); "
@@ -440,7 +448,9 @@ class Blockers(Frozen):
     time_windows: tuple[TimeWindow, ...] = Field((), description="empty: any time")
     holidays: bool = Field(True, description="regions' holidays block")
     freezes: tuple[Freeze, ...] = ()
-    incidents: bool = Field(True, description="an active incident (aggregate alarm in ALARM or infrastructure fault) blocks")
+    incidents: bool = Field(
+        True, description="an active incident (aggregate alarm in ALARM or infrastructure fault) blocks"
+    )
     incident_alarm: str | None = Field(None, description="the aggregate alarm that signals an incident in a region")
     recheck: Duration = Field(300.0, description="how often a blocked stage checks the incident state again")
 
@@ -497,5 +507,7 @@ class Scenario(Frozen):
     @classmethod
     def _whole_seconds(cls, value: float) -> float:
         if value < 1 or value != int(value) or 300 % int(value) != 0:
-            raise ValueError("metric_period must be a whole number of seconds that divides 5 minutes (e.g. 10s, 60s, 300s)")
+            raise ValueError(
+                "metric_period must be a whole number of seconds that divides 5 minutes (e.g. 10s, 60s, 300s)"
+            )
         return value
