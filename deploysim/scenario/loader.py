@@ -137,6 +137,10 @@ def _cross_references(sc: Scenario) -> Iterable[tuple[str, str]]:
         if composite_alarm.name in rule.alarm_names:
             yield (f"alarms.composite[{i}].rule", "a composite alarm cannot refer to itself")
 
+    for k, name in enumerate(sc.humans.pages or ()):
+        if name not in all_alarms:
+            yield (f"humans.pages[{k}]", f"unknown alarm {name!r}; expected one of {sorted(all_alarms)}")
+
     for name, source in sc.changes.items():
         if name not in sc.policy.pipelines:
             yield (
