@@ -30,11 +30,12 @@ from .policy.decisions import WatchScope
 from .policy.drive import drive
 from .policy.plan import PipelinePlan, Step, WatchedAlarm, build_plan
 from .records import ChangeRecord, RunRecords, SimulationRecords, VersionRecord
+from .replay import scenario_world
 from .scenario.schema import Scenario
 from .seeds import as_seed_sequence, child_seed
 from .sim_driver import VersionDriver
 from .traffic import scope_requests
-from .world import SECONDS_PER_MONTH, World, world_for_seed
+from .world import SECONDS_PER_MONTH, World
 
 
 @dataclass
@@ -94,7 +95,7 @@ class Simulation:
         self.horizon_s = months * SECONDS_PER_MONTH
         self.months = months
         self.layout: FleetLayout = build_fleet(scenario)
-        self.world = world or world_for_seed(scenario, seed=self.seed_seq, months=months)
+        self.world = world or scenario_world(scenario, seed=self.seed_seq, months=months)
         self.bad_changes = [c for c in self.world.changes if c.bad]
         self.bad_index = {c.change_id: i for i, c in enumerate(self.bad_changes)}
         self.metrics = MetricModel(scenario, self.layout, self.world, self.bad_changes)

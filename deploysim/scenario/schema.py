@@ -526,6 +526,63 @@ class Policy(Frozen):
     pipelines: dict[str, PipelinePolicy]
 
 
+# ---------------------------------------------------------------- replay: a scripted world
+
+
+def _time_point(value: object) -> object:
+    # "2d3h" or seconds: since the scenario's start; anything else is read as a date and time.
+    if isinstance(value, str):
+        try:
+            return parse_duration_s(value)
+        except ValueError:
+            pass
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected seconds, a duration such as '2d3h' or a date and time, got {value!r}") from None
+    return value
+
+
+TimePoint = Annotated[float | dt.datetime, BeforeValidator(_time_point)]
+
+
+class ReplayChange(Frozen):
+    """One change of a replayed incident: it enters `pipeline` at `at`, with `defect` (None: a good change)."""
+
+    pipeline: str
+    at: TimePoint = Field(description="seconds or a duration since the scenario's start, or a date and time")
+    defect: str | Defect | None = Field(
+        None, description="a defect's name in changes.<pipeline>.defects, or a defect written out")
+    caught_in_preprod: bool = False
+    mitigation: Duration | None = Field(None, description="people's revert time (default: drawn from humans)")
+
+
+class ReplayFault(Frozen):
+    """One infrastructure fault of a replayed incident."""
+
+    kind: Literal["az_outage", "dependency_degradation"]
+    region: str
+    az: Annotated[int, Field(ge=1)] = Field(1, description="az_outage: which AZ of the region, from 1")
+    dependency: str | None = Field(None, description="dependency_degradation: which dependency")
+    start: TimePoint
+    duration: Duration
+    error_rate: Probability = Field(0.2, description="dependency_degradation: share of its calls that fail")
+    failover: Duration = Field(300.0, description="az_outage: time its share of requests fails before traffic shifts")
+
+    @model_validator(mode="after")
+    def _dependency_named(self):
+        if self.kind == "dependency_degradation" and not self.dependency:
+            raise ValueError("a dependency_degradation needs `dependency`")
+        return self
+
+
+class Replay(Frozen):
+    """A scripted world: exactly these changes and faults (traffic is still drawn from the seed)."""
+
+    changes: tuple[ReplayChange, ...] = ()
+    faults: tuple[ReplayFault, ...] = ()
+
+
 # ---------------------------------------------------------------- the whole scenario
 
 
@@ -545,6 +602,7 @@ class Scenario(Frozen):
     humans: Humans = Humans()
     alarms: Alarms = Alarms()
     policy: Policy
+    replay: Replay | None = Field(None, description="replace the random changes and faults with these")
 
     @field_validator("start")
     @classmethod
