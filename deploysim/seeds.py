@@ -1,6 +1,6 @@
 """Random streams derived from one seed, by position, so that results never depend on call order.
 
-A run's seed has four child streams, each used for one thing only:
+A run's seed has five child streams, each used for one thing only:
 
 - child 0, the world: traffic, change arrivals and defects, faults, people's fixed delays and
   mitigation times (`deploysim.world`);
@@ -8,7 +8,8 @@ A run's seed has four child streams, each used for one thing only:
   and period (`deploysim.noise`), never in call order;
 - child 2, the sampling of the SLA's error counts;
 - child 3, people (`deploysim.people`): report thresholds, support triage and on-call response,
-  keyed by (change id, attempt, purpose), never in call order.
+  keyed by (change id, attempt, purpose), never in call order;
+- child 4, a replay's scripted changes (`deploysim.replay`): their people times, keyed by position.
 
 Adding a stream means taking the next position; reordering them would change every result.
 """
