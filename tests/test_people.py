@@ -110,3 +110,11 @@ def test_an_unknown_paging_alarm_is_named():
         assert "humans.pages[0]: unknown alarm 'nope'" in str(error)
     else:
         raise AssertionError("expected a ScenarioError")
+
+
+def test_the_report_says_how_people_find_a_change():
+    from deploysim.report.policy_text import human_words
+
+    words = human_words(scenario({"error_rate": 1.0}, pages=["fault_rate"]))
+    assert "a page from fault_rate, or a customer report (0.001 per failed request" in words
+    assert "10 min in business hours (Mon, Tue, Wed, Thu, Fri 9:00-17:00 local) and 1 h otherwise" in words
