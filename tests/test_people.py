@@ -118,3 +118,15 @@ def test_the_report_says_how_people_find_a_change():
     words = human_words(scenario({"error_rate": 1.0}, pages=["fault_rate"]))
     assert "a page from fault_rate, or a customer report (0.001 per failed request" in words
     assert "10 min in business hours (Mon, Tue, Wed, Thu, Fri 9:00-17:00 local) and 1 h otherwise" in words
+
+
+def test_the_people_model_moves_no_draw_of_the_world():
+    """Changes, defects and people's revert times are the same under either people model (keyed streams)."""
+    from deploysim.world import world_for_seed
+
+    fixed = deploysim.scenario_from_dict(tiny_scenario_dict())
+    symptoms = scenario({"name": "all-fail", "error_rate": 1.0})
+    a, b = world_for_seed(fixed, seed=3, months=0.5), world_for_seed(symptoms, seed=3, months=0.5)
+    assert len(a.changes) > 0
+    assert [(c.arrival_s, c.bad) for c in a.changes] == [(c.arrival_s, c.bad) for c in b.changes]
+    assert (a.requests == b.requests).all()
