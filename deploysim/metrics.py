@@ -13,15 +13,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import betaincinv, ndtr, ndtri
 
 from .exposure import ExposureLog
 from .fleet import FleetLayout
-from .noise import LATENCY, ScopeNoise, errors_kind, lognormal_factor, normal, poisson, resource_kind
+from .noise import (
+    LATENCY,
+    ScopeNoise,
+    errors_kind,
+    latency_sample_kind,
+    lognormal_factor,
+    normal,
+    poisson,
+    resource_kind,
+)
 from .scenario.schema import Defect, Scenario
 from .world import Change, Fault, World
 
 Z99 = 2.3263478740408408  # standard normal quantile at 0.99
+PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+EXACT_ORDER_STATISTIC_BELOW = 5000  # samples; above, the sample quantile's normal approximation is used
+
+
+def low_sample_count(q: float) -> float:
+    """Requests below which CloudWatch treats a percentile as low-sample: 10/(1-q) for q >= 0.5,
+    10/q below ("Percentile-based alarms and low data samples", CloudWatch user guide)."""
+    return 10.0 / (1.0 - q) if q >= 0.5 else 10.0 / q
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,8 @@ class WindowMetrics:
     latency_ms: dict[str, np.ndarray]  # "p50"/"p90"/"p99" -> values
     dependency_error_rate: dict[str, np.ndarray]
     noise: dict[str, np.ndarray] = field(default_factory=dict)  # noise already computed for this window, by kind
+    slow_share: np.ndarray | None = None  # share of requests served slowed by a defect (None: none)
+    slow_factor: np.ndarray | None = None  # their mean latency factor
 
 
 class DefectTable:
@@ -366,6 +385,8 @@ class MetricModel:
         errors_api = np.minimum(errors_api, requests_api)
         errors = errors_api.sum(axis=0)
         latency = self._latency(requests, slow_req, slow_weighted)
+        slow_share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
+        slow_factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
         return WindowMetrics(
             k0=k0,
             n_hosts=n_scope,
@@ -379,6 +400,8 @@ class MetricModel:
             disk_pct={"average": base.disk_pct + disk_add, "maximum": base.disk_pct + disk_max},
             latency_ms=latency,
             dependency_error_rate=dep_rate,
+            slow_share=slow_share if slow_share.any() else None,
+            slow_factor=slow_factor,
         )
 
     def _latency(self, requests: np.ndarray, slow_req: np.ndarray, slow_weighted: np.ndarray) -> dict[str, np.ndarray]:
@@ -387,30 +410,48 @@ class MetricModel:
         The baseline is lognormal fitted to p50 and p99; each configured percentile is scaled by
         how far the mixture's quantile moved from the baseline's.
         """
-        base = self.sc.baseline
-        out = {}
         share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
         factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
-        for name, q, value in (
-            ("p50", 0.5, base.latency_p50_ms),
-            ("p90", 0.9, base.latency_p90_ms),
-            ("p99", 0.99, base.latency_p99_ms),
-        ):
-            if not share.any():
-                out[name] = np.full(requests.shape, value)
-                continue
-            mu, sigma = self._lat_mu, self._lat_sigma
-            base_q = np.exp(mu + sigma * {0.5: 0.0, 0.9: 1.2815515655446004, 0.99: Z99}[q])
-            lo = np.full(requests.shape, np.log(base_q))
-            hi = lo + np.log(np.maximum(factor, 1.0)) + 1e-9
-            for _ in range(40):  # bisection on log-latency: the mixture CDF is monotone
-                mid = (lo + hi) / 2
-                cdf = (1 - share) * ndtr((mid - mu) / sigma) + share * ndtr((mid - mu - np.log(factor)) / sigma)
-                below = cdf < q
-                lo = np.where(below, mid, lo)
-                hi = np.where(below, hi, mid)
-            out[name] = value * np.exp((lo + hi) / 2) / base_q
+        return {name: self._latency_at(name, np.full(requests.shape, q), share, factor)
+                for name, q in PERCENTILES.items()}
+
+    def _latency_at(self, name: str, u: np.ndarray, share: np.ndarray | None, factor: np.ndarray | None) -> np.ndarray:
+        """Latency (ms) at quantile(s) `u` of the mixture, on the scale of configured percentile `name`."""
+        base = self.sc.baseline
+        value = {"p50": base.latency_p50_ms, "p90": base.latency_p90_ms, "p99": base.latency_p99_ms}[name]
+        mu, sigma = self._lat_mu, self._lat_sigma
+        z_q = float(ndtri(PERCENTILES[name]))
+        if share is None or factor is None or not share.any():
+            return value * np.exp(sigma * (ndtri(u) - z_q))
+        base_q = np.exp(mu + sigma * z_q)
+        lo = mu + sigma * ndtri(u)
+        hi = lo + np.log(np.maximum(factor, 1.0)) + 1e-9
+        for _ in range(40):  # bisection on log-latency: the mixture CDF is monotone
+            mid = (lo + hi) / 2
+            cdf = (1 - share) * ndtr((mid - mu) / sigma) + share * ndtr((mid - mu - np.log(factor)) / sigma)
+            below = cdf < u
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+        return value * np.exp((lo + hi) / 2) / base_q
+
+    def sampled_quantile(self, name: str, requests: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+        """The quantile a percentile of `requests` samples lands on, per period: the nearest-rank
+        order statistic ceil(q n) of n uniforms is Beta(j, n - j + 1) distributed, so a p99 of 5
+        requests is the largest of 5 (its spread is huge) and a p99 of a million is almost exactly q."""
+        q = PERCENTILES[name]
+        n = np.maximum(np.round(requests), 1.0)
+        j = np.maximum(np.ceil(q * n - 1e-9), 1.0)
+        out = np.clip(q + np.sqrt(q * (1 - q) / n) * ndtri(uniforms), 1e-12, 1 - 1e-12)
+        small = n < EXACT_ORDER_STATISTIC_BELOW
+        if small.any():
+            out[small] = betaincinv(j[small], n[small] - j[small] + 1.0, uniforms[small])
         return out
+
+    def low_sample(self, m: WindowMetrics, metric: str) -> np.ndarray:
+        """Periods in which a latency percentile has too few samples for CloudWatch to trust it."""
+        if not metric.startswith("latency_"):
+            return np.zeros(m.requests.shape, dtype=bool)
+        return m.requests < low_sample_count(PERCENTILES[metric.split("_")[1]])
 
     # ------------------------------------------------------------ what an alarm sees
 
@@ -457,7 +498,12 @@ class MetricModel:
             return np.divide(counts, req, out=np.zeros_like(req), where=req > 0)
         if metric.startswith("latency_"):
             key = metric.split("_")[1]
-            values = m.latency_ms[key]
+            kind = latency_sample_kind(key)
+            if kind not in m.noise:
+                # The percentile of the period's requests: a sample of them, not the distribution's.
+                u = self.sampled_quantile(key, m.requests, noise.uniforms(kind, k0, k1))
+                m.noise[kind] = self._latency_at(key, u, m.slow_share, m.slow_factor)
+            values = m.noise[kind]
             if base.latency_noise_cv > 0:
                 # One draw per period for all percentiles: a slow minute is slow across the distribution.
                 if LATENCY not in m.noise:

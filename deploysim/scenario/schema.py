@@ -307,6 +307,9 @@ class MetricAlarm(Frozen):
     )
     api: str | None = Field(None, description="restrict request metrics to one API")
     dependency: str | None = Field(None, description="for dependency_error_rate: which dependency")
+    evaluate_low_sample_count_percentile: Literal["evaluate", "ignore"] = Field(
+        "evaluate", description="latency percentile alarms: 'ignore' keeps the state in periods with fewer than "
+        "10/(1-q) requests (CloudWatch's rule; 1,000 for p99), 'evaluate' judges them anyway (CloudWatch's default)")
 
     @model_validator(mode="after")
     def _m_of_n(self):
@@ -327,6 +330,10 @@ class CompositeAlarm(Frozen):
 class Alarms(Frozen):
     metric: tuple[MetricAlarm, ...] = ()
     composite: tuple[CompositeAlarm, ...] = ()
+    ingestion_delay: Duration = Field(
+        0.0, description="time from a metric period's end until its datapoint can be read (0: at once)")
+    evaluation_delay: Duration = Field(
+        0.0, description="time from a datapoint being readable until the alarm evaluates it (0: at once)")
 
 
 # ---------------------------------------------------------------- policy
