@@ -103,6 +103,13 @@ class DefectTable:
             [deps.index(d.dependency) if d.dependency in deps else -1 for d in defects], dtype=np.int64
         )
         self.dependency_factor = np.array([d.dependency_load_factor for d in defects])
+        # Hosts that crash (at once, or when a leak fills memory) fail their health checks; a defect
+        # that shows only under load comes and goes with it, which health checks are not modelled for.
+        growth = np.maximum(self.memory_growth, 1e-300)
+        headroom_pct = max(100.0 - scenario.baseline.memory_pct, 0.0)
+        leak_s = np.where(self.memory_growth > 0, headroom_pct / growth * 3600.0, np.inf)
+        self.down_after_s = self.delay_s + np.where(self.crash, 0.0, leak_s)
+        self.fails_health = np.isfinite(self.down_after_s) & (self.min_load <= 0)
 
 
 class MetricModel:
@@ -122,6 +129,10 @@ class MetricModel:
         # Deployment batches that took so many hosts out of service that the rest shed load.
         self.batches_out: list[BatchOut] = []
         self.dep_faults = [f for f in world.faults if f.kind == "dependency_degradation"]
+        lb = scenario.load_balancer
+        # A failing host is out of rotation this long after it fails, and back this long after it is healthy.
+        self.lb_out_s = lb.out_after_s if lb.health_checks else np.inf
+        self.lb_back_s = lb.back_after_s
         base = scenario.baseline
         self._lat_mu = np.log(base.latency_p50_ms)
         self._lat_sigma = max((np.log(base.latency_p99_ms) - np.log(base.latency_p50_ms)) / Z99, 1e-6)
@@ -168,10 +179,12 @@ class MetricModel:
         rpm = requests_per_period * (60.0 / self.period_s)
         return idle + (100.0 - idle) * rpm / self.sc.fleet.host_capacity_rpm
 
-    def _serving(self, r: int, in_scope: np.ndarray, k0: int, k1: int, t0: np.ndarray, with_batches: bool = True):
+    def _serving(self, r: int, in_scope: np.ndarray, k0: int, k1: int, t0: np.ndarray, with_batches: bool = True,
+                 out_of_rotation: dict[int, np.ndarray] | None = None):
         """What the scope's hosts in region r serve, per period, with hosts out of service taken into account.
 
-        Hosts are out of service in an AZ outage (after its failover) and, with `with_batches`,
+        Hosts are out of service in an AZ outage (after its failover), while the load balancer keeps
+        them out of rotation (`out_of_rotation`: host -> share of each period) and, with `with_batches`,
         while a deployment batch that left too little capacity replaces them. The region's other
         hosts then take their share; a host asked for more than its capacity sheds the excess as
         errors (static stability: a region must survive the loss of an AZ, or of a batch, at peak).
@@ -195,6 +208,9 @@ class MetricModel:
                     frac = self._frac(np.array([b.start_s]), np.array([b.end_s]), t0)[0]
                     for h in b.hosts.tolist():
                         host_down[h] = np.maximum(host_down.get(h, 0.0), frac)
+        for h, frac in (out_of_rotation or {}).items():
+            if lay.host_region[h] == r:
+                host_down[h] = np.maximum(host_down.get(h, 0.0), frac)
         down_share = np.zeros(L)
         for az, frac in az_down.items():
             down_share += lay.host_weight[region_hosts[lay.host_az[region_hosts] == az]].sum() * frac
@@ -228,6 +244,26 @@ class MetricModel:
             cpu_sum += cpu * count
             cpu_max = np.maximum(cpu_max, cpu)
         return served, cpu_sum, cpu_max, shed
+
+    def _out_of_rotation(self, regions: np.ndarray, exposures: ExposureLog | None, t0: np.ndarray, t1_s: float,
+                         overlay: Overlay | None, only_change: int | None) -> dict[int, np.ndarray]:
+        """Hosts of the regions the load balancer keeps out of rotation, with the share of each period
+        [t0, t0 + P) they are out: from `lb_out_s` after a bad change makes them fail their health
+        checks until `lb_back_s` after the change leaves them."""
+        d = self.defects
+        if d is None or exposures is None or not np.isfinite(self.lb_out_s) or not d.fails_health.any() or not t0.size:
+            return {}
+        mask = np.isin(self.layout.host_region, regions)
+        change, host, on, off = self._select(exposures, mask, float(t0[0]) - self.lb_back_s, t1_s, overlay, only_change)
+        out_from = on + d.down_after_s[change] + self.lb_out_s
+        keep = d.fails_health[change] & (out_from < off)
+        if not keep.any():
+            return {}
+        fracs = self._frac(out_from[keep], off[keep] + self.lb_back_s, t0)
+        out: dict[int, np.ndarray] = {}
+        for h, frac in zip(host[keep].tolist(), fracs, strict=True):
+            out[h] = np.maximum(out.get(h, 0.0), frac)
+        return out
 
     def batch_sheds(self, r: int, hosts: np.ndarray, start_s: float, end_s: float) -> bool:
         """Would taking these hosts of region r out of service over [start_s, end_s) overload the others?"""
@@ -282,8 +318,9 @@ class MetricModel:
         overloaded = np.zeros(L)  # requests shed because the hosts serving them are over capacity
         cpu_sum, cpu_base_max = np.zeros(L), np.zeros(L)
         region_req_in_scope = {}
+        out_of_rotation = self._out_of_rotation(regions, exposures, t0, k1 * p, overlay, only_change)
         for r in regions.tolist():
-            served, cpu_r, cpu_r_max, shed = self._serving(r, in_scope, k0, k1, t0, with_batches)
+            served, cpu_r, cpu_r_max, shed = self._serving(r, in_scope, k0, k1, t0, with_batches, out_of_rotation)
             region_req_in_scope[r] = served
             requests += served
             cpu_sum += cpu_r
@@ -304,12 +341,17 @@ class MetricModel:
             d = self.defects
             assert d is not None  # _select returns intervals only when there are bad changes
             frac = self._frac(on, off, t0)
+            # A host that fails its health checks serves (and fails) requests until the load balancer
+            # takes it out of rotation; it stays unhealthy and keeps its resource use meanwhile.
+            serving_off = np.where(d.fails_health[change], np.minimum(off, on + d.down_after_s[change] + self.lb_out_s),
+                                   off)
+            frac_serving = self._frac(on, serving_off, t0)
             r_i = lay.host_region[host]
             load = self.load[r_i, k0:k1]
             since = t_mid[None, :] - on[:, None]
             active = (since >= d.delay_s[change][:, None]) & (load >= d.min_load[change][:, None])
             age_h = np.where(active, (since - d.delay_s[change][:, None]) / 3600.0, 0.0)
-            host_req = self.requests[r_i, k0:k1] * lay.host_weight[host][:, None] * frac
+            host_req = self.requests[r_i, k0:k1] * lay.host_weight[host][:, None] * frac_serving
             cpu_delta = d.cpu_growth[change][:, None] * age_h
             mem_delta = d.memory_growth[change][:, None] * age_h
             disk_delta = d.disk_growth[change][:, None] * age_h

@@ -180,6 +180,29 @@ class Dependency(Frozen):
     )
 
 
+class LoadBalancer(Frozen):
+    """Health checks of the region's load balancer: a host that fails them is taken out of rotation
+    and the region's other hosts take its requests (up to their capacity). Defaults: an Application
+    Load Balancer target group's (30 s interval, 2 failures to go out, 5 successes to come back)."""
+
+    health_checks: bool = Field(True, description="take hosts that fail health checks out of rotation")
+    interval: Duration = Field(30.0, description="seconds between two health checks of a host")
+    unhealthy_threshold: Annotated[int, Field(ge=1, le=10)] = Field(
+        2, description="consecutive failed checks before a host is taken out of rotation")
+    healthy_threshold: Annotated[int, Field(ge=1, le=10)] = Field(
+        5, description="consecutive passed checks before a host is put back")
+
+    @property
+    def out_after_s(self) -> float:
+        """Time from a host failing until it is out of rotation."""
+        return self.interval * self.unhealthy_threshold
+
+    @property
+    def back_after_s(self) -> float:
+        """Time from a host being healthy again until it is back in rotation."""
+        return self.interval * self.healthy_threshold
+
+
 # ---------------------------------------------------------------- changes and defects
 
 
@@ -496,6 +519,7 @@ class Scenario(Frozen):
     fleet: Fleet
     traffic: Traffic
     baseline: Baseline = Baseline()
+    load_balancer: LoadBalancer = LoadBalancer()
     dependencies: tuple[Dependency, ...] = ()
     changes: dict[str, ChangeSource]
     faults: Faults = Faults()
