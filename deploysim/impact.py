@@ -59,12 +59,14 @@ def blast_radius(metrics: MetricModel, layout: FleetLayout, exposures: ExposureL
 def sla_error_counts(metrics: MetricModel, layout: FleetLayout, exposures: ExposureLog, requests: np.ndarray,
                      rng: np.random.Generator) -> np.ndarray:
     """Failed requests per region per period (regions x periods): Poisson draws around the metric
-    model's expected errors, capped at the (rounded) requests. `rng` is used for nothing else."""
+    model's expected errors, capped at the (rounded) requests. `rng` is used for nothing else.
+    With a latency SLO, requests slower than it count as failed here (and only here)."""
     n_periods = requests.shape[1]
     errors = np.zeros((layout.n_regions, n_periods))
     for r in range(layout.n_regions):
         hosts = layout.hosts_in_region(r)
         for k0 in range(0, n_periods, DAY_OF_PERIODS):
             k1 = min(k0 + DAY_OF_PERIODS, n_periods)
-            errors[r, k0:k1] = metrics.expected(hosts, k0, k1, exposures).errors
+            m = metrics.expected(hosts, k0, k1, exposures)
+            errors[r, k0:k1] = m.errors if m.slo_breaches is None else m.errors + m.slo_breaches
     return np.minimum(rng.poisson(errors).astype(float), np.round(requests))

@@ -78,6 +78,7 @@ class WindowMetrics:
     noise: dict[str, np.ndarray] = field(default_factory=dict)  # noise already computed for this window, by kind
     slow_share: np.ndarray | None = None  # share of requests served slowed by a defect (None: none)
     slow_factor: np.ndarray | None = None  # their mean latency factor
+    slo_breaches: np.ndarray | None = None  # requests served (not failed) slower than the latency SLO, if any
 
 
 class DefectTable:
@@ -125,6 +126,9 @@ class MetricModel:
         self.api_share = np.array(list(scenario.traffic.apis.values()))
         self.defects = DefectTable(scenario, bad_changes) if bad_changes else None
         self.deps = scenario.dependencies
+        # Client timeout per API (ms); "All" covers APIs without their own.
+        timeouts = scenario.traffic.client_timeout_ms
+        self.timeout_ms = np.array([timeouts.get(api, timeouts.get("All", np.inf)) for api in scenario.traffic.apis])
         self.az_outages = [f for f in world.faults if f.kind == "az_outage"]
         # Deployment batches that took so many hosts out of service that the rest shed load.
         self.batches_out: list[BatchOut] = []
@@ -376,6 +380,12 @@ class MetricModel:
             is_slow = (d.latency_factor[change] > 1.0)[:, None] & active & ~down
             slow_req += (host_req * is_slow).sum(axis=0)
             slow_weighted += (host_req * is_slow * d.latency_factor[change][:, None]).sum(axis=0)
+            # Clients give up on requests slower than their timeout: those a defect slows past it fail
+            # (the baseline's own timeouts are part of the baseline error rate).
+            for a in np.flatnonzero(np.isfinite(self.timeout_ms)).tolist():
+                extra = self._slower_than(self.timeout_ms[a], d.latency_factor[change]) - self._slower_than(
+                    self.timeout_ms[a], 1.0)
+                errors_api[a] += (host_req * is_slow * extra[:, None]).sum(axis=0) * self.api_share[a]
 
         # Dependencies see load from every host of the region, not only the scope's.
         if self.deps and self.defects is not None and exposures is not None:
@@ -429,6 +439,11 @@ class MetricModel:
         latency = self._latency(requests, slow_req, slow_weighted)
         slow_share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
         slow_factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
+        slo_breaches = None
+        if self.sc.latency_slo_ms is not None and baseline:
+            slo = self.sc.latency_slo_ms
+            slow = (1.0 - slow_share) * self._slower_than(slo, 1.0) + slow_share * self._slower_than(slo, slow_factor)
+            slo_breaches = np.maximum(requests - errors, 0.0) * slow
         return WindowMetrics(
             k0=k0,
             n_hosts=n_scope,
@@ -444,7 +459,13 @@ class MetricModel:
             dependency_error_rate=dep_rate,
             slow_share=slow_share if slow_share.any() else None,
             slow_factor=slow_factor,
+            slo_breaches=slo_breaches,
         )
+
+    def _slower_than(self, limit_ms: float, factor: np.ndarray | float) -> np.ndarray:
+        """Share of requests slower than `limit_ms` on a host whose latency is the baseline's x `factor`
+        (the baseline lognormal fitted to p50 and p99)."""
+        return ndtr((self._lat_mu + np.log(factor) - np.log(limit_ms)) / self._lat_sigma)
 
     def _latency(self, requests: np.ndarray, slow_req: np.ndarray, slow_weighted: np.ndarray) -> dict[str, np.ndarray]:
         """Latency percentiles of a mixture: a share of requests on slowed hosts, the rest at baseline.

@@ -136,6 +136,16 @@ class Traffic(Frozen):
     apis: dict[str, PositiveFloat] = Field(
         default_factory=lambda: {"All": 1.0}, description="API name -> share of requests"
     )
+    client_timeout_ms: dict[str, PositiveFloat] = Field(
+        default_factory=dict, description="API name (or 'All' for every API without its own) -> milliseconds after "
+        "which clients give up: requests a defect slows past it fail (default: no timeout)")
+
+    @model_validator(mode="after")
+    def _timeouts_name_apis(self):
+        unknown = sorted(set(self.client_timeout_ms) - set(self.apis) - {"All"})
+        if unknown:
+            raise ValueError(f"client_timeout_ms names unknown APIs: {', '.join(unknown)}")
+        return self
 
     @field_validator("apis")
     @classmethod
@@ -520,6 +530,9 @@ class Scenario(Frozen):
     traffic: Traffic
     baseline: Baseline = Baseline()
     load_balancer: LoadBalancer = LoadBalancer()
+    latency_slo_ms: PositiveFloat | None = Field(
+        None, description="requests slower than this (ms) count as bad in the uptime figures, as failed "
+        "requests do (default: latency does not count)")
     dependencies: tuple[Dependency, ...] = ()
     changes: dict[str, ChangeSource]
     faults: Faults = Faults()
