@@ -22,7 +22,7 @@ import simpy
 from .alarm_watch import AlarmWatch
 from .exposure import ExposureLog
 from .fleet import FleetLayout, build_fleet
-from .impact import blast_radius, sla_error_counts
+from .impact import blast_radius, fault_costs, sla_error_counts
 from .metrics import BatchOut, MetricModel, Overlay
 from .policy.controller import BakeWait, RollBack, new_controller
 from .policy.decisions import WatchScope
@@ -153,6 +153,7 @@ class Simulation:
             faults=self.world.faults, bad_change_ids=tuple(c.change_id for c in self.bad_changes),
             exposures=self.exposures.intervals(), blast_radius=blast,
             requests_per_period=self.world.requests, sla_errors_per_period=sla_errors,
+            fault_failed_requests=fault_costs(self.metrics),
         )
 
     def _log(self, pipeline: str, version: int, event: str, **detail) -> None:

@@ -15,6 +15,7 @@ from .exposure import ExposureLog
 from .fleet import FleetLayout
 from .metrics import MetricModel
 from .records import BlastRadius
+from .world import FAULT_KINDS
 
 DAY_OF_PERIODS = 1440  # periods asked of the metric model at once (a day of 1-minute periods): bounds memory
 
@@ -54,6 +55,11 @@ def blast_radius(metrics: MetricModel, layout: FleetLayout, exposures: ExposureL
         azs_reached=int(np.unique(lay.host_az[hosts]).size),
         regions_reached=int(np.unique(lay.host_region[hosts]).size),
     )
+
+
+def fault_costs(metrics: MetricModel) -> dict[str, float]:
+    """Expected failed requests each kind of infrastructure fault caused by itself (`FAULT_KINDS`)."""
+    return {kind: metrics.fault_cost(kind, DAY_OF_PERIODS) for kind in FAULT_KINDS}
 
 
 def sla_error_counts(metrics: MetricModel, layout: FleetLayout, exposures: ExposureLog, requests: np.ndarray,

@@ -10,6 +10,7 @@ period (`deploysim.noise`), so a datapoint has one value however often it is ask
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +29,7 @@ from .noise import (
     resource_kind,
 )
 from .scenario.schema import Defect, Scenario
-from .world import Change, Fault, World
+from .world import AZ_DOWN_KINDS, Change, Fault, World
 
 Z99 = 2.3263478740408408  # standard normal quantile at 0.99
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
@@ -129,10 +130,10 @@ class MetricModel:
         # Client timeout per API (ms); "All" covers APIs without their own.
         timeouts = scenario.traffic.client_timeout_ms
         self.timeout_ms = np.array([timeouts.get(api, timeouts.get("All", np.inf)) for api in scenario.traffic.apis])
-        self.az_outages = [f for f in world.faults if f.kind == "az_outage"]
+        self.faults = world.faults
+        self._use_faults(world.faults)
         # Deployment batches that took so many hosts out of service that the rest shed load.
         self.batches_out: list[BatchOut] = []
-        self.dep_faults = [f for f in world.faults if f.kind == "dependency_degradation"]
         lb = scenario.load_balancer
         # A failing host is out of rotation this long after it fails, and back this long after it is healthy.
         self.lb_out_s = lb.out_after_s if lb.health_checks else np.inf
@@ -140,6 +141,36 @@ class MetricModel:
         base = scenario.baseline
         self._lat_mu = np.log(base.latency_p50_ms)
         self._lat_sigma = max((np.log(base.latency_p99_ms) - np.log(base.latency_p50_ms)) / Z99, 1e-6)
+
+    def _use_faults(self, faults: tuple[Fault, ...]) -> None:
+        self.az_outages = [f for f in faults if f.kind in AZ_DOWN_KINDS]
+        self.dep_faults = [f for f in faults if f.kind == "dependency_degradation"]
+        self.region_events = [f for f in faults if f.kind == "region_event"]
+
+    def fault_cost(self, kind: str, chunk_periods: int = 1440) -> float:
+        """Expected failed requests the world's faults of one kind cause by themselves: the fleet's
+        errors with only them, less its errors with no fault, over the periods they span (no bad change)."""
+        faults = tuple(f for f in self.faults if f.kind == kind)
+        if not faults:
+            return 0.0
+        alone, none = copy.copy(self), copy.copy(self)
+        alone._use_faults(faults)
+        none._use_faults(())
+        p = self.period_s
+        total = 0.0
+        for r in sorted({f.region for f in faults}):
+            hosts = self.layout.hosts_in_region(r)
+            covered = np.zeros(self.n_periods, dtype=bool)
+            for f in faults:
+                if f.region == r:
+                    covered[int(f.start_s // p):min(int(np.ceil(f.end_s / p)), self.n_periods)] = True
+            for k0 in range(0, self.n_periods, chunk_periods):
+                k1 = min(k0 + chunk_periods, self.n_periods)
+                if covered[k0:k1].any():
+                    with_f = alone.expected(hosts, k0, k1, with_batches=False).errors
+                    without = none.expected(hosts, k0, k1, with_batches=False).errors
+                    total += float(((with_f - without) * covered[k0:k1]).sum())
+        return total
 
     # ------------------------------------------------------------ helpers
 
@@ -433,6 +464,12 @@ class MetricModel:
                 failing = self._frac(np.array([f.start_s]), np.array([f.start_s + f.failover_s]), t0)[0]
                 errors_api += (self.requests[f.region, k0:k1] * w * failing)[None, :] * self.api_share[:, None]
                 unhealthy += self._frac(np.array([f.start_s]), np.array([f.end_s]), t0)[0] * np.count_nonzero(in_az)
+            for f in self.region_events:
+                if f.region not in region_req_in_scope or f.end_s <= t0[0] or f.start_s >= k1 * p:
+                    continue
+                # Every AZ at once: no AZ to shift to, a share of whatever the scope serves fails.
+                during = self._frac(np.array([f.start_s]), np.array([f.end_s]), t0)[0] * f.error_rate
+                errors_api += (region_req_in_scope[f.region] * during)[None, :] * self.api_share[:, None]
 
         errors_api = np.minimum(errors_api, requests_api)
         errors = errors_api.sum(axis=0)

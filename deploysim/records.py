@@ -127,6 +127,8 @@ class SimulationRecords:
     # Regions x metric periods: failed requests, sampled (Poisson) around the metric model's expected
     # errors and capped at the rounded requests: what the SLA's uptime is computed from.
     sla_errors_per_period: np.ndarray = field(repr=False)
+    # Fault kind -> expected failed requests its faults caused by themselves (`deploysim.impact.fault_costs`).
+    fault_failed_requests: Mapping[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def region_names(self) -> tuple[str, ...]:

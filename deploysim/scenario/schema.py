@@ -279,9 +279,23 @@ class ChangeSource(Frozen):
 
 
 class AzOutage(Frozen):
-    rate_per_month: NonNegFloat = 0.0
+    """An AZ fails (power, cooling, networking): its requests fail until traffic shifts away from it."""
+
+    rate_per_month: NonNegFloat = Field(0.0, description="outages per month over the whole fleet")
     duration: DurationDist = DurationDistribution(dist="lognormal", median=1800.0, sigma=0.8)
     failover: Duration = Field(300.0, description="time the AZ's share of requests fails before traffic shifts away")
+    second_az_probability: Probability = Field(
+        0.0, description="chance that an outage takes a second AZ of the same region down with it, for the same "
+        "time (shared power, networking or a common dependency); its requests shift to the AZs left")
+
+
+class RegionEvent(Frozen):
+    """A region-wide event (control plane, networking) that fails a share of every AZ of one region at
+    once: traffic cannot shift to another AZ, so static stability does not help."""
+
+    rate_per_month: NonNegFloat = Field(0.0, description="events per month over the whole fleet")
+    duration: DurationDist = DurationDistribution(dist="lognormal", median=7200.0, sigma=0.8)
+    failed_share: Probability = Field(0.3, description="share of the region's requests that fail during the event")
 
 
 class DependencyDegradation(Frozen):
@@ -294,6 +308,7 @@ class Faults(Frozen):
     """Infrastructure faults not caused by changes: they cost uptime and raise incidents."""
 
     az_outage: AzOutage = AzOutage()
+    region_event: RegionEvent = RegionEvent()
     dependency_degradation: DependencyDegradation = DependencyDegradation()
 
 
