@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 import deploysim
-from deploysim.scenario.checks import scenario_warnings
 
 from . import options
 from .common import error_text, fail, load, write_csvs
@@ -77,6 +76,8 @@ def validate(paths: tuple[str, ...]) -> None:
 
     Valid files can still get warnings (traffic over capacity, alarms that can never fire, batches
     over the headroom): printed, exit status unchanged."""
+    from deploysim.scenario.checks import scenario_warnings  # here: --help must not load the schema library
+
     failed = False
     for path in paths:
         try:
