@@ -33,7 +33,9 @@ from .world import AZ_DOWN_KINDS, Change, Fault, World
 
 Z99 = 2.3263478740408408  # standard normal quantile at 0.99
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
-EXACT_ORDER_STATISTIC_BELOW = 5000  # samples; above, the sample quantile's normal approximation is used
+# Samples below which a percentile's order statistic is drawn exactly (Beta inverse, slow); above, by
+# the normal approximation of the sample quantile. 1,000 is where CloudWatch stops calling a p99 low-sample.
+EXACT_ORDER_STATISTIC_BELOW = 1000
 
 
 def low_sample_count(q: float) -> float:
@@ -512,6 +514,10 @@ class MetricModel:
         """
         share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
         factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
+        if not share.any():
+            base = self.sc.baseline
+            return {"p50": np.full(requests.shape, base.latency_p50_ms), "p90": np.full(requests.shape,
+                    base.latency_p90_ms), "p99": np.full(requests.shape, base.latency_p99_ms)}
         return {name: self._latency_at(name, np.full(requests.shape, q), share, factor)
                 for name, q in PERCENTILES.items()}
 
