@@ -24,16 +24,18 @@ from .exposure import ExposureLog
 from .fleet import FleetLayout, build_fleet
 from .impact import blast_radius, fault_costs, sla_error_counts
 from .metrics import BatchOut, MetricModel, Overlay
+from .people import LOOK_AHEAD_PERIODS, People
 from .policy.controller import BakeWait, RollBack, new_controller
 from .policy.decisions import WatchScope
 from .policy.drive import drive
 from .policy.plan import PipelinePlan, Step, WatchedAlarm, build_plan
 from .records import ChangeRecord, RunRecords, SimulationRecords, VersionRecord
+from .replay import scenario_world
 from .scenario.schema import Scenario
 from .seeds import as_seed_sequence, child_seed
 from .sim_driver import VersionDriver
 from .traffic import scope_requests
-from .world import SECONDS_PER_MONTH, World, world_for_seed
+from .world import SECONDS_PER_MONTH, World
 
 
 @dataclass
@@ -93,13 +95,16 @@ class Simulation:
         self.horizon_s = months * SECONDS_PER_MONTH
         self.months = months
         self.layout: FleetLayout = build_fleet(scenario)
-        self.world = world or world_for_seed(scenario, seed=self.seed_seq, months=months)
+        self.world = world or scenario_world(scenario, seed=self.seed_seq, months=months)
         self.bad_changes = [c for c in self.world.changes if c.bad]
         self.bad_index = {c.change_id: i for i, c in enumerate(self.bad_changes)}
         self.metrics = MetricModel(scenario, self.layout, self.world, self.bad_changes)
         self.exposures = ExposureLog()
         self.period_s = scenario.metric_period
         self.alarms = AlarmWatch(scenario, self.metrics, self.exposures, noise_seq)
+        self.people = (People(scenario, self.layout, self.metrics, self.alarms, self.exposures,
+                              child_seed(self.seed_seq, 3))
+                       if scenario.humans.detection == "symptoms" else None)
         self.env = simpy.Environment()
         self.records = RunRecords()
         self.region_events = [self.env.event() for _ in range(self.layout.n_regions)]
@@ -123,6 +128,7 @@ class Simulation:
         self.versions: dict[int, Version] = {0: Version(0, "", 0.0, 0, frozenset(), {}, (), ())}
         self._next_version_id = 1
         self._people_watching: set[int] = set()  # bad changes with a pending human detection
+        self._exposure_events: dict[int, simpy.Event] = {}  # bad change -> succeeds when its exposure changes
         # Set to a list to record every decision of the shared controller (see `decision_row`).
         self.decision_log: list[tuple] | None = None
 
@@ -205,15 +211,17 @@ class Simulation:
             for c in set(old.bad) - set(new.bad):
                 self.exposures.close(c, group, now)
                 touched = True
+                self._exposure_changed(c)
             for c in new.bad:
                 self.exposures.open(c, group, now)
                 touched = True
+                self._exposure_changed(c)
                 record = self.records.changes[self.bad_changes[c].change_id]
                 if math.isnan(record.first_bad_s):
                     record.first_bad_s = now
                 if c not in self._people_watching:
                     self._people_watching.add(c)
-                    self.env.process(self._human_detection(c))
+                    self.env.process(self._human_detection(c) if self.people is None else self._people_find(c))
         state.host_version[hosts] = new_id
         self.records.switches.append({"time_s": now, "pipeline": state.plan.name, "version": new_id,
                                       "hosts": np.array(hosts, dtype=np.int64)})
@@ -263,6 +271,71 @@ class Simulation:
                 record.mitigated_s = now
         if requeue:
             self._build_version(pipeline, tuple(requeue))
+
+    def _exposure_changed(self, bad_idx: int) -> None:
+        event = self._exposure_events.pop(bad_idx, None)
+        if event is not None and not event.triggered:
+            event.succeed()
+
+    def _exposure_change(self, bad_idx: int) -> simpy.Event:
+        """An event that succeeds the next time the bad change starts or stops running on a host."""
+        event = self._exposure_events.get(bad_idx)
+        if event is None:
+            event = self._exposure_events[bad_idx] = self.env.event()
+        return event
+
+    def _people_find(self, bad_idx: int):
+        """People find a bad change from its symptoms (deploysim/people.py), then revert it.
+
+        Looks ahead a day at a time with the exposures known so far, and looks again whenever the
+        change starts or stops running somewhere. A change that shows nothing is never found.
+        """
+        people = self.people
+        assert people is not None
+        change = self.bad_changes[bad_idx]
+        defect = change.defect
+        assert defect is not None
+        state = self.pipelines[change.pipeline]
+        look_ahead_s = LOOK_AHEAD_PERIODS * self.period_s
+        attempt = 0
+        while change.change_id not in state.reverted:
+            reports_left = people.report_threshold(change.change_id, attempt)
+            symptom = None
+            while symptom is None and change.change_id not in state.reverted:
+                now = float(self.env.now)
+                if not self.exposures.running(bad_idx):
+                    yield self._exposure_change(bad_idx)
+                    continue
+                until = min(now + look_ahead_s, self.horizon_s)
+                if until <= now:
+                    return
+                found = people.next_symptom(bad_idx, defect, now, until, reports_left)
+                wake = min(found.time_s, until) if found is not None else until
+                timeout = self.env.timeout(max(wake - now, 0.0))
+                yield simpy.AnyOf(self.env, [timeout, self._exposure_change(bad_idx)])
+                later = float(self.env.now)
+                if found is not None and later >= found.time_s:
+                    symptom = found
+                else:
+                    reports_left -= people.reports_between(bad_idx, defect, now, later)
+            if symptom is None:
+                return
+            self._log(change.pipeline, -1, "symptom", change=change.change_id, kind=symptom.kind,
+                      region=self.layout.region_names[symptom.region], alarm=symptom.alarm)
+            yield self.env.timeout(people.response_s(change.change_id, attempt, symptom))
+            attempt += 1
+            # Nothing to revert if it was reverted meanwhile; if it runs nowhere now, people look
+            # again when it comes back.
+            if change.change_id in state.reverted or not self.exposures.running(bad_idx):
+                continue
+            record = self.records.changes[change.change_id]
+            record.detected_s = float(self.env.now)
+            record.detected_by = "people"
+            record.outcome = "reverted_by_people"
+            self._log(change.pipeline, -1, "human_detection", change=change.change_id, symptom=symptom.kind)
+            yield from self._revert(change.pipeline, {change.change_id}, None, change.human_mitigation_s,
+                                    "people", None)
+            return
 
     def _human_detection(self, bad_idx: int):
         change = self.bad_changes[bad_idx]

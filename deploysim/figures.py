@@ -95,6 +95,8 @@ def summary_figures(result: SimulationResult) -> dict[str, Any]:
             "false_rollbacks": int(ch["false_rollback"].sum()),
             "deployed": int(len(deployed)),
             "in_flight_at_end": int((ch["outcome"] == "in_flight").sum()),
+            # Bad changes in production that nobody found and that failed no request: no symptom yet.
+            "latent_in_production": int(((bad_prod["detected_by"] == "") & (bad_prod["failed_requests"] <= 0)).sum()),
         },
         "blast_radius": {
             "failed_requests_total": float(bad_prod["failed_requests"].sum()),

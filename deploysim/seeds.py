@@ -1,11 +1,15 @@
 """Random streams derived from one seed, by position, so that results never depend on call order.
 
-A run's seed has three child streams, each used for one thing only:
+A run's seed has five child streams, each used for one thing only:
 
-- child 0, the world: traffic, change arrivals and defects, faults, people's delays (`deploysim.world`);
+- child 0, the world: traffic, change arrivals and defects, faults, people's fixed delays and
+  mitigation times (`deploysim.world`);
 - child 1, metric noise: the key below which every datapoint's noise is drawn by scope, noise kind
   and period (`deploysim.noise`), never in call order;
-- child 2, the sampling of the SLA's error counts.
+- child 2, the sampling of the SLA's error counts;
+- child 3, people (`deploysim.people`): report thresholds, support triage and on-call response,
+  keyed by (change id, attempt, purpose), never in call order;
+- child 4, a replay's scripted changes (`deploysim.replay`): their people times, keyed by position.
 
 Adding a stream means taking the next position; reordering them would change every result.
 Streams added later for one purpose are keyed by its name below a child (`keyed_child`), so they

@@ -224,8 +224,20 @@ def human_words(scenario: Scenario) -> str:
         return f"{duration_words(d.low)} to {duration_words(d.high)}"
 
     h = scenario.humans
-    return (f"A bad change no alarm catches is found by people after {dist(h.detection_delay)} and reverted "
-            f"after {dist(h.mitigation)} more.")
+    if h.detection == "fixed_delay":
+        return (f"A bad change no alarm catches is found by people after {dist(h.detection_delay)} and reverted "
+                f"after {dist(h.mitigation)} more.")
+    from ..people import default_pages
+
+    pages = default_pages(scenario) if h.pages is None else h.pages
+    paged = f"a page from {', '.join(pages)}" if pages else "no page (no alarm pages)"
+    hours = h.business_hours
+    return (f"A bad change no alarm rolls back is found by people from its symptoms: {paged}, or a customer "
+            f"report ({h.reports_per_failed_request:g} per failed request, reaching on-call after "
+            f"{dist(h.support_triage)}). On-call takes {dist(h.response_business_hours)} in business hours "
+            f"({', '.join(hours.days)} {hours.start_hour:g}:00-{hours.end_hour:g}:00 local) and "
+            f"{dist(h.response_off_hours)} otherwise, then reverts after {dist(h.mitigation)} more. "
+            f"A defect that fails no request and pages nobody stays latent.")
 
 
 __all__ = ["alarm_words", "bake_words", "duration_words", "human_words", "pipeline_words", "policy_text",

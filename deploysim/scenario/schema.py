@@ -312,11 +312,61 @@ class Faults(Frozen):
     dependency_degradation: DependencyDegradation = DependencyDegradation()
 
 
-class Humans(Frozen):
-    """The oncall fallback when no alarm fires."""
+class BusinessHours(Frozen):
+    """When people are at their desks, in each region's local time; the region's holidays are off hours."""
 
-    detection_delay: DurationDist = DurationDistribution(dist="lognormal", median=4 * 3600.0, sigma=1.0)
-    mitigation: DurationDist = DurationDistribution(dist="lognormal", median=1800.0, sigma=0.5)
+    days: Annotated[tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...], Field(min_length=1)] = (
+        "Mon", "Tue", "Wed", "Thu", "Fri")
+    start_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 9.0
+    end_hour: Annotated[float, Field(gt=0.0, le=24.0)] = 17.0
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end_hour <= self.start_hour:
+            raise ValueError("end_hour must be after start_hour")
+        return self
+
+
+class Humans(Frozen):
+    """People: how they find a bad change that no alarm rolls back, and how fast they revert it.
+
+    `detection: symptoms` (the default) finds a bad change from what it does: pages from alarms that
+    page but do not roll back, and customer reports, then on-call's response, which depends on the
+    hour (deploysim/people.py; defaults and their sources in docs/model.md). `detection: fixed_delay`
+    is the older model: found `detection_delay` after its first bad request, whatever it does. A file
+    that sets `detection_delay` and not `detection` keeps the older model.
+    """
+
+    detection: Literal["symptoms", "fixed_delay"] = "symptoms"
+    detection_delay: DurationDist = Field(
+        DurationDistribution(dist="lognormal", median=4 * 3600.0, sigma=1.0),
+        description="detection: fixed_delay only: time from a bad change's first bad request to people finding it")
+    mitigation: DurationDist = Field(
+        DurationDistribution(dist="lognormal", median=1800.0, sigma=0.5),
+        description="time from people deciding to revert to the last host reverted (manual speed)")
+    reports_per_failed_request: NonNegFloat = Field(
+        1e-4, description="customer reports per request the change failed (a Poisson process; 0: no reports)")
+    support_triage: DurationDist = Field(
+        DurationDistribution(dist="lognormal", median=1800.0, sigma=0.5),
+        description="time from a customer's report to the service's on-call being paged")
+    pages: tuple[str, ...] | None = Field(
+        None, description="alarms (by name) over each region that page on-call without rolling back; "
+        "default: the pipelines' region-watched and incident alarms and every dependency_error_rate alarm")
+    business_hours: BusinessHours = BusinessHours()
+    response_business_hours: DurationDist = Field(
+        DurationDistribution(dist="lognormal", median=900.0, sigma=0.5),
+        description="time from a page in business hours to on-call having tied it to the change")
+    response_off_hours: DurationDist = Field(
+        DurationDistribution(dist="lognormal", median=2700.0, sigma=0.5),
+        description="the same at night, at weekends and on the region's holidays")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_files_keep_their_model(cls, data: object) -> object:
+        # A file written for the fixed-delay model (it sets detection_delay) keeps that model.
+        if isinstance(data, dict) and "detection" not in data and "detection_delay" in data:
+            return {**data, "detection": "fixed_delay"}
+        return data
 
 
 # ---------------------------------------------------------------- alarms
@@ -531,6 +581,63 @@ class Policy(Frozen):
     pipelines: dict[str, PipelinePolicy]
 
 
+# ---------------------------------------------------------------- replay: a scripted world
+
+
+def _time_point(value: object) -> object:
+    # "2d3h" or seconds: since the scenario's start; anything else is read as a date and time.
+    if isinstance(value, str):
+        try:
+            return parse_duration_s(value)
+        except ValueError:
+            pass
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected seconds, a duration such as '2d3h' or a date and time, got {value!r}") from None
+    return value
+
+
+TimePoint = Annotated[float | dt.datetime, BeforeValidator(_time_point)]
+
+
+class ReplayChange(Frozen):
+    """One change of a replayed incident: it enters `pipeline` at `at`, with `defect` (None: a good change)."""
+
+    pipeline: str
+    at: TimePoint = Field(description="seconds or a duration since the scenario's start, or a date and time")
+    defect: str | Defect | None = Field(
+        None, description="a defect's name in changes.<pipeline>.defects, or a defect written out")
+    caught_in_preprod: bool = False
+    mitigation: Duration | None = Field(None, description="people's revert time (default: drawn from humans)")
+
+
+class ReplayFault(Frozen):
+    """One infrastructure fault of a replayed incident."""
+
+    kind: Literal["az_outage", "dependency_degradation"]
+    region: str
+    az: Annotated[int, Field(ge=1)] = Field(1, description="az_outage: which AZ of the region, from 1")
+    dependency: str | None = Field(None, description="dependency_degradation: which dependency")
+    start: TimePoint
+    duration: Duration
+    error_rate: Probability = Field(0.2, description="dependency_degradation: share of its calls that fail")
+    failover: Duration = Field(300.0, description="az_outage: time its share of requests fails before traffic shifts")
+
+    @model_validator(mode="after")
+    def _dependency_named(self):
+        if self.kind == "dependency_degradation" and not self.dependency:
+            raise ValueError("a dependency_degradation needs `dependency`")
+        return self
+
+
+class Replay(Frozen):
+    """A scripted world: exactly these changes and faults (traffic is still drawn from the seed)."""
+
+    changes: tuple[ReplayChange, ...] = ()
+    faults: tuple[ReplayFault, ...] = ()
+
+
 # ---------------------------------------------------------------- the whole scenario
 
 
@@ -554,6 +661,7 @@ class Scenario(Frozen):
     humans: Humans = Humans()
     alarms: Alarms = Alarms()
     policy: Policy
+    replay: Replay | None = Field(None, description="replace the random changes and faults with these")
 
     @field_validator("start")
     @classmethod
