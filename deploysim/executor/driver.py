@@ -78,9 +78,16 @@ class ExecutorDriver:
         return Observation(incident=self.alarms.incident(decision.stage, self.clock.now()))
 
     def wait_blocker(self, decision: WaitBlocker) -> Observation:
+        """Wait for the blocker to lift; the stage's deployed step (if any) stays watched meanwhile."""
         self.actions.check_stop()
         self.log(f"blocked ({decision.reason}) until {_utc(decision.until_s)}")
-        wait_until(self.clock, self.stop, decision.until_s)
+        if decision.watch_step is None:
+            wait_until(self.clock, self.stop, decision.until_s)
+        else:
+            step = self.r.plan.stages[decision.stage].steps[decision.watch_step]
+            alarm = self._wait_watching(step, decision.until_s, self.clock.now())
+            if alarm is not None:
+                return Observation(alarm=alarm)
         return Observation(incident=self.alarms.incident(decision.stage, self.clock.now()))
 
     def deploy_batch(self, decision: DeployBatch) -> Observation:
@@ -125,6 +132,8 @@ class ExecutorDriver:
         seen = self.alarms.bake_observation(step, decision.since_s, self.clock.now())
         if step.kind == StepKind.PREPROD:
             seen = dataclasses.replace(seen, preprod_failed=self.actions.preprod_failed())
+        elif decision.step + 1 < len(stage.steps):  # the next step checks its blockers when the bake ends
+            seen = dataclasses.replace(seen, incident=self.alarms.incident(decision.stage, self.clock.now()))
         return seen
 
     def roll_back(self, decision: RollBack) -> RunOutcome:

@@ -68,7 +68,7 @@ def decision_from_row(row: DecisionRow, rollout: Rollout) -> Decision:
     if row.kind == "EnterStage":
         return EnterStage(stage)
     if row.kind == "WaitBlocker":
-        return WaitBlocker(stage, d["until_s"], BlockReason(d["reason"]))
+        return WaitBlocker(stage, d["until_s"], BlockReason(d["reason"]), d.get("watch_step"))
     if row.kind == "Fail":
         return Fail(stage, FailReason(d["reason"]))
     step_index = _position(row, "step", row.step)
