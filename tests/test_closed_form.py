@@ -99,6 +99,29 @@ def test_a_defect_that_shows_while_the_wave_waits_overnight_is_caught_on_the_one
     assert row["failed_requests"] == pytest.approx(HOST_RPM * (180 + 600) / 60)
 
 
+def test_a_rollback_reverts_in_batches_each_taking_its_duration():
+    """The defect shows 15 min after a host takes the change. One-box at 300 s (shows 1200 s), the
+    other 9 hosts at 1200 s (show 2100 s); the wave's 3-of-3 alarm fires at 2280 s. Rollback
+    everywhere in batches of 3 of the 10 hosts (max_share 0.34), 10 min each: hosts 0-2 at 2880 s,
+    3-5 at 3480 s, 6-8 at 4080 s, 9 at 4680 s, so TTR = 4680 - 300 s, not 600 s."""
+    data = patched(tiny_scenario_dict(), "changes.code.defects",
+                   [{"name": "late", "error_rate": 1.0, "start_delay": "15m"}])
+    data = patched(data, "policy.pipelines.code.watch", {"wave": ["fault_rate"]})
+    data = patched(data, "policy.pipelines.code.stages.0.waves.0.bake", "1h")
+    data = patched(data, "policy.pipelines.code.rollback", {"automatic": True, "duration": "10m", "max_share": 0.34})
+    scenario = deploysim.scenario_from_dict(data)
+    result = with_changes(scenario, [bad_change(scenario)], months=0.01)
+    row = result.changes.iloc[0]
+    assert row["first_bad_s"] == 300.0
+    assert row["ttd_s"] == 2280.0 - 300.0
+    assert row["ttr_s"] == 4680.0 - 300.0
+    assert row["hosts_reached"] == 10
+    # Seconds each host failed every request: 1680 (one-box), 2 x 780, 3 x 1380, 3 x 1980, 2580.
+    assert row["failed_requests"] == pytest.approx(HOST_RPM * 15900 / 60)
+    ends = result.timeline[result.timeline["event"] == "rollback_end"]
+    assert ends["hosts"].tolist() == [10]
+
+
 def test_canary_arithmetic_twenty_percent_errors_on_five_percent_one_box_show_one_percent():
     """Google SRE Workbook: a change failing 20% of requests on a 5% canary shows 1% errors in the region."""
     data = tiny_scenario_dict()

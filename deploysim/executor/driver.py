@@ -11,6 +11,7 @@ journaled with the controller's state so a crash can be resumed (`recovery`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -153,7 +154,14 @@ class ExecutorDriver:
             candidates = [name for name in candidates if name in in_scope]
         by_name = {t.name: t for t in self.r.targets}
         todo = [by_name[name] for name in candidates if self.actions.current_version(by_name[name]) != previous[name]]
-        _, failures = self.actions.run("rollback", todo, lambda t: previous[t.name])
+        # One batch after another, each at most `batch_share` of the targets to revert, as decided.
+        size = max(1, int(math.floor(decision.batch_share * len(todo) + 1e-9)))
+        failures: list[str] = []
+        for i in range(0, len(todo), size):
+            _, failed = self.actions.run("rollback", todo[i:i + size], lambda t: previous[t.name])
+            failures += failed
+            if failed:
+                break
         if failures:
             message = "rollback incomplete: " + "; ".join(failures) + "; retry with --resume"
             self.journal.event("rollback_incomplete", message)

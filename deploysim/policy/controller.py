@@ -137,7 +137,7 @@ class RolloutController:
             hosts = tuple(self.plan.stages[self.stage].hosts.tolist())
         return RollBack(self.stage, self.step, cause, scope, hosts,
                         rollback.automatic if automatic is None else automatic, float(rollback.duration),
-                        alarm=alarm, detail=detail)
+                        alarm=alarm, detail=detail, batch_share=float(rollback.max_share))
 
     def _bake_wait(self, step: Step) -> BakeWait:
         bake = step.bake

@@ -149,8 +149,9 @@ class BakeWait:
 class RollBack:
     """Revert the version on `hosts` (None: every host running it).
 
-    `automatic` rollbacks start at once and take `duration_s`; a manual one (automatic rollback is
-    off) pages people, who halt the rollout and revert when they act.
+    `automatic` rollbacks start at once and revert the hosts in batches of at most `batch_share` of
+    them (spread over AZs, like a deployment's), each taking `duration_s`; a manual one (automatic
+    rollback is off) pages people, who halt the rollout and revert when they act.
     """
 
     stage: int
@@ -162,6 +163,7 @@ class RollBack:
     duration_s: float
     alarm: str | None = None  # the alarm ("name@scope") for cause ALARM
     detail: str = ""  # for cause OPERATOR: who asked and why
+    batch_share: float = 1.0  # largest share of the hosts to revert that one batch reverts
 
     @property
     def reason(self) -> str:

@@ -61,7 +61,7 @@ class PipelinePlan:
         return idx[-1] if idx else -1
 
 
-def _batches(hosts: np.ndarray, max_share: float, layout: FleetLayout) -> tuple[np.ndarray, ...]:
+def split_batches(hosts: np.ndarray, max_share: float, layout: FleetLayout) -> tuple[np.ndarray, ...]:
     """Split a step's hosts into batches of at most `max_share` of them, each taking an even share
     of every AZ (round-robin), so no AZ or region loses more than its share of capacity at once."""
     if hosts.size == 0:
@@ -140,7 +140,7 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
                 name,
                 StepKind.WAVE,
                 hosts,
-                _batches(hosts, stage.batching.max_share, layout),
+                split_batches(hosts, stage.batching.max_share, layout),
                 stage.batching.duration,
                 wave.bake,
                 tuple(watched),

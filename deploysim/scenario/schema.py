@@ -469,7 +469,13 @@ class Rollback(Frozen):
     scope: Literal["everywhere", "stage"] = Field(
         "everywhere", description="revert every host running the change, or only the alarming stage's hosts"
     )
-    duration: Duration = Field(600.0, description="time from the rollback decision to the last host reverted")
+    duration: Duration = Field(
+        600.0, description="time to revert one batch; with max_share 1, from the decision to the last host reverted"
+    )
+    max_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        1.0, description="largest share of the hosts to revert reverted at once (batches one after another, "
+        "like a deployment's); 1: all at once"
+    )
 
 
 class PipelinePolicy(Frozen):
