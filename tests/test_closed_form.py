@@ -122,6 +122,17 @@ def test_a_rollback_reverts_in_batches_each_taking_its_duration():
     assert ends["hosts"].tolist() == [10]
 
 
+def test_peak_capacity_share_is_the_share_of_traffic_not_of_hosts():
+    """A one-box host that takes 5% of the region's requests: caught there, its peak share is 5%,
+    though it is 1 host of 10."""
+    data = patched(tiny_scenario_dict(), "policy.pipelines.code.stages.0.one_box",
+                   {"hosts": 1, "traffic_share": 0.05, "bake": "10m"})
+    scenario = deploysim.scenario_from_dict(data)
+    row = with_changes(scenario, [bad_change(scenario)]).changes.iloc[0]
+    assert row["hosts_reached"] == 1
+    assert row["peak_capacity_share"] == pytest.approx(0.05)
+
+
 def test_canary_arithmetic_twenty_percent_errors_on_five_percent_one_box_show_one_percent():
     """Google SRE Workbook: a change failing 20% of requests on a 5% canary shows 1% errors in the region."""
     data = tiny_scenario_dict()
