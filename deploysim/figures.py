@@ -30,6 +30,14 @@ def caught_by_alarm(bad_prod: pd.DataFrame) -> pd.DataFrame:
     return bad_prod[(bad_prod["detected_by"] != "") & (bad_prod["detected_by"] != "people")]
 
 
+def rolled_back_with_bad_change(changes: pd.DataFrame) -> pd.DataFrame:
+    """Changes an alarm rolled back that are neither a false rollback nor a caught bad change in
+    production: good changes that shared a version with a bad one (and a bad one reverted before
+    it served a request). With them, the `changes` figures add up to the total."""
+    rolled = changes[(changes["outcome"] == "rolled_back") & ~changes["false_rollback"]]
+    return rolled[~rolled.index.isin(caught_by_alarm(bad_in_production(changes)).index)]
+
+
 def fleet_uptime_pct(monthly: pd.DataFrame) -> float:
     """Uptime of the whole fleet: region-months' averaged-error-rate uptime weighted by their requests."""
     weights = monthly["requests"].to_numpy()
@@ -93,6 +101,7 @@ def summary_figures(result: SimulationResult) -> dict[str, Any]:
             "caught_by_alarm": int(len(by_alarm)),
             "found_by_people": int(len(by_people)),
             "false_rollbacks": int(ch["false_rollback"].sum()),
+            "rolled_back_with_bad_change": int(len(rolled_back_with_bad_change(ch))),
             "deployed": int(len(deployed)),
             "in_flight_at_end": int((ch["outcome"] == "in_flight").sum()),
             # Bad changes in production that nobody found and that failed no request: no symptom yet.

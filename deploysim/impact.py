@@ -31,9 +31,12 @@ def blast_radius(metrics: MetricModel, layout: FleetLayout, exposures: ExposureL
     hosts = np.unique(ex.host[rows])
     on, off = ex.on_s[rows], np.minimum(ex.off_s[rows], horizon_s)
     times = np.concatenate([on, off])
-    deltas = np.concatenate([np.ones(rows.size), -np.ones(rows.size)])
-    order = np.lexsort((deltas, times))  # closes before opens at the same instant
-    peak_capacity_share = float(np.cumsum(deltas[order]).max() / lay.n_hosts)
+    # Weighted by each host's share of the fleet's requests (a one-box may take less than its host
+    # count says, a big region more), so the peak is the share of traffic the change served at once.
+    share = lay.region_weight[lay.host_region[ex.host[rows]]] * lay.host_weight[ex.host[rows]]
+    deltas = np.concatenate([share, -share])
+    order = np.lexsort((np.sign(deltas), times))  # closes before opens at the same instant
+    peak_capacity_share = float(max(np.cumsum(deltas[order]).max(), 0.0))
     p = metrics.period_s
     k_lo = int(on.min() // p)
     k_hi = min(int(math.ceil(off.max() / p)), metrics.n_periods)

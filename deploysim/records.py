@@ -74,7 +74,7 @@ class BlastRadius:
 
     failed_requests: float = 0.0  # requests it failed, everywhere, over the whole run
     impact_minutes: float = 0.0  # minutes in which it failed requests anywhere
-    peak_capacity_share: float = 0.0  # largest share of the fleet's hosts running it at once
+    peak_capacity_share: float = 0.0  # largest share of the fleet's requests served by hosts running it at once
     hosts_reached: int = 0
     cells_reached: int = 0
     azs_reached: int = 0

@@ -483,6 +483,10 @@ class Wave(Frozen):
 
     unit: Literal["region", "az", "cell"] = "region"
     count: Annotated[int, Field(ge=1)] | Literal["rest"] = "rest"
+    per_region: bool = Field(
+        False, description="`count` units in each region of the stage at once (e.g. one AZ per region), "
+        "not `count` units of the stage in region order"
+    )
     bake: BakeSpec = Bake()
 
 
@@ -520,7 +524,7 @@ class Stage(Frozen):
 
 
 class TimeWindow(Frozen):
-    """Hours (local time of each region) in which a production stage may start."""
+    """Hours (local time of each region) in which a production step (or stage, see `Blockers.check`) may start."""
 
     days: Annotated[tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...], Field(min_length=1)] = (
         "Mon", "Tue", "Wed", "Thu", "Fri")
@@ -535,7 +539,7 @@ class TimeWindow(Frozen):
 
 
 class Freeze(Frozen):
-    """A change freeze: no production stage starts between `start` and `end` (UTC)."""
+    """A change freeze: no production step (or stage) starts between `start` and `end` (UTC)."""
 
     start: dt.datetime
     end: dt.datetime
@@ -548,7 +552,7 @@ class Freeze(Frozen):
 
 
 class Blockers(Frozen):
-    """What stops a production stage from starting."""
+    """What stops a production step (one-box or a wave) from starting."""
 
     time_windows: tuple[TimeWindow, ...] = Field((), description="empty: any time")
     holidays: bool = Field(True, description="regions' holidays block")
@@ -558,6 +562,11 @@ class Blockers(Frozen):
     )
     incident_alarm: str | None = Field(None, description="the aggregate alarm that signals an incident in a region")
     recheck: Duration = Field(300.0, description="how often a blocked stage checks the incident state again")
+    check: Literal["every_step", "stage_start"] = Field(
+        "every_step",
+        description="when blockers are checked: before every step (one-box and each wave) of a production stage, "
+        "or only before its first step",
+    )
 
 
 class Rollback(Frozen):
@@ -565,7 +574,13 @@ class Rollback(Frozen):
     scope: Literal["everywhere", "stage"] = Field(
         "everywhere", description="revert every host running the change, or only the alarming stage's hosts"
     )
-    duration: Duration = Field(600.0, description="time from the rollback decision to the last host reverted")
+    duration: Duration = Field(
+        600.0, description="time to revert one batch; with max_share 1, from the decision to the last host reverted"
+    )
+    max_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        1.0, description="largest share of the hosts to revert reverted at once (batches one after another, "
+        "like a deployment's); 1: all at once"
+    )
 
 
 class PipelinePolicy(Frozen):
