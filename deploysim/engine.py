@@ -22,13 +22,13 @@ import simpy
 from .alarm_watch import AlarmWatch
 from .exposure import ExposureLog
 from .fleet import FleetLayout, build_fleet
-from .impact import blast_radius, sla_error_counts
+from .impact import blast_radius, fault_costs, sla_error_counts
 from .metrics import BatchOut, MetricModel, Overlay
 from .people import LOOK_AHEAD_PERIODS, People
 from .policy.controller import BakeWait, RollBack, new_controller
 from .policy.decisions import WatchScope
 from .policy.drive import drive
-from .policy.plan import PipelinePlan, Step, WatchedAlarm, build_plan
+from .policy.plan import PipelinePlan, Step, WatchedAlarm, build_plan, split_batches
 from .records import ChangeRecord, RunRecords, SimulationRecords, VersionRecord
 from .replay import scenario_world
 from .scenario.schema import Scenario
@@ -159,6 +159,7 @@ class Simulation:
             faults=self.world.faults, bad_change_ids=tuple(c.change_id for c in self.bad_changes),
             exposures=self.exposures.intervals(), blast_radius=blast,
             requests_per_period=self.world.requests, sla_errors_per_period=sla_errors,
+            fault_failed_requests=fault_costs(self.metrics),
         )
 
     def _log(self, pipeline: str, version: int, event: str, **detail) -> None:
@@ -232,8 +233,10 @@ class Simulation:
                 event.succeed()
 
     def _revert(self, pipeline: str, culprits: set[int], hosts_scope: np.ndarray | None, duration_s: float,
-                reason: str, stopping: Version | None):
-        """Revert changes: hosts that run them return to their last version without them."""
+                reason: str, stopping: Version | None, batch_share: float = 1.0):
+        """Revert changes: hosts that run them return to their last version without them, in batches
+        of at most `batch_share` of those hosts (spread over AZs, as a deployment's), each taking
+        `duration_s`; hosts that took a reverted change meanwhile are reverted with the last batch."""
         state = self.pipelines[pipeline]
         state.reverted |= culprits
         state.open_changes -= culprits
@@ -246,10 +249,28 @@ class Simulation:
                 version.finished = True
                 version.process.interrupt("cancelled")
                 requeue += [c for c in version.new_changes if c not in culprits]
-        yield self.env.timeout(duration_s)
         candidates = np.arange(self.layout.n_hosts) if hosts_scope is None else hosts_scope
+        running = np.array([h for h in candidates.tolist()
+                            if self.versions[int(state.host_version[h])].contains_any(culprits)], dtype=np.int64)
+        batches = split_batches(running, batch_share, self.layout) or (running,)
+        reverted = 0
+        for b, batch in enumerate(batches):
+            yield self.env.timeout(duration_s)
+            reverted += self._revert_hosts(state, candidates if b == len(batches) - 1 else batch, culprits)
+        self._log(pipeline, stopping.version_id if stopping else -1, "rollback_end", reason=reason,
+                  hosts=reverted)
+        now = float(self.env.now)
+        for c in culprits:
+            record = self.records.changes.get(c)
+            if record is not None and math.isnan(record.mitigated_s):
+                record.mitigated_s = now
+        if requeue:
+            self._build_version(pipeline, tuple(requeue))
+
+    def _revert_hosts(self, state: PipelineState, hosts: np.ndarray, culprits: set[int]) -> int:
+        """Hosts among `hosts` running a culprit return to their last version without any; returns how many."""
         targets: dict[int, list[int]] = {}
-        for h in candidates.tolist():
+        for h in hosts.tolist():
             current = self.versions[int(state.host_version[h])]
             if not current.contains_any(culprits):
                 continue
@@ -259,17 +280,9 @@ class Simulation:
                     target = vid
                     break
             targets.setdefault(target, []).append(h)
-        for target, hosts in targets.items():
-            self._switch(state, np.array(hosts, dtype=np.int64), target)
-        self._log(pipeline, stopping.version_id if stopping else -1, "rollback_end", reason=reason,
-                  hosts=sum(len(v) for v in targets.values()))
-        now = float(self.env.now)
-        for c in culprits:
-            record = self.records.changes.get(c)
-            if record is not None and math.isnan(record.mitigated_s):
-                record.mitigated_s = now
-        if requeue:
-            self._build_version(pipeline, tuple(requeue))
+        for target, group in targets.items():
+            self._switch(state, np.array(group, dtype=np.int64), target)
+        return sum(len(v) for v in targets.values())
 
     def _exposure_changed(self, bad_idx: int) -> None:
         event = self._exposure_events.pop(bad_idx, None)
@@ -484,7 +497,8 @@ class Simulation:
         else:
             # The alarm pages people, who halt the rollout and revert at manual speed.
             duration = max(self.records.changes[c].change.human_mitigation_s for c in culprits) if culprits else 0.0
-        yield from self._revert(version.pipeline, culprits, scope, duration, "alarm", version)
+        yield from self._revert(version.pipeline, culprits, scope, duration, "alarm", version,
+                                decision.batch_share if decision.automatic else 1.0)
 
     # ---- public queries (keyed noise)
     # What the simulated alarms see, for any scope and window, given the exposures recorded so far.

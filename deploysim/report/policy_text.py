@@ -106,6 +106,9 @@ def _watch_words(pipeline: PipelinePolicy) -> str:
 def _rollback_words(pipeline: PipelinePolicy) -> str:
     rb = pipeline.rollback
     where = "everywhere the change went" if rb.scope == "everywhere" else "in the alarming stage only"
+    if rb.automatic and rb.max_share < 1.0:
+        return (f"An alarm in ALARM rolls the version back automatically, {where}, in batches of at most "
+                f"{rb.max_share * 100:.0f}% of the hosts to revert, {duration_words(rb.duration)} each.")
     if rb.automatic:
         return (f"An alarm in ALARM rolls the version back automatically, {where}; the last host is "
                 f"reverted {duration_words(rb.duration)} after the decision.")
@@ -128,9 +131,10 @@ def _blocker_words(blockers: Blockers) -> str:
         parts.append(f"not during an incident{alarm}")
     if not parts:
         return "Nothing blocks a production stage from starting: any hour, any day."
+    what = "A production stage" if blockers.check == "stage_start" else "A production stage (and each of its steps)"
     if not blockers.time_windows:
-        return "A production stage starts at any hour, but " + ", ".join(parts) + "."
-    return "A production stage starts " + ", ".join(parts) + "."
+        return f"{what} starts at any hour, but " + ", ".join(parts) + "."
+    return f"{what} starts " + ", ".join(parts) + "."
 
 
 def _consecutive(days: Sequence[str]):

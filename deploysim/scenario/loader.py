@@ -259,9 +259,15 @@ def _check_waves(stage, regions, apis, sbase):
         if wave.count == "rest":
             share_done = 1.0
         else:
-            if wave.count > total:
-                yield (f"{wbase}.count", f"the stage has only {total} unit(s) of kind '{wave.unit}'")
-            share_done = min(1.0, share_done + wave.count / total)
+            in_region = {"region": [1 for r in regions], "az": [r.azs for r in regions],
+                         "cell": [r.azs * r.cells_per_az for r in regions]}[wave.unit]
+            per = min(in_region) if wave.per_region and in_region else total
+            if wave.per_region and wave.unit == "region" and wave.count > 1:
+                yield (f"{wbase}.count", "with per_region, a wave of unit 'region' takes count: 1 or rest")
+            elif wave.count > per:
+                where = "each region of the stage has" if wave.per_region else "the stage has"
+                yield (f"{wbase}.count", f"{where} only {per} unit(s) of kind '{wave.unit}'")
+            share_done = min(1.0, share_done + wave.count / per)
     if share_done < 1.0 - 1e-9:
         yield (
             f"{sbase}.waves",

@@ -136,6 +136,16 @@ class Traffic(Frozen):
     apis: dict[str, PositiveFloat] = Field(
         default_factory=lambda: {"All": 1.0}, description="API name -> share of requests"
     )
+    client_timeout_ms: dict[str, PositiveFloat] = Field(
+        default_factory=dict, description="API name (or 'All' for every API without its own) -> milliseconds after "
+        "which clients give up: requests a defect slows past it fail (default: no timeout)")
+
+    @model_validator(mode="after")
+    def _timeouts_name_apis(self):
+        unknown = sorted(set(self.client_timeout_ms) - set(self.apis) - {"All"})
+        if unknown:
+            raise ValueError(f"client_timeout_ms names unknown APIs: {', '.join(unknown)}")
+        return self
 
     @field_validator("apis")
     @classmethod
@@ -178,6 +188,29 @@ class Dependency(Frozen):
     capacity_factor: Annotated[float, Field(gt=1.0)] = Field(
         2.0, description="load, as a multiple of normal, above which it sheds the excess as errors"
     )
+
+
+class LoadBalancer(Frozen):
+    """Health checks of the region's load balancer: a host that fails them is taken out of rotation
+    and the region's other hosts take its requests (up to their capacity). Defaults: an Application
+    Load Balancer target group's (30 s interval, 2 failures to go out, 5 successes to come back)."""
+
+    health_checks: bool = Field(True, description="take hosts that fail health checks out of rotation")
+    interval: Duration = Field(30.0, description="seconds between two health checks of a host")
+    unhealthy_threshold: Annotated[int, Field(ge=1, le=10)] = Field(
+        2, description="consecutive failed checks before a host is taken out of rotation")
+    healthy_threshold: Annotated[int, Field(ge=1, le=10)] = Field(
+        5, description="consecutive passed checks before a host is put back")
+
+    @property
+    def out_after_s(self) -> float:
+        """Time from a host failing until it is out of rotation."""
+        return self.interval * self.unhealthy_threshold
+
+    @property
+    def back_after_s(self) -> float:
+        """Time from a host being healthy again until it is back in rotation."""
+        return self.interval * self.healthy_threshold
 
 
 # ---------------------------------------------------------------- changes and defects
@@ -246,9 +279,23 @@ class ChangeSource(Frozen):
 
 
 class AzOutage(Frozen):
-    rate_per_month: NonNegFloat = 0.0
+    """An AZ fails (power, cooling, networking): its requests fail until traffic shifts away from it."""
+
+    rate_per_month: NonNegFloat = Field(0.0, description="outages per month over the whole fleet")
     duration: DurationDist = DurationDistribution(dist="lognormal", median=1800.0, sigma=0.8)
     failover: Duration = Field(300.0, description="time the AZ's share of requests fails before traffic shifts away")
+    second_az_probability: Probability = Field(
+        0.0, description="chance that an outage takes a second AZ of the same region down with it, for the same "
+        "time (shared power, networking or a common dependency); its requests shift to the AZs left")
+
+
+class RegionEvent(Frozen):
+    """A region-wide event (control plane, networking) that fails a share of every AZ of one region at
+    once: traffic cannot shift to another AZ, so static stability does not help."""
+
+    rate_per_month: NonNegFloat = Field(0.0, description="events per month over the whole fleet")
+    duration: DurationDist = DurationDistribution(dist="lognormal", median=7200.0, sigma=0.8)
+    failed_share: Probability = Field(0.3, description="share of the region's requests that fail during the event")
 
 
 class DependencyDegradation(Frozen):
@@ -261,6 +308,7 @@ class Faults(Frozen):
     """Infrastructure faults not caused by changes: they cost uptime and raise incidents."""
 
     az_outage: AzOutage = AzOutage()
+    region_event: RegionEvent = RegionEvent()
     dependency_degradation: DependencyDegradation = DependencyDegradation()
 
 
@@ -357,6 +405,9 @@ class MetricAlarm(Frozen):
     )
     api: str | None = Field(None, description="restrict request metrics to one API")
     dependency: str | None = Field(None, description="for dependency_error_rate: which dependency")
+    evaluate_low_sample_count_percentile: Literal["evaluate", "ignore"] = Field(
+        "evaluate", description="latency percentile alarms: 'ignore' keeps the state in periods with fewer than "
+        "10/(1-q) requests (CloudWatch's rule; 1,000 for p99), 'evaluate' judges them anyway (CloudWatch's default)")
 
     @model_validator(mode="after")
     def _m_of_n(self):
@@ -377,6 +428,10 @@ class CompositeAlarm(Frozen):
 class Alarms(Frozen):
     metric: tuple[MetricAlarm, ...] = ()
     composite: tuple[CompositeAlarm, ...] = ()
+    ingestion_delay: Duration = Field(
+        0.0, description="time from a metric period's end until its datapoint can be read (0: at once)")
+    evaluation_delay: Duration = Field(
+        0.0, description="time from a datapoint being readable until the alarm evaluates it (0: at once)")
 
 
 # ---------------------------------------------------------------- policy
@@ -428,6 +483,10 @@ class Wave(Frozen):
 
     unit: Literal["region", "az", "cell"] = "region"
     count: Annotated[int, Field(ge=1)] | Literal["rest"] = "rest"
+    per_region: bool = Field(
+        False, description="`count` units in each region of the stage at once (e.g. one AZ per region), "
+        "not `count` units of the stage in region order"
+    )
     bake: BakeSpec = Bake()
 
 
@@ -465,7 +524,7 @@ class Stage(Frozen):
 
 
 class TimeWindow(Frozen):
-    """Hours (local time of each region) in which a production stage may start."""
+    """Hours (local time of each region) in which a production step (or stage, see `Blockers.check`) may start."""
 
     days: Annotated[tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...], Field(min_length=1)] = (
         "Mon", "Tue", "Wed", "Thu", "Fri")
@@ -480,7 +539,7 @@ class TimeWindow(Frozen):
 
 
 class Freeze(Frozen):
-    """A change freeze: no production stage starts between `start` and `end` (UTC)."""
+    """A change freeze: no production step (or stage) starts between `start` and `end` (UTC)."""
 
     start: dt.datetime
     end: dt.datetime
@@ -493,7 +552,7 @@ class Freeze(Frozen):
 
 
 class Blockers(Frozen):
-    """What stops a production stage from starting."""
+    """What stops a production step (one-box or a wave) from starting."""
 
     time_windows: tuple[TimeWindow, ...] = Field((), description="empty: any time")
     holidays: bool = Field(True, description="regions' holidays block")
@@ -503,6 +562,11 @@ class Blockers(Frozen):
     )
     incident_alarm: str | None = Field(None, description="the aggregate alarm that signals an incident in a region")
     recheck: Duration = Field(300.0, description="how often a blocked stage checks the incident state again")
+    check: Literal["every_step", "stage_start"] = Field(
+        "every_step",
+        description="when blockers are checked: before every step (one-box and each wave) of a production stage, "
+        "or only before its first step",
+    )
 
 
 class Rollback(Frozen):
@@ -510,7 +574,13 @@ class Rollback(Frozen):
     scope: Literal["everywhere", "stage"] = Field(
         "everywhere", description="revert every host running the change, or only the alarming stage's hosts"
     )
-    duration: Duration = Field(600.0, description="time from the rollback decision to the last host reverted")
+    duration: Duration = Field(
+        600.0, description="time to revert one batch; with max_share 1, from the decision to the last host reverted"
+    )
+    max_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        1.0, description="largest share of the hosts to revert reverted at once (batches one after another, "
+        "like a deployment's); 1: all at once"
+    )
 
 
 class PipelinePolicy(Frozen):
@@ -596,6 +666,10 @@ class Scenario(Frozen):
     fleet: Fleet
     traffic: Traffic
     baseline: Baseline = Baseline()
+    load_balancer: LoadBalancer = LoadBalancer()
+    latency_slo_ms: PositiveFloat | None = Field(
+        None, description="requests slower than this (ms) count as bad in the uptime figures, as failed "
+        "requests do (default: latency does not count)")
     dependencies: tuple[Dependency, ...] = ()
     changes: dict[str, ChangeSource]
     faults: Faults = Faults()
