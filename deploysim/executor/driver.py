@@ -36,7 +36,16 @@ from .alarm_reader import AlarmReader
 from .clock import RealClock, wait_until
 from .interfaces import Adapter, Clock, MetricSource
 from .journal import Journal
-from .outcome import EXIT_COMPLETE, EXIT_FAILED, EXIT_INTERRUPTED, FINAL_STATUSES, Halt, RunOutcome, Stopped
+from .outcome import (
+    EXIT_COMPLETE,
+    EXIT_HALTED,
+    EXIT_INTERRUPTED,
+    EXIT_ROLLED_BACK,
+    FINAL_STATUSES,
+    Halt,
+    RunOutcome,
+    Stopped,
+)
 from .recovery import decision_detail, decision_from_row, resolve_interrupted
 from .rollout import Rollout, new_controller
 
@@ -128,8 +137,13 @@ class ExecutorDriver:
         return seen
 
     def roll_back(self, decision: RollBack) -> RunOutcome:
-        """Carry out the rollback the controller decided: its hosts (None: every one the run moved),
-        automatically or, when it is not automatic, by halting for people."""
+        """Carry out the rollback the controller decided: its hosts (None: every target), automatically
+        or, when it is not automatic, by halting for people.
+
+        Which targets to roll back is decided from what every target in scope reports now, not from
+        the journal (which may have lost its tail); the journal gives only each target's previous
+        version. Every target in scope is asked again at the end: `rolled_back` is only said when all
+        of them report their previous version."""
         previous = self.journal.previous_versions()
         self.journal.event("rollback_started", decision.reason)
         self.log(f"rolling back: {decision.reason}")
@@ -137,29 +151,36 @@ class ExecutorDriver:
             message = (f"{decision.reason}: automatic rollback is off, so the rollout stopped with every "
                        "target as it is; roll back with --resume --rollback")
             self.journal.event("halted", message)
-            return RunOutcome("halted", EXIT_FAILED, message)
-        candidates = self.journal.deployed_targets()
-        if decision.hosts is not None:
-            in_scope = {self.r.targets[h].name for h in decision.hosts}
-            candidates = [name for name in candidates if name in in_scope]
-        by_name = {t.name: t for t in self.r.targets}
-        todo = [by_name[name] for name in candidates if self.actions.current_version(by_name[name]) != previous[name]]
-        _, failures = self.actions.run("rollback", todo, lambda t: previous[t.name])
-        if failures:
-            message = "rollback incomplete: " + "; ".join(failures) + "; retry with --resume"
+            return RunOutcome("halted", EXIT_HALTED, message)
+        scope = list(self.r.targets) if decision.hosts is None else [self.r.targets[h] for h in decision.hosts]
+        scope = [t for t in scope if t.name in previous]
+        reported = self.actions.versions_of(scope)
+        todo = [t for t in scope if reported[t.name] != previous[t.name]]
+        _, failures = self.actions.run("rollback", todo, lambda t: previous[t.name], finish_on_stop=True)
+        wrong = [t.name for t in scope if self.actions.current_version(t) != previous[t.name]]
+        if failures or wrong:
+            told = "; ".join(failures) or ", ".join(wrong[:5]) + " do not report their previous version"
+            message = f"rollback incomplete: {told}; retry with --resume"
             self.journal.event("rollback_incomplete", message)
-            return RunOutcome("rollback_incomplete", EXIT_FAILED, message)
-        message = f"rolled back ({decision.reason}): {len(todo)} target(s) returned to their previous version"
+            return RunOutcome("rollback_incomplete", EXIT_HALTED, message)
+        message = (f"rolled back ({decision.reason}): {len(todo)} target(s) returned to their previous version; "
+                   f"all {len(scope)} target(s) in scope verified")
         self.journal.event("rolled_back", message)
-        return RunOutcome("rolled_back", EXIT_FAILED, message)
+        return RunOutcome("rolled_back", EXIT_ROLLED_BACK, message)
 
     def fail(self, decision: Fail) -> RunOutcome:
         message = f"stage {self.r.plan.stages[decision.stage].name}: {decision.reason}; nothing reached production"
         self.journal.event("failed", message)
-        return RunOutcome("failed", EXIT_FAILED, message)
+        return RunOutcome("failed", EXIT_ROLLED_BACK, message)
 
     def complete(self, decision: Complete) -> RunOutcome:
-        message = f"{self.r.version} runs on all {len(self.r.targets)} targets"
+        """The controller says the version runs everywhere: say so only once every target reports it."""
+        reported = self.actions.versions_of(list(self.r.targets))
+        wrong = [f"{name} reports {v!r}" for name, v in reported.items() if v != self.r.version]
+        if wrong:
+            raise Halt(f"the plan is complete but {len(wrong)} target(s) do not run {self.r.version}: "
+                       + ", ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else ""))
+        message = f"{self.r.version} runs on all {len(self.r.targets)} targets (each one asked)"
         self.journal.event("complete", message)
         return RunOutcome("complete", EXIT_COMPLETE, message)
 
@@ -213,11 +234,12 @@ class Executor:
         self.journal.event("started", f"{self.r.pipeline} -> {self.r.version}")
         return self._guarded(self._start)
 
-    def resume(self, *, force_rollback: bool = False) -> RunOutcome:
-        """Continue a journaled rollout: settle interrupted actions, then pick up the last decision
-        (or, with `force_rollback`, carry out an operator's rollback)."""
-        self.journal.event("resumed", "rollback requested" if force_rollback else "")
-        return self._guarded(lambda: self._resume(force_rollback))
+    def resume(self, *, force_rollback: bool = False, operator: str = "--rollback") -> RunOutcome:
+        """Continue a journaled rollout: settle interrupted actions, then carry out the last decision
+        again (or, with `force_rollback`, an operator's rollback, journaled as a decision first, so a
+        later plain resume continues it). `operator` says who asked and why."""
+        self.journal.event("resumed", f"rollback requested by {operator}" if force_rollback else "")
+        return self._guarded(lambda: self._resume(force_rollback, operator))
 
     def _guarded(self, body: Callable[[], RunOutcome]) -> RunOutcome:
         try:
@@ -233,9 +255,9 @@ class Executor:
             self.journal.event("stopped", message)
             return RunOutcome("stopped", EXIT_INTERRUPTED, message)
         except Halt as halt:
-            message = f"halted: {halt}; fix the cause, then --resume (or --resume --rollback to undo)"
+            message = f"{halt}; fix the cause, then --resume (or --resume --rollback to undo)"
             self.journal.event("halted", message)
-            return RunOutcome("halted", EXIT_FAILED, message)
+            return RunOutcome("halted", EXIT_HALTED, message)
 
     def _drive(self, first: Decision | None = None) -> RunOutcome:
         return run_to_end(drive(self.ctrl, self.driver, first))
@@ -245,26 +267,26 @@ class Executor:
             self.actions.record_previous_versions()
         return self._drive()
 
-    def _resume(self, force_rollback: bool) -> RunOutcome:
-        finished = self.journal.last_terminal_event()
-        if finished is not None and finished[0] in FINAL_STATUSES and not force_rollback:
-            return RunOutcome(finished[0], FINAL_STATUSES[finished[0]], f"already finished: {finished[1]}")
-        resolve_interrupted(self.journal, self.actions, self.r)
-        if not self.journal.previous_versions():
-            # The run ended before it asked the targets their versions: nothing was touched.
-            if force_rollback:
-                message = "nothing to roll back: the rollout had not touched any target"
-                self.journal.event("rolled_back", message)
-                return RunOutcome("rolled_back", EXIT_FAILED, message)
-            return self._start()
+    def _resume(self, force_rollback: bool, operator: str) -> RunOutcome:
         last = self.journal.last_decision()
         if last is not None:
             self.ctrl.restore(last.controller)
-        if force_rollback:
-            # The operator's rollback is the controller's decision like any other: journaled, then carried out.
-            rollback = self.ctrl.operator_rollback("--rollback")
-            self.driver.record(self.clock.now(), rollback)
-            return self._drive(rollback)
+        if force_rollback and not (last is not None and last.kind == "RollBack" and last.detail.get("automatic")):
+            # The operator's rollback is the controller's decision like any other: journaled before
+            # anything else is done (even before a crash's leftovers are settled), then carried out.
+            # An automatic rollback already under way is continued as it is.
+            self.driver.record(self.clock.now(), self.ctrl.operator_rollback(operator))
+            last = self.journal.last_decision()
+        already = self.journal.last_terminal_event()
+        actions_before = len(self.journal.actions())
+        resolve_interrupted(self.journal, self.actions, self.r)
+        if not self.journal.previous_versions():
+            # The run ended before it asked the targets their versions: nothing was touched.
+            if last is not None and last.kind == "RollBack":
+                message = "nothing to roll back: the rollout had not touched any target"
+                self.journal.event("rolled_back", message)
+                return RunOutcome("rolled_back", EXIT_ROLLED_BACK, message)
+            return self._start()
         if last is None:
             return self._drive()
         if last.kind == "BakeWait":
@@ -272,7 +294,14 @@ class Executor:
             # cleared while nobody looked must not let the rollout go on.
             self.ctrl.restore({**last.controller, "bake_since_s": self.clock.now()})
             return self._drive()
-        return self._drive(decision_from_row(last, self.r))
+        # A final decision (Complete, RollBack, Fail) is carried out again too: it asks every
+        # target, so nothing is reported that the targets do not show now.
+        outcome = self._drive(decision_from_row(last, self.r))
+        if (already is not None and already[0] == outcome.status and outcome.status in FINAL_STATUSES
+                and len(self.journal.actions()) == actions_before):
+            return RunOutcome(outcome.status, outcome.exit_code,
+                              f"already finished: {already[1]}; every target asked again agrees")
+        return outcome
 
 
 def _utc(t_s: float) -> str:
