@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import numpy as np
 from click.testing import CliRunner
 from executor_support import fast_scenario_dict, versions, write_inputs
 from test_executor_fake import fake_rollout
@@ -170,3 +171,75 @@ def test_status_verify_asks_every_target(tmp_path):
     assert "NOT VERIFIED" in drifted.output
     assert any(line.split()[:1] == [names[2]] and line.split()[-1] == "v1" for line in drifted.output.splitlines())
     assert versions(tmp_path / "fleet", names)[names[0]] == "v2"
+
+
+# ------------------------------------------------------------------ no data is never healthy
+
+
+def test_a_metric_source_with_no_data_halts_before_anything_is_touched(tmp_path):
+    rollout, clock, adapter, source = fake_rollout(tmp_path, fast_scenario_dict(), "v2-bad")
+    source.default = None  # every error_rate datapoint missing (a typo in a query matches nothing)
+    journal = Journal.in_dir(tmp_path, clock=clock)
+    outcome = Executor(rollout, adapter, source, journal, clock=clock).start()
+    assert (outcome.status, outcome.exit_code) == ("halted", EXIT_HALTED)
+    assert "pre-flight" in outcome.message and "error_rate" in outcome.message
+    assert set(adapter.versions.values()) == {"v1"} and not [c for c in adapter.calls if c[0] == "deploy"]
+
+
+def test_a_bake_without_data_pauses_then_halts_and_resumes_once_data_is_back(tmp_path):
+    rollout, clock, adapter, source = fake_rollout(tmp_path, fast_scenario_dict(), "v2-bad")
+    real_deploy = adapter.deploy
+
+    def deploy_then_lose_metrics(target, version, *, timeout_s):
+        source.default = None  # the metric source goes dark once the rollout has begun
+        source.values = {}
+        return real_deploy(target, version, timeout_s=timeout_s)
+
+    adapter.deploy = deploy_then_lose_metrics
+    journal = Journal.in_dir(tmp_path, clock=clock)
+    outcome = Executor(rollout, adapter, source, journal, clock=clock).start()
+    assert (outcome.status, outcome.exit_code) == ("halted", EXIT_HALTED), outcome.message
+    assert outcome.message.startswith("no data:") and "error_rate" in outcome.message
+    assert any(kind == "paused_no_data" for _, _, kind, _ in journal.events())
+    # The faulty version never went past the wave whose bake had no data.
+    assert sum(v == "v2-bad" for v in adapter.versions.values()) < len(rollout.targets)
+    adapter.deploy = real_deploy
+    source.default, source.values = 0.0, {"v2-bad": {"error_rate": 1.0}}  # data is back: the alarm is seen
+    resumed = Executor(rollout, adapter, source, journal, clock=clock).resume()
+    assert resumed.status == "rolled_back" and set(adapter.versions.values()) == {"v1"}
+
+
+# ------------------------------------------------------------------ a step is judged on its own periods
+
+
+def test_a_fix_rolled_out_over_a_bad_fleet_is_not_judged_on_periods_before_its_step(tmp_path):
+    """The fleet runs v1-bad (errors in every period); v2 fixes it. Each wave's 1-of-2 alarm must not
+    count the period before the wave began, when its hosts still ran v1-bad."""
+    scenario = fast_scenario_dict()
+    scenario["alarms"]["metric"][0].update(evaluation_periods=2, datapoints_to_alarm=1)
+    rollout, clock, adapter, source = fake_rollout(tmp_path, scenario, "v2")
+    adapter.versions = dict.fromkeys(adapter.versions, "v1-bad")
+    history = [(0.0, name, "v1-bad") for name in adapter.versions]
+    real_deploy, real_datapoints = adapter.deploy, source.datapoints
+
+    def deploy(target, version, *, timeout_s):
+        result = real_deploy(target, version, timeout_s=timeout_s)
+        history.append((clock.now(), target.name, version))
+        return result
+
+    def datapoints(alarm, targets, start_s, end_s, period_s):
+        if alarm.metric != "error_rate":
+            return real_datapoints(alarm, targets, start_s, end_s, period_s)
+        names = {t.name for t in targets}
+        out = []
+        for k in range(int(round((end_s - start_s) / period_s))):
+            end = start_s + (k + 1) * period_s
+            running = {n: v for t, n, v in history if n in names and t < end}
+            out.append(1.0 if "v1-bad" in running.values() else 0.0)
+        return np.array(out)
+
+    adapter.deploy, source.datapoints = deploy, datapoints
+    journal = Journal.in_dir(tmp_path, clock=clock)
+    outcome = Executor(rollout, adapter, source, journal, clock=clock).start()
+    assert outcome.status == "complete", outcome.message
+    assert set(adapter.versions.values()) == {"v2"}

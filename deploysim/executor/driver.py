@@ -32,7 +32,7 @@ from ..policy.decisions import (
 from ..policy.drive import drive, run_to_end
 from ..policy.plan import Step
 from .actions import Actions
-from .alarm_reader import AlarmReader
+from .alarm_reader import NO_DATA_PAUSE_PERIODS, AlarmReader
 from .clock import RealClock, wait_until
 from .interfaces import Adapter, Clock, MetricSource
 from .journal import Journal
@@ -66,6 +66,7 @@ class ExecutorDriver:
         self.log = log
         self.decision_log: list[tuple] = []  # decision_row(...) per decision, as the simulator records them
         self._bake_looked: tuple | None = None  # the bake whose data was last looked at
+        self._step_started: dict[tuple[int, int], float] = {}  # (stage, step) -> its first batch began
 
     # ------------------------------------------------------------ the Driver protocol
 
@@ -102,17 +103,19 @@ class ExecutorDriver:
             self.actions.preprod(stage.name)
             wait_until(self.clock, self.stop, started_s + decision.duration_s)
             return Observation()
+        self._step_started.setdefault((decision.stage, decision.step), started_s)
         self.actions.keeps_serving = step.hosts_keep_serving
         known = self.journal.current_versions()
         todo = [self.r.targets[h] for h in decision.hosts if known.get(self.r.targets[h].name) != self.r.version]
         self.log(f"{stage.name} {step.name} batch {decision.batch + 1}/{len(step.batches)}: "
                  f"{', '.join(t.name for t in todo) or 'already deployed'}")
+        step_from = self._step_started[(decision.stage, decision.step)]
         alarm, failures = self.actions.run("deploy", todo, lambda t: self.r.version,
-                                           watch=self.alarms.watch(step, started_s))
+                                           watch=self.alarms.watch(step, step_from))
         if failures:
             raise Halt("; ".join(failures))
         if alarm is None:
-            alarm = self._wait_watching(step, started_s + decision.duration_s, started_s)
+            alarm = self._wait_watching(step, started_s + decision.duration_s, step_from)
         return Observation(alarm=alarm)
 
     def bake(self, decision: BakeWait) -> Observation:
@@ -128,13 +131,47 @@ class ExecutorDriver:
         else:  # the duration is over but data is short: look again after a period
             until = min(now + self.alarms.period_s, max(decision.deadline_s, now))
         self._bake_looked = (decision.stage, decision.step, decision.since_s)
-        alarm = self._wait_watching(step, until, now)
+        # Alarms are judged on the step's periods (its deploys and bake), none before: a resumed
+        # process, which did not see the deploys, judges from the bake's restart.
+        watch_from = self._step_started.get((decision.stage, decision.step), decision.since_s)
+        alarm = self._wait_watching(step, until, watch_from)
         if alarm is not None:
             return Observation(alarm=alarm)
         seen = self.alarms.bake_observation(step, decision.since_s, self.clock.now())
         if step.kind == StepKind.PREPROD:
-            seen = dataclasses.replace(seen, preprod_failed=self.actions.preprod_failed())
-        return seen
+            return dataclasses.replace(seen, preprod_failed=self.actions.preprod_failed())
+        return self._with_evidence(decision, step, seen)
+
+    def _with_evidence(self, decision: BakeWait, step: Step, seen: Observation) -> Observation:
+        """No data is never healthy: once the bake's duration is over, it passes only when every
+        watched metric has at least `evidence_needed` datapoints (and its requests datapoints too).
+        Short of that it pauses, period by period, until its `max_duration` (or
+        NO_DATA_PAUSE_PERIODS periods), then halts."""
+        needed = self.alarms.evidence_needed(step, decision.min_datapoints)
+        limit = (decision.deadline_s if step.bake.max_duration is not None
+                 else decision.min_until_s + NO_DATA_PAUSE_PERIODS * self.alarms.period_s)
+        paused = False
+        while True:
+            now = self.clock.now()
+            watched, metric = self.alarms.evidence(step, decision.since_s, now)
+            evidence = min(seen.datapoints_seen, watched)
+            if now < decision.min_until_s or evidence >= needed:
+                return dataclasses.replace(seen, datapoints_seen=evidence)
+            what = metric if watched < seen.datapoints_seen else "requests"
+            if now >= limit:
+                raise Halt(f"no data: the bake of {self.r.plan.stages[decision.stage].name} {step.name} saw "
+                           f"{evidence} datapoint(s) of {what} where it needs {needed}; no data is never healthy")
+            if not paused:
+                paused = True
+                message = (f"{step.name}: bake paused: {evidence} datapoint(s) of {what}, {needed} needed; "
+                           f"halting at {_utc(limit)} unless data comes")
+                self.log(message)
+                self.journal.event("paused_no_data", message)
+            alarm = self._wait_watching(step, min(limit, self.alarms.next_period_end_s(now)),
+                                        self._step_started.get((decision.stage, decision.step), decision.since_s))
+            if alarm is not None:
+                return Observation(alarm=alarm)
+            seen = self.alarms.bake_observation(step, decision.since_s, self.clock.now())
 
     def roll_back(self, decision: RollBack) -> RunOutcome:
         """Carry out the rollback the controller decided: its hosts (None: every target), automatically
@@ -264,7 +301,8 @@ class Executor:
 
     def _start(self) -> RunOutcome:
         if not self.journal.previous_versions():
-            self.actions.record_previous_versions()
+            self.alarms.preflight()  # every watched metric readable and showing data ...
+            self.actions.record_previous_versions()  # ... and every target's version, before any is touched
         return self._drive()
 
     def _resume(self, force_rollback: bool, operator: str) -> RunOutcome:
