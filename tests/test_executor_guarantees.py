@@ -7,10 +7,11 @@ right words after a no-op resume and after a kill; a broken journal is one clear
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import numpy as np
 from click.testing import CliRunner
-from executor_support import fast_scenario_dict, versions, write_inputs
+from executor_support import action_rows, cli, fast_scenario_dict, versions, write_inputs
 from test_executor_fake import fake_rollout
 
 from deploysim.cli import main
@@ -243,3 +244,29 @@ def test_a_fix_rolled_out_over_a_bad_fleet_is_not_judged_on_periods_before_its_s
     outcome = Executor(rollout, adapter, source, journal, clock=clock).start()
     assert outcome.status == "complete", outcome.message
     assert set(adapter.versions.values()) == {"v2"}
+
+
+# ------------------------------------------------------------------ one rollout per target group
+
+
+def test_a_second_rollout_over_the_same_targets_is_refused_whatever_its_version_or_state_dir(tmp_path):
+    scenario, inventory, names = write_inputs(tmp_path, fast_scenario_dict(), tmp_path / "fleet", sleep_s=0.3)
+    first = cli("execute", str(scenario), "--inventory", str(inventory), "--version", "v2", "--state-dir",
+                str(tmp_path / "s2"), cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while action_rows(tmp_path / "s2" / "journal.sqlite") < 1:
+            assert first.poll() is None and time.monotonic() < deadline, "the first rollout did not start"
+            time.sleep(0.02)
+        second = CliRunner().invoke(main, ["execute", str(scenario), "--inventory", str(inventory), "--version",
+                                           "v3", "--state-dir", str(tmp_path / "s3")])
+        assert second.exit_code == 2 and "another rollout" in second.output, second.output
+        assert f"state directory {(tmp_path / 's2').resolve()}" in second.output
+    finally:
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, out + err
+    assert set(versions(tmp_path / "fleet", names).values()) == {"v2"}
+    # Once the first is over, the group is free again.
+    after = CliRunner().invoke(main, ["execute", str(scenario), "--inventory", str(inventory), "--version", "v3",
+                                      "--state-dir", str(tmp_path / "s3")])
+    assert after.exit_code == 0, after.output

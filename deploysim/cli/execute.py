@@ -104,13 +104,14 @@ def execute(scenario_path: Path | None, inventory_path: Path | None, version: st
     if (state_dir / JOURNAL_FILE).exists() and Journal.in_dir(state_dir).meta():
         _fail(f"{state_dir} already holds a rollout; continue it with --resume {state_dir} "
               "or choose another --state-dir")
+    group = _group_lock(rollout, state_dir, lock)
     adapter, source = _parts(rollout)
     journal = Journal.in_dir(state_dir)
     journal.set_meta(rollout_meta(scenario_path, inventory_path, rollout))
     _log(f"rolling out {version} (pipeline {rollout.pipeline}); journal in {state_dir}; "
          f"resume with: deploysim execute --resume {state_dir}")
     executor = Executor(rollout, adapter, source, journal, stop=_stop_event(), log=_log)
-    _finish(lambda: executor.start(), source, lock, journal)
+    _finish(lambda: executor.start(), source, lock, journal, group)
 
 
 def _lock(state_dir: Path) -> StateDirLock:
@@ -170,14 +171,29 @@ def _resume(state_dir: Path, rollback: bool, reason: str) -> None:
     lock = _lock(state_dir)
     journal = _journal(state_dir)
     rollout = _rebuild(state_dir, journal)
+    group = _group_lock(rollout, state_dir, lock)
     adapter, source = _parts(rollout)
     _log(f"resuming {rollout.version} (pipeline {rollout.pipeline}) from {state_dir}")
     executor = Executor(rollout, adapter, source, journal, stop=_stop_event(), log=_log)
     _finish(lambda: executor.resume(force_rollback=rollback, operator=operator_identity(reason)), source, lock,
-            journal)
+            journal, group)
 
 
-def _finish(run, source, lock: StateDirLock, journal) -> NoReturn:
+def _group_lock(rollout: Rollout, state_dir: Path, lock: StateDirLock):
+    """One rollout at a time over the same targets, whatever its version or state directory."""
+    from ..executor.lock import StateDirLocked, TargetGroupLock
+
+    try:
+        return TargetGroupLock(rollout, state_dir).acquire()
+    except StateDirLocked as error:
+        lock.release()
+        _fail(str(error))
+    except OSError as error:
+        lock.release()
+        _fail(f"cannot take the target group's lock: {error}")
+
+
+def _finish(run, source, lock: StateDirLock, journal, group) -> NoReturn:
     """Run the executor, stop the metric source's own threads (probes), report, exit with the outcome's code.
     A bug (an unexpected exception) is journaled with its traceback and exits 4, never as a success."""
     from ..executor.outcome import EXIT_INTERNAL, RunOutcome
@@ -199,6 +215,7 @@ def _finish(run, source, lock: StateDirLock, journal) -> NoReturn:
         close = getattr(source, "close", None)
         if close is not None:
             close()
+        group.release()
         lock.release()
         for sig, handler in _previous_handlers.items():
             signal.signal(sig, handler)
