@@ -115,7 +115,7 @@ def _executor(tmp_path, inventory_changes=None, version="v2"):
 def test_a_deploy_that_claims_success_but_changes_nothing_halts_the_rollout(tmp_path):
     executor, journal, names = _executor(tmp_path, {"deploy": ["true"]})
     outcome = executor.start()
-    assert outcome.status == "halted" and outcome.exit_code == 1
+    assert outcome.status == "halted" and outcome.exit_code == 3
     assert "reports 'v1'" in outcome.message and names[0] in outcome.message
     failed = [a for a in journal.actions() if a.phase == "failed"]
     assert len(failed) == 1 and "reported success but the target reports version 'v1'" in failed[0].detail

@@ -218,7 +218,7 @@ def test_an_operator_rollback_is_the_controllers_decision_journaled_before_it_is
     adapter.fail_next(wave_host)
     journal = Journal.in_dir(tmp_path, clock=clock)
     halted = Executor(rollout, adapter, source, journal, clock=clock).start()
-    assert halted.status == "halted" and halted.exit_code == 1
+    assert halted.status == "halted" and halted.exit_code == 3
     moved = {n for n in names if adapter.versions[n] == "v2"}
     assert moved and wave_host not in moved
 

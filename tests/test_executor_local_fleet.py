@@ -9,10 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
-from executor_support import cli
+from click.testing import CliRunner
+from executor_support import action_rows, cli
 from test_executor_resume import assert_journal_whole, kill_at, snapshot_rows
 
 import deploysim
+from deploysim.cli import main
 from deploysim.fleet import build_fleet, host_names
 from deploysim.localfleet import procs
 from deploysim.localfleet.fleet import LocalFleet
@@ -74,4 +76,70 @@ def test_kill_9_then_resume_over_the_real_local_fleet(tmp_path):
         _, exit_code, final = cases[version]
         assert code == exit_code, (version, output)
         assert set(live.values()) == {final}, (version, live, output)
+        assert_journal_whole(state, rows_at_kill)
+
+
+def operator_rollback_killed(root: Path, plan: list[tuple[str, ...]]):
+    """Roll v2 out over a real local fleet (to the end, or killed at its `("", k)`-th action row),
+    then run each step of `plan`: ("rollback", k) is `--resume --rollback` killed at the journal's
+    k-th rollback row, ("kill", k) a plain `--resume` killed k action rows later, ("resume",) and
+    ("resume", "--rollback") run to the end. Returns the last exit code, its output, every host's
+    live version (asked of the hosts themselves), the state directory and the rows at the last kill."""
+    root.mkdir()
+    data = fast_local_scenario()
+    names = list(host_names(build_fleet(deploysim.scenario_from_dict(data))))
+    fleet = LocalFleet.create(root / "fleet", {n: procs.free_port() for n in names},
+                              REPO / "scenarios" / "local-fleet.versions.yaml", data["traffic"]["apis"])
+    try:
+        assert all(o.ok for o in fleet.start("v1", timeout_s=30))
+        (root / "scenario.yaml").write_text(yaml.safe_dump(data))
+        (root / "inventory.yaml").write_text(yaml.safe_dump({
+            "adapter": {"kind": "local", "fleet_dir": "fleet", "timeout": "30s", "retries": 1, "backoff": "0.5s"},
+            "metrics": {"kind": "probe"},
+            "targets": {n: {"address": fleet.address(n)} for n in names}}))
+        state = root / "state"
+        journal = state / "journal.sqlite"
+        first = cli("execute", "scenario.yaml", "--inventory", "inventory.yaml", "--version", "v2",
+                    "--state-dir", "state", cwd=root)
+        code, output, rows_at_kill = None, "", []
+        for step in plan:
+            if step[0] == "complete":
+                out, err = first.communicate(timeout=180)
+                assert first.returncode == 0, out + err
+            elif step[0] == "deploy":
+                assert kill_at(first, journal, int(step[1]), "deploy", timeout_s=180), "finished before the kill"
+            elif step[0] == "rollback":
+                proc = cli("execute", "--resume", "state", "--rollback", "--reason", "test", cwd=root)
+                assert kill_at(proc, journal, int(step[1]), "rollback", timeout_s=120), "finished before the kill"
+            elif step[0] == "kill":
+                proc = cli("execute", "--resume", "state", cwd=root)
+                assert kill_at(proc, journal, action_rows(journal) + int(step[1]), timeout_s=120)
+            else:
+                proc = cli("execute", *step[1:], "--resume", "state", cwd=root)
+                out, err = proc.communicate(timeout=180)
+                code, output = proc.returncode, out + err
+            rows_at_kill = snapshot_rows(state)
+        live = {n: fleet.live_version(n, timeout_s=5) for n in names}
+        status = CliRunner().invoke(main, ["status", "--verify", str(state)]).output
+        return code, output, live, state, rows_at_kill, status
+    finally:
+        fleet.stop()
+
+
+def test_a_killed_operator_rollback_is_continued_never_reversed_on_the_real_local_fleet(tmp_path):
+    cases = {
+        # A completed rollout; its operator rollback killed at its first rollback row; plain --resume.
+        "complete-rb1-resume": [("complete",), ("rollback", 1), ("resume",)],
+        # Killed during the rollout; the operator rollback killed after its second row; --resume --rollback.
+        "deploy-rb2-rollback": [("deploy", 5), ("rollback", 2), ("resume", "--rollback")],
+        # Killed during the rollout; operator rollback killed; the --resume killed again; --resume.
+        "deploy-rb3-kill-resume": [("deploy", 7), ("rollback", 3), ("kill", 1), ("resume",)],
+    }
+    with ThreadPoolExecutor(max_workers=len(cases)) as pool:
+        results = dict(zip(cases, pool.map(lambda c: operator_rollback_killed(tmp_path / c, cases[c]), cases),
+                           strict=True))
+    for case, (code, output, live, state, rows_at_kill, status) in results.items():
+        assert code == 1 and "rolled_back" in output, (case, output)
+        assert set(live.values()) == {"v1"}, (case, live, output)  # asked of the hosts themselves
+        assert "Verified: every target reports what this state says" in status, (case, status)
         assert_journal_whole(state, rows_at_kill)

@@ -1,12 +1,15 @@
 """`deploysim execute` and `deploysim status`: parse arguments, call the executor, print what it says.
 
-Exit codes: 0 complete, 1 rolled back / failed / halted, 2 bad input or a locked state directory,
-130 interrupted (Ctrl-C or SIGTERM; continue with --resume).
+Exit codes (deploysim.executor.outcome): 0 complete (every target asked), 1 rolled back (every target
+in scope asked) or failed in pre-production, 2 bad input, an unreadable journal or a locked state
+directory or target group, 3 halted (needs people), 4 internal error, 130 interrupted (Ctrl-C or
+SIGTERM; continue with --resume).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -66,9 +69,10 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Continue the rollout journaled in this state directory (after a crash, Ctrl-C or halt).")
 @click.option("--rollback", is_flag=True, help="With --resume: roll every moved target back to its previous version.")
+@click.option("--reason", default="", help="With --rollback: why (journaled with the operator's user name).")
 def execute(scenario_path: Path | None, inventory_path: Path | None, version: str | None,
             pipeline: str | None, plan_only: bool, state_dir: Path | None, resume_dir: Path | None,
-            rollback: bool) -> None:
+            rollback: bool, reason: str) -> None:
     """Apply SCENARIO's policy to a real rollout of --version over the --inventory's targets."""
     from ..executor.driver import Executor
     from ..executor.journal import JOURNAL_FILE, Journal
@@ -78,10 +82,10 @@ def execute(scenario_path: Path | None, inventory_path: Path | None, version: st
     if resume_dir is not None:
         if scenario_path or inventory_path or version or pipeline or plan_only or state_dir:
             _fail("--resume takes only the state directory (and --rollback): the rest is in its journal")
-        _resume(resume_dir, rollback)
+        _resume(resume_dir, rollback, reason)
         return
-    if rollback:
-        _fail("--rollback goes with --resume STATE_DIR")
+    if rollback or reason:
+        _fail("--rollback and --reason go with --resume STATE_DIR")
     missing = [name for name, value in (("SCENARIO", scenario_path), ("--inventory", inventory_path),
                                         ("--version", version)) if value is None]
     if missing:
@@ -100,13 +104,14 @@ def execute(scenario_path: Path | None, inventory_path: Path | None, version: st
     if (state_dir / JOURNAL_FILE).exists() and Journal.in_dir(state_dir).meta():
         _fail(f"{state_dir} already holds a rollout; continue it with --resume {state_dir} "
               "or choose another --state-dir")
+    group = _group_lock(rollout, state_dir, lock)
     adapter, source = _parts(rollout)
     journal = Journal.in_dir(state_dir)
     journal.set_meta(rollout_meta(scenario_path, inventory_path, rollout))
     _log(f"rolling out {version} (pipeline {rollout.pipeline}); journal in {state_dir}; "
          f"resume with: deploysim execute --resume {state_dir}")
     executor = Executor(rollout, adapter, source, journal, stop=_stop_event(), log=_log)
-    _finish(lambda: executor.start(), source, lock)
+    _finish(lambda: executor.start(), source, lock, journal, group)
 
 
 def _lock(state_dir: Path) -> StateDirLock:
@@ -127,34 +132,90 @@ def _stop_event() -> threading.Event:
     return stop
 
 
-def _resume(state_dir: Path, rollback: bool) -> None:
-    from ..executor.driver import Executor
-    from ..executor.journal import JOURNAL_FILE, Journal
+def operator_identity(reason: str = "") -> str:
+    """Who asked (the user name) and why, as the journal keeps it with an operator's decision."""
+    import getpass
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (a container)
+        who = f"uid {os.getuid()}"
+    return f"{who}: {reason}" if reason else who
+
+
+def _journal(state_dir: Path, *, readonly: bool = False):
+    """The state directory's journal, checked; a clear one-line error (exit 2) when it is unusable."""
+    from ..executor.journal import Journal, JournalError
+
+    try:
+        return Journal.open_existing(state_dir, readonly=readonly)
+    except JournalError as error:
+        _fail(str(error))
+
+
+def _rebuild(state_dir: Path, journal) -> Rollout:
     from ..executor.rollout import rollout_from_meta
 
-    if not (state_dir / JOURNAL_FILE).exists():
-        _fail(f"{state_dir} holds no journal ({JOURNAL_FILE}); start a rollout with deploysim execute first")
-    lock = _lock(state_dir)
-    journal = Journal.in_dir(state_dir)
-    meta = journal.meta()
     try:
-        rollout = rollout_from_meta(meta)
-    except (KeyError, ValueError) as error:
-        _fail(f"{state_dir}: the journal's rollout cannot be rebuilt: {error}")
+        return rollout_from_meta(journal.meta())
+    except ValueError as error:
+        _fail(f"{state_dir}: the journal's rollout cannot be rebuilt: {_error_text(error)}")
+
+
+def _resume(state_dir: Path, rollback: bool, reason: str) -> None:
+    from ..executor.driver import Executor
+
+    if reason and not rollback:
+        _fail("--reason goes with --rollback")
+    _journal(state_dir, readonly=True).close()  # a clear error before the lock file is made
+    lock = _lock(state_dir)
+    journal = _journal(state_dir)
+    rollout = _rebuild(state_dir, journal)
+    group = _group_lock(rollout, state_dir, lock)
     adapter, source = _parts(rollout)
     _log(f"resuming {rollout.version} (pipeline {rollout.pipeline}) from {state_dir}")
     executor = Executor(rollout, adapter, source, journal, stop=_stop_event(), log=_log)
-    _finish(lambda: executor.resume(force_rollback=rollback), source, lock)
+    _finish(lambda: executor.resume(force_rollback=rollback, operator=operator_identity(reason)), source, lock,
+            journal, group)
 
 
-def _finish(run, source, lock: StateDirLock) -> NoReturn:
-    """Run the executor, stop the metric source's own threads (probes), report, exit with the outcome's code."""
+def _group_lock(rollout: Rollout, state_dir: Path, lock: StateDirLock):
+    """One rollout at a time over the same targets, whatever its version or state directory."""
+    from ..executor.lock import StateDirLocked, TargetGroupLock
+
+    try:
+        return TargetGroupLock(rollout, state_dir).acquire()
+    except StateDirLocked as error:
+        lock.release()
+        _fail(str(error))
+    except OSError as error:
+        lock.release()
+        _fail(f"cannot take the target group's lock: {error}")
+
+
+def _finish(run, source, lock: StateDirLock, journal, group) -> NoReturn:
+    """Run the executor, stop the metric source's own threads (probes), report, exit with the outcome's code.
+    A bug (an unexpected exception) is journaled with its traceback and exits 4, never as a success."""
+    from ..executor.outcome import EXIT_INTERNAL, RunOutcome
+
     try:
         outcome = run()
+    except Exception as error:  # a bug in deploysim: say so, keep the journal's place
+        import traceback
+
+        (Path(journal.path).parent / "internal-error.txt").write_text(traceback.format_exc())
+        message = (f"internal error {type(error).__name__}: {error} (traceback in "
+                   f"{Path(journal.path).parent / 'internal-error.txt'}); the journal keeps its place: --resume")
+        try:
+            journal.event("internal_error", message)
+        except Exception:  # the journal itself may be what failed (disk full): the message is printed anyway
+            pass
+        outcome = RunOutcome("internal_error", EXIT_INTERNAL, message)
     finally:
         close = getattr(source, "close", None)
         if close is not None:
             close()
+        group.release()
         lock.release()
         for sig, handler in _previous_handlers.items():
             signal.signal(sig, handler)
@@ -169,12 +230,22 @@ def _finish(run, source, lock: StateDirLock) -> NoReturn:
 @click.command()
 @click.argument("state_dir", type=click.Path(file_okay=False, path_type=Path))
 @options.as_json(help="Print the status as JSON.")
-def status(state_dir: Path, as_json: bool) -> None:
+@click.option("--verify", is_flag=True, help="Also ask every target, through the inventory's adapter, which "
+              "version it runs now.")
+def status(state_dir: Path, as_json: bool, verify: bool) -> None:
     """Where every target of the rollout journaled in STATE_DIR stands (safe while it runs)."""
-    from ..executor.journal import JOURNAL_FILE
-    from ..executor.status import format_status, rollout_status
+    from ..executor.status import format_status, rollout_status, verify_status
 
-    if not (state_dir / JOURNAL_FILE).exists():
-        _fail(f"{state_dir} holds no journal ({JOURNAL_FILE})")
-    info = rollout_status(state_dir)
+    journal = _journal(state_dir, readonly=True)
+    try:
+        info = rollout_status(state_dir, journal)
+        if verify:
+            rollout = _rebuild(state_dir, journal)
+            adapter, source = _parts(rollout)
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+            verify_status(info, rollout, adapter)
+    finally:
+        journal.close()
     click.echo(json.dumps(info, indent=2) if as_json else format_status(info))

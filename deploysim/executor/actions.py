@@ -61,6 +61,13 @@ class Actions:
         except Exception:
             return None
 
+    def versions_of(self, targets: Sequence[Target]) -> dict[str, str | None]:
+        """What each target reports now (None: it cannot tell), asked `parallel` at a time."""
+        if not targets:
+            return {}
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            return dict(zip([t.name for t in targets], pool.map(self.current_version, targets), strict=True))
+
     def act(self, kind: str, target: Target, version: str) -> tuple[bool, str]:
         """One journaled action: intent, the adapter call, the version the target then reports, outcome."""
         seq = self.journal.intend(kind, target.name, version)
@@ -84,11 +91,14 @@ class Actions:
         return ok, message
 
     def run(self, kind: str, targets: Sequence[Target], version_of: Callable[[Target], str], *,
-            watch: Callable[[float, bool], str | None] | None = None) -> tuple[str | None, list[str]]:
+            watch: Callable[[float, bool], str | None] | None = None,
+            finish_on_stop: bool = False) -> tuple[str | None, list[str]]:
         """Run actions on up to `parallel` targets at a time; returns (the alarm `watch` saw, failures).
 
         `watch(now_s, an_action_finished)` is asked while the actions run. New actions stop starting
         on Ctrl-C, on a failure, or when it returns an alarm; the ones running finish and are journaled.
+        With `finish_on_stop` (a rollback), neither Ctrl-C, SIGTERM nor a failure stops it: it is the
+        way back to safety, and stopping half way would leave targets on the version rolled back.
         """
         failures: list[str] = []
         alarm: str | None = None
@@ -96,7 +106,8 @@ class Actions:
         running: dict[Future, Target] = {}
         with ThreadPoolExecutor(max_workers=self.parallel) as pool:
             while todo or running:
-                while todo and len(running) < self.parallel and not (failures or alarm or self.stop.is_set()):
+                while todo and len(running) < self.parallel and not (
+                        not finish_on_stop and (failures or alarm or self.stop.is_set())):
                     target = todo.pop(0)
                     running[pool.submit(self.act, kind, target, version_of(target))] = target
                 if not running:
@@ -109,7 +120,7 @@ class Actions:
                         failures.append(message)
                 if watch is not None and alarm is None:
                     alarm = watch(self.clock.now(), bool(done))
-        if not failures and todo and self.stop.is_set() and alarm is None:
+        if not failures and todo and self.stop.is_set() and alarm is None and not finish_on_stop:
             raise Stopped()
         return alarm, failures
 

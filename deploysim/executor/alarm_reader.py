@@ -24,6 +24,14 @@ from .interfaces import Clock, MetricSource
 from .outcome import Halt
 from .rollout import Rollout
 
+NO_DATA_PAUSE_PERIODS = 10
+"""How many metric periods a bake without evidence pauses, after its duration, before the run halts
+(when the bake has no `max_duration`; with one, it pauses until then)."""
+
+PREFLIGHT_EXTRA_PERIODS = 3
+"""Before anything is touched, every watched metric must show a datapoint within its alarm's
+evaluation periods plus this many (a source that is still filling in gets that long)."""
+
 BAKE_REQUESTS = MetricAlarm(name="bake-datapoints", metric="requests", threshold=0.0)
 """The metric whose datapoints a bake counts for `min_datapoints`: the step's request count."""
 
@@ -98,9 +106,11 @@ class AlarmReader:
 
     # ------------------------------------------------------------ alarms
 
-    def alarm_states(self, name: str, hosts: np.ndarray, k_first: int, k_end: int) -> np.ndarray:
-        """ALARM flags of alarm `name` over `hosts` for periods [k_first, k_end), with history before."""
-        k0 = k_first - self.history_periods
+    def alarm_states(self, name: str, hosts: np.ndarray, k_first: int, k_end: int,
+                     k_min: int | None = None) -> np.ndarray:
+        """ALARM flags of alarm `name` over `hosts` for periods [k_first, k_end), with history before
+        (but none before period `k_min`: a step is judged only on periods after it started)."""
+        k0 = k_first - self.history_periods if k_min is None else max(k_first - self.history_periods, k_min)
         seen: dict[tuple, np.ndarray] = {}
 
         def states_of(alarm: MetricAlarm) -> np.ndarray:
@@ -118,13 +128,15 @@ class AlarmReader:
         """The first watched alarm ("name@scope") in ALARM in a period that ended since `watch_from_s`."""
         if not step.watched:
             return None
-        k_first = int(watch_from_s // self.period_s)
+        # The first whole period after the watch began: a period that began before the step (a bad
+        # version being replaced, a restart by an earlier process) is not the step's to answer for.
+        k_first = int(math.ceil(watch_from_s / self.period_s - 1e-9))
         k_end = self.periods_ended(now_s)
         if k_end <= k_first:
             return None
         first: tuple[int, str] | None = None
         for w in step.watched:
-            hits = np.flatnonzero(self.alarm_states(w.alarm, w.hosts, k_first, k_end))
+            hits = np.flatnonzero(self.alarm_states(w.alarm, w.hosts, k_first, k_end, k_min=k_first))
             if hits.size and (first is None or hits[0] < first[0]):
                 first = (int(hits[0]), f"{w.alarm}@{w.label}")
         return None if first is None else first[1]
@@ -152,6 +164,60 @@ class AlarmReader:
         k = int(math.floor((now_s - self.delay_s) / self.period_s)) - 1
         return any(bool(self.alarm_states(blockers.incident_alarm, self.r.layout.hosts_in_region(r), k, k + 1).any())
                    for r in stage.regions)
+
+    # ------------------------------------------------------------ evidence
+
+    def metric_alarms_of(self, name: str) -> list[MetricAlarm]:
+        """The metric alarms alarm `name` is made of (itself, or a composite's members, nested)."""
+        if name in self.metric_alarms:
+            return [self.metric_alarms[name]]
+        return [a for member in sorted(self.composites[name].alarm_names) for a in self.metric_alarms_of(member)]
+
+    def evidence_needed(self, step: Step, min_datapoints: int) -> int:
+        """Datapoints a bake must see of every metric it watches before it may pass: its
+        `min_datapoints`, and at least the evaluation periods of each watched alarm (no data is never healthy)."""
+        periods = [a.evaluation_periods for w in step.watched for a in self.metric_alarms_of(w.alarm)]
+        return max([min_datapoints, *periods])
+
+    def evidence(self, step: Step, since_s: float, now_s: float) -> tuple[int, str]:
+        """The fewest datapoints any watched metric (over its scope, out-of-service periods left out)
+        has in whole periods since `since_s`, and which one that is ("" when nothing is watched)."""
+        k0 = int(math.ceil(since_s / self.period_s - 1e-9))
+        k1 = self.periods_ended(now_s)
+        fewest: tuple[int, str] = (10**9, "")
+        for w in step.watched:
+            for alarm in self.metric_alarms_of(w.alarm):
+                if k1 <= k0:
+                    return 0, f"{alarm.metric}@{w.label}"
+                values = np.where(self.out_of_service(w.hosts, k0, k1), np.nan, self.datapoints(alarm, w.hosts, k0, k1))
+                fewest = min(fewest, (int(np.count_nonzero(~np.isnan(values))), f"{alarm.metric}@{w.label}"))
+        return fewest if fewest[1] else (10**9, "")
+
+    def preflight(self) -> None:
+        """Before anything is touched: read every metric a step of the plan watches, over all the
+        targets, and wait (a few periods at most) until each shows a datapoint. A query the source
+        rejects, or one that matches nothing (a typo in a PromQL name), halts the run here."""
+        every = np.arange(len(self.r.targets))
+        alarms = {a.name: a for stage in self.r.plan.stages for step in stage.steps for w in step.watched
+                  for a in self.metric_alarms_of(w.alarm)}
+        if not alarms:
+            return
+        start = self.clock.now()
+        limit = start + (max(a.evaluation_periods for a in alarms.values()) + PREFLIGHT_EXTRA_PERIODS) * self.period_s
+        k_from = self.periods_ended(start) - max(a.evaluation_periods for a in alarms.values())
+        waiting = dict(sorted(alarms.items()))
+        while waiting:
+            k_end = self.periods_ended(self.clock.now())
+            for name, alarm in list(waiting.items()):
+                if k_end > k_from and not np.isnan(self.datapoints(alarm, every, k_from, k_end)).all():
+                    del waiting[name]
+            if not waiting:
+                return
+            if self.clock.now() >= limit:
+                metrics = ", ".join(sorted({a.metric for a in waiting.values()}))
+                raise Halt(f"pre-flight: the metric source has no datapoint of {metrics} for any target "
+                           f"(alarm(s) {', '.join(waiting)}) in the last periods; check its query; nothing was changed")
+            wait_until(self.clock, self.stop, min(limit, self.next_period_end_s(self.clock.now())))
 
     # ------------------------------------------------------------ bakes
 

@@ -33,11 +33,20 @@ from ..policy.decisions import (
 from ..policy.drive import drive, run_to_end
 from ..policy.plan import Step
 from .actions import Actions
-from .alarm_reader import AlarmReader
+from .alarm_reader import NO_DATA_PAUSE_PERIODS, AlarmReader
 from .clock import RealClock, wait_until
 from .interfaces import Adapter, Clock, MetricSource
 from .journal import Journal
-from .outcome import EXIT_COMPLETE, EXIT_FAILED, EXIT_INTERRUPTED, FINAL_STATUSES, Halt, RunOutcome, Stopped
+from .outcome import (
+    EXIT_COMPLETE,
+    EXIT_HALTED,
+    EXIT_INTERRUPTED,
+    EXIT_ROLLED_BACK,
+    FINAL_STATUSES,
+    Halt,
+    RunOutcome,
+    Stopped,
+)
 from .recovery import decision_detail, decision_from_row, resolve_interrupted
 from .rollout import Rollout, new_controller
 
@@ -58,6 +67,7 @@ class ExecutorDriver:
         self.log = log
         self.decision_log: list[tuple] = []  # decision_row(...) per decision, as the simulator records them
         self._bake_looked: tuple | None = None  # the bake whose data was last looked at
+        self._step_started: dict[tuple[int, int], float] = {}  # (stage, step) -> its first batch began
 
     # ------------------------------------------------------------ the Driver protocol
 
@@ -101,17 +111,19 @@ class ExecutorDriver:
             self.actions.preprod(stage.name)
             wait_until(self.clock, self.stop, started_s + decision.duration_s)
             return Observation()
+        self._step_started.setdefault((decision.stage, decision.step), started_s)
         self.actions.keeps_serving = step.hosts_keep_serving
         known = self.journal.current_versions()
         todo = [self.r.targets[h] for h in decision.hosts if known.get(self.r.targets[h].name) != self.r.version]
         self.log(f"{stage.name} {step.name} batch {decision.batch + 1}/{len(step.batches)}: "
                  f"{', '.join(t.name for t in todo) or 'already deployed'}")
+        step_from = self._step_started[(decision.stage, decision.step)]
         alarm, failures = self.actions.run("deploy", todo, lambda t: self.r.version,
-                                           watch=self.alarms.watch(step, started_s))
+                                           watch=self.alarms.watch(step, step_from))
         if failures:
             raise Halt("; ".join(failures))
         if alarm is None:
-            alarm = self._wait_watching(step, started_s + decision.duration_s, started_s)
+            alarm = self._wait_watching(step, started_s + decision.duration_s, step_from)
         return Observation(alarm=alarm)
 
     def bake(self, decision: BakeWait) -> Observation:
@@ -127,19 +139,58 @@ class ExecutorDriver:
         else:  # the duration is over but data is short: look again after a period
             until = min(now + self.alarms.period_s, max(decision.deadline_s, now))
         self._bake_looked = (decision.stage, decision.step, decision.since_s)
-        alarm = self._wait_watching(step, until, now)
+        # Alarms are judged on the step's periods (its deploys and bake), none before: a resumed
+        # process, which did not see the deploys, judges from the bake's restart.
+        watch_from = self._step_started.get((decision.stage, decision.step), decision.since_s)
+        alarm = self._wait_watching(step, until, watch_from)
         if alarm is not None:
             return Observation(alarm=alarm)
         seen = self.alarms.bake_observation(step, decision.since_s, self.clock.now())
         if step.kind == StepKind.PREPROD:
-            seen = dataclasses.replace(seen, preprod_failed=self.actions.preprod_failed())
-        elif decision.step + 1 < len(stage.steps):  # the next step checks its blockers when the bake ends
+            return dataclasses.replace(seen, preprod_failed=self.actions.preprod_failed())
+        if decision.step + 1 < len(stage.steps):  # the next step checks its blockers when the bake ends
             seen = dataclasses.replace(seen, incident=self.alarms.incident(decision.stage, self.clock.now()))
-        return seen
+        return self._with_evidence(decision, step, seen)
+
+    def _with_evidence(self, decision: BakeWait, step: Step, seen: Observation) -> Observation:
+        """No data is never healthy: once the bake's duration is over, it passes only when every
+        watched metric has at least `evidence_needed` datapoints (and its requests datapoints too).
+        Short of that it pauses, period by period, until its `max_duration` (or
+        NO_DATA_PAUSE_PERIODS periods), then halts."""
+        needed = self.alarms.evidence_needed(step, decision.min_datapoints)
+        limit = (decision.deadline_s if step.bake.max_duration is not None
+                 else decision.min_until_s + NO_DATA_PAUSE_PERIODS * self.alarms.period_s)
+        paused = False
+        while True:
+            now = self.clock.now()
+            watched, metric = self.alarms.evidence(step, decision.since_s, now)
+            evidence = min(seen.datapoints_seen, watched)
+            if now < decision.min_until_s or evidence >= needed:
+                return dataclasses.replace(seen, datapoints_seen=evidence)
+            what = metric if watched < seen.datapoints_seen else "requests"
+            if now >= limit:
+                raise Halt(f"no data: the bake of {self.r.plan.stages[decision.stage].name} {step.name} saw "
+                           f"{evidence} datapoint(s) of {what} where it needs {needed}; no data is never healthy")
+            if not paused:
+                paused = True
+                message = (f"{step.name}: bake paused: {evidence} datapoint(s) of {what}, {needed} needed; "
+                           f"halting at {_utc(limit)} unless data comes")
+                self.log(message)
+                self.journal.event("paused_no_data", message)
+            alarm = self._wait_watching(step, min(limit, self.alarms.next_period_end_s(now)),
+                                        self._step_started.get((decision.stage, decision.step), decision.since_s))
+            if alarm is not None:
+                return Observation(alarm=alarm)
+            seen = self.alarms.bake_observation(step, decision.since_s, self.clock.now())
 
     def roll_back(self, decision: RollBack) -> RunOutcome:
-        """Carry out the rollback the controller decided: its hosts (None: every one the run moved),
-        automatically or, when it is not automatic, by halting for people."""
+        """Carry out the rollback the controller decided: its hosts (None: every target), automatically
+        or, when it is not automatic, by halting for people.
+
+        Which targets to roll back is decided from what every target in scope reports now, not from
+        the journal (which may have lost its tail); the journal gives only each target's previous
+        version. Every target in scope is asked again at the end: `rolled_back` is only said when all
+        of them report their previous version."""
         previous = self.journal.previous_versions()
         self.journal.event("rollback_started", decision.reason)
         self.log(f"rolling back: {decision.reason}")
@@ -147,36 +198,44 @@ class ExecutorDriver:
             message = (f"{decision.reason}: automatic rollback is off, so the rollout stopped with every "
                        "target as it is; roll back with --resume --rollback")
             self.journal.event("halted", message)
-            return RunOutcome("halted", EXIT_FAILED, message)
-        candidates = self.journal.deployed_targets()
-        if decision.hosts is not None:
-            in_scope = {self.r.targets[h].name for h in decision.hosts}
-            candidates = [name for name in candidates if name in in_scope]
-        by_name = {t.name: t for t in self.r.targets}
-        todo = [by_name[name] for name in candidates if self.actions.current_version(by_name[name]) != previous[name]]
+            return RunOutcome("halted", EXIT_HALTED, message)
+        scope = list(self.r.targets) if decision.hosts is None else [self.r.targets[h] for h in decision.hosts]
+        scope = [t for t in scope if t.name in previous]
+        reported = self.actions.versions_of(scope)
+        todo = [t for t in scope if reported[t.name] != previous[t.name]]
         # One batch after another, each at most `batch_share` of the targets to revert, as decided.
         size = max(1, int(math.floor(decision.batch_share * len(todo) + 1e-9)))
         failures: list[str] = []
         for i in range(0, len(todo), size):
-            _, failed = self.actions.run("rollback", todo[i:i + size], lambda t: previous[t.name])
+            _, failed = self.actions.run("rollback", todo[i:i + size], lambda t: previous[t.name],
+                                         finish_on_stop=True)
             failures += failed
             if failed:
                 break
-        if failures:
-            message = "rollback incomplete: " + "; ".join(failures) + "; retry with --resume"
+        wrong = [t.name for t in scope if self.actions.current_version(t) != previous[t.name]]
+        if failures or wrong:
+            told = "; ".join(failures) or ", ".join(wrong[:5]) + " do not report their previous version"
+            message = f"rollback incomplete: {told}; retry with --resume"
             self.journal.event("rollback_incomplete", message)
-            return RunOutcome("rollback_incomplete", EXIT_FAILED, message)
-        message = f"rolled back ({decision.reason}): {len(todo)} target(s) returned to their previous version"
+            return RunOutcome("rollback_incomplete", EXIT_HALTED, message)
+        message = (f"rolled back ({decision.reason}): {len(todo)} target(s) returned to their previous version; "
+                   f"all {len(scope)} target(s) in scope verified")
         self.journal.event("rolled_back", message)
-        return RunOutcome("rolled_back", EXIT_FAILED, message)
+        return RunOutcome("rolled_back", EXIT_ROLLED_BACK, message)
 
     def fail(self, decision: Fail) -> RunOutcome:
         message = f"stage {self.r.plan.stages[decision.stage].name}: {decision.reason}; nothing reached production"
         self.journal.event("failed", message)
-        return RunOutcome("failed", EXIT_FAILED, message)
+        return RunOutcome("failed", EXIT_ROLLED_BACK, message)
 
     def complete(self, decision: Complete) -> RunOutcome:
-        message = f"{self.r.version} runs on all {len(self.r.targets)} targets"
+        """The controller says the version runs everywhere: say so only once every target reports it."""
+        reported = self.actions.versions_of(list(self.r.targets))
+        wrong = [f"{name} reports {v!r}" for name, v in reported.items() if v != self.r.version]
+        if wrong:
+            raise Halt(f"the plan is complete but {len(wrong)} target(s) do not run {self.r.version}: "
+                       + ", ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else ""))
+        message = f"{self.r.version} runs on all {len(self.r.targets)} targets (each one asked)"
         self.journal.event("complete", message)
         return RunOutcome("complete", EXIT_COMPLETE, message)
 
@@ -230,11 +289,12 @@ class Executor:
         self.journal.event("started", f"{self.r.pipeline} -> {self.r.version}")
         return self._guarded(self._start)
 
-    def resume(self, *, force_rollback: bool = False) -> RunOutcome:
-        """Continue a journaled rollout: settle interrupted actions, then pick up the last decision
-        (or, with `force_rollback`, carry out an operator's rollback)."""
-        self.journal.event("resumed", "rollback requested" if force_rollback else "")
-        return self._guarded(lambda: self._resume(force_rollback))
+    def resume(self, *, force_rollback: bool = False, operator: str = "--rollback") -> RunOutcome:
+        """Continue a journaled rollout: settle interrupted actions, then carry out the last decision
+        again (or, with `force_rollback`, an operator's rollback, journaled as a decision first, so a
+        later plain resume continues it). `operator` says who asked and why."""
+        self.journal.event("resumed", f"rollback requested by {operator}" if force_rollback else "")
+        return self._guarded(lambda: self._resume(force_rollback, operator))
 
     def _guarded(self, body: Callable[[], RunOutcome]) -> RunOutcome:
         try:
@@ -250,38 +310,39 @@ class Executor:
             self.journal.event("stopped", message)
             return RunOutcome("stopped", EXIT_INTERRUPTED, message)
         except Halt as halt:
-            message = f"halted: {halt}; fix the cause, then --resume (or --resume --rollback to undo)"
+            message = f"{halt}; fix the cause, then --resume (or --resume --rollback to undo)"
             self.journal.event("halted", message)
-            return RunOutcome("halted", EXIT_FAILED, message)
+            return RunOutcome("halted", EXIT_HALTED, message)
 
     def _drive(self, first: Decision | None = None) -> RunOutcome:
         return run_to_end(drive(self.ctrl, self.driver, first))
 
     def _start(self) -> RunOutcome:
         if not self.journal.previous_versions():
-            self.actions.record_previous_versions()
+            self.alarms.preflight()  # every watched metric readable and showing data ...
+            self.actions.record_previous_versions()  # ... and every target's version, before any is touched
         return self._drive()
 
-    def _resume(self, force_rollback: bool) -> RunOutcome:
-        finished = self.journal.last_terminal_event()
-        if finished is not None and finished[0] in FINAL_STATUSES and not force_rollback:
-            return RunOutcome(finished[0], FINAL_STATUSES[finished[0]], f"already finished: {finished[1]}")
-        resolve_interrupted(self.journal, self.actions, self.r)
-        if not self.journal.previous_versions():
-            # The run ended before it asked the targets their versions: nothing was touched.
-            if force_rollback:
-                message = "nothing to roll back: the rollout had not touched any target"
-                self.journal.event("rolled_back", message)
-                return RunOutcome("rolled_back", EXIT_FAILED, message)
-            return self._start()
+    def _resume(self, force_rollback: bool, operator: str) -> RunOutcome:
         last = self.journal.last_decision()
         if last is not None:
             self.ctrl.restore(last.controller)
-        if force_rollback:
-            # The operator's rollback is the controller's decision like any other: journaled, then carried out.
-            rollback = self.ctrl.operator_rollback("--rollback")
-            self.driver.record(self.clock.now(), rollback)
-            return self._drive(rollback)
+        if force_rollback and not (last is not None and last.kind == "RollBack" and last.detail.get("automatic")):
+            # The operator's rollback is the controller's decision like any other: journaled before
+            # anything else is done (even before a crash's leftovers are settled), then carried out.
+            # An automatic rollback already under way is continued as it is.
+            self.driver.record(self.clock.now(), self.ctrl.operator_rollback(operator))
+            last = self.journal.last_decision()
+        already = self.journal.last_terminal_event()
+        actions_before = len(self.journal.actions())
+        resolve_interrupted(self.journal, self.actions, self.r)
+        if not self.journal.previous_versions():
+            # The run ended before it asked the targets their versions: nothing was touched.
+            if last is not None and last.kind == "RollBack":
+                message = "nothing to roll back: the rollout had not touched any target"
+                self.journal.event("rolled_back", message)
+                return RunOutcome("rolled_back", EXIT_ROLLED_BACK, message)
+            return self._start()
         if last is None:
             return self._drive()
         if last.kind == "BakeWait":
@@ -289,7 +350,14 @@ class Executor:
             # cleared while nobody looked must not let the rollout go on.
             self.ctrl.restore({**last.controller, "bake_since_s": self.clock.now()})
             return self._drive()
-        return self._drive(decision_from_row(last, self.r))
+        # A final decision (Complete, RollBack, Fail) is carried out again too: it asks every
+        # target, so nothing is reported that the targets do not show now.
+        outcome = self._drive(decision_from_row(last, self.r))
+        if (already is not None and already[0] == outcome.status and outcome.status in FINAL_STATUSES
+                and len(self.journal.actions()) == actions_before):
+            return RunOutcome(outcome.status, outcome.exit_code,
+                              f"already finished: {already[1]}; every target asked again agrees")
+        return outcome
 
 
 def _utc(t_s: float) -> str:

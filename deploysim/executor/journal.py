@@ -49,7 +49,15 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time_s REAL NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
 """
 
-TERMINAL_EVENTS = ("complete", "rolled_back", "failed", "halted", "stopped", "rollback_incomplete")
+RUN_META = ("scenario_path", "scenario_text", "inventory_path", "inventory_text", "inventory_dir", "version",
+            "pipeline")
+"""What `meta` must hold for a run to be resumed: written at once, before any target is touched."""
+
+TERMINAL_EVENTS = ("complete", "rolled_back", "failed", "halted", "stopped", "rollback_incomplete", "internal_error")
+
+
+class JournalError(RuntimeError):
+    """A state directory without a usable journal (missing, not SQLite, cut short): one line for people."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,27 @@ class Journal:
     @classmethod
     def in_dir(cls, state_dir: Path, *, readonly: bool = False, clock: Clock | None = None) -> Journal:
         return cls(Path(state_dir) / JOURNAL_FILE, readonly=readonly, clock=clock)
+
+    @classmethod
+    def open_existing(cls, state_dir: Path, *, readonly: bool = False) -> Journal:
+        """The journal of a run started earlier, checked to hold the run; JournalError otherwise."""
+        path = Path(state_dir) / JOURNAL_FILE
+        if not path.is_file():
+            raise JournalError(f"{state_dir} holds no journal ({JOURNAL_FILE}); start a rollout with "
+                               "deploysim execute first")
+        try:
+            journal = cls(path, readonly=readonly)
+            meta = journal.meta()
+            journal.events()
+            journal.last_decision()
+        except (sqlite3.DatabaseError, ValueError) as error:
+            raise JournalError(f"{path}: not a readable deploysim journal ({error})") from None
+        missing = [key for key in RUN_META if key not in meta]
+        if missing:
+            journal.close()
+            raise JournalError(f"{path}: the journal lacks the run's {', '.join(missing)} (cut short before the run "
+                               "began, or not a deploysim journal); start the rollout again in a new state directory")
+        return journal
 
     def close(self) -> None:
         self._db.close()

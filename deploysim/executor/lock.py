@@ -1,12 +1,20 @@
-"""One executor per state directory: an exclusive `flock` on `STATE_DIR/lock`, held for the process's
-lifetime (the kernel releases it when the process dies, even by `kill -9`, so no stale lock remains).
+"""One executor per state directory (an exclusive `flock` on `STATE_DIR/lock`) and one rollout per
+target group (`TargetGroupLock`), each held for the process's lifetime (the kernel releases a
+`flock` when the process dies, even by `kill -9`, so no stale lock remains).
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .rollout import Rollout
 
 LOCK_FILE = "lock"
 
@@ -71,3 +79,52 @@ def _read_pid(fd: int) -> int | None:
         return int(text) if text else None
     except (OSError, ValueError):
         return None
+
+
+LOCK_DIR_ENV = "DEPLOYSIM_LOCK_DIR"
+"""Where target-group locks live; default `deploysim-locks-UID` in the system's temporary directory."""
+
+
+def target_group_key(rollout: Rollout) -> str:
+    """What makes two rollouts touch the same targets: the adapter (the local fleet's directory, or
+    the deploy command) and every target's name and address, whatever the version or state directory."""
+    adapter = rollout.inventory.adapter
+    where = (str((rollout.inventory_dir / adapter.fleet_dir).resolve()) if adapter.kind == "local" and adapter.fleet_dir
+             else list(adapter.deploy or []))
+    ident = {"adapter": adapter.kind, "where": where, "targets": sorted((t.name, t.address) for t in rollout.targets)}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class TargetGroupLock:
+    """One rollout at a time per target group (as a deployment tool refuses a second active
+    deployment on a group): an exclusive `flock` on a file named after `target_group_key`, held
+    for the process's life, in DEPLOYSIM_LOCK_DIR (default: the temporary directory)."""
+
+    def __init__(self, rollout: Rollout, state_dir: Path, lock_dir: Path | None = None):
+        default = Path(tempfile.gettempdir()) / f"deploysim-locks-{os.getuid()}"
+        root = lock_dir or Path(os.environ.get(LOCK_DIR_ENV) or default)
+        self.path = Path(root) / f"{target_group_key(rollout)}.lock"
+        self.state_dir = Path(state_dir).resolve()
+        self._fd: int | None = None
+
+    def acquire(self) -> TargetGroupLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip().split("\n", 1)
+            os.close(fd)
+            who = f" (pid {holder[0]}, state directory {holder[1]})" if len(holder) == 2 else ""
+            raise StateDirLocked(f"another rollout{who} is running on these targets; one rollout at a time per "
+                                 "target group: wait for it to finish, or stop it and --resume it") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n{self.state_dir}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

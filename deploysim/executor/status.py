@@ -7,13 +7,16 @@ import time
 from pathlib import Path
 
 from ..durations import format_duration_s
+from .interfaces import Adapter
 from .journal import TERMINAL_EVENTS, Journal
 from .lock import holder_pid
+from .rollout import Rollout
 
 
-def rollout_status(state_dir: Path) -> dict:
+def rollout_status(state_dir: Path, journal: Journal | None = None) -> dict:
     """Where every target stands and what the executor last did, read-only (works while it runs)."""
-    journal = Journal.in_dir(state_dir, readonly=True)
+    own = journal is None
+    journal = journal or Journal.open_existing(state_dir, readonly=True)
     try:
         meta = journal.meta()
         previous = journal.previous_versions()
@@ -44,14 +47,30 @@ def rollout_status(state_dir: Path) -> dict:
                 "kind": last.kind, "stage": last.stage, "step": last.step, "batch": last.batch,
                 "time_s": last.time_s, "phase": last.controller.get("phase")},
             "targets": [{"name": name, "before": before, "intended": intended.get(name),
-                         "current": current.get(name), "in_progress": name in pending}
+                         "current": None if name in pending else current.get(name), "in_progress": name in pending}
                         for name, before in previous.items()],
             "last_actions": [{"seq": a.seq, "time_s": a.time_s, "kind": a.kind, "target": a.target,
                               "version": a.version, "phase": a.phase, "current": a.current}
                              for a in journal.actions(limit=10)],
         }
     finally:
-        journal.close()
+        if own:
+            journal.close()
+
+
+def verify_status(info: dict, rollout: Rollout, adapter: Adapter) -> None:
+    """Ask every target which version it runs now (`status --verify`); adds `reports_now` per target
+    and `verified`: whether the targets show what the state says (complete: all on the version;
+    rolled back: all on their previous version), None for states that promise neither."""
+    timeout_s = float(rollout.inventory.adapter.timeout)
+    by_name = {t.name: t for t in rollout.targets}
+    for row in info["targets"]:
+        try:
+            row["reports_now"] = adapter.current_version(by_name[row["name"]], timeout_s=timeout_s)
+        except Exception:  # an adapter that fails cannot tell
+            row["reports_now"] = None
+    expected = {"complete": lambda row: rollout.version, "rolled_back": lambda row: row["before"]}.get(info["state"])
+    info["verified"] = None if expected is None else all(row["reports_now"] == expected(row) for row in info["targets"])
 
 
 def format_status(info: dict, now_s: float | None = None) -> str:
@@ -61,6 +80,9 @@ def format_status(info: dict, now_s: float | None = None) -> str:
            f"State: {info['state']}" + (f" (pid {info['executor_pid']})" if info["executor_pid"] else "")]
     if info["last_message"]:
         out.append(f"  {info['last_message']}")
+    if info.get("verified") is not None:
+        out.append("  Verified: every target reports what this state says" if info["verified"] else
+                   "  NOT VERIFIED: some targets do not report what this state says (see 'reports now')")
     last = info["last_decision"]
     if last:
         ago = format_duration_s(max(0.0, now_s - last["time_s"]))
@@ -68,11 +90,13 @@ def format_status(info: dict, now_s: float | None = None) -> str:
         out.append(
             f"Last decision: {last['kind']}{' ' + where if where else ''} ({ago} ago; controller phase {last['phase']})"
         )
-    rows = [("target", "before", "intended", "current")] + [
+    verified = any("reports_now" in t for t in info["targets"])
+    rows = [("target", "before", "intended", "current") + (("reports now",) if verified else ())] + [
         (t["name"], t["before"], t["intended"] or "-",
          (t["current"] or "unknown") + (" (action in progress)" if t["in_progress"] else ""))
+        + ((t.get("reports_now") or "cannot tell",) if verified else ())
         for t in info["targets"]]
-    widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     out += ["", "Targets"] + [
         "  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
     ]
