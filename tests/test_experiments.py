@@ -142,7 +142,7 @@ def test_tuner_finds_the_hand_worked_shortest_safe_one_box_bake(small):
     path = "policy.pipelines.code.stages[0].one_box.bake.duration"
     result = deploysim.tune(small, sla_target_pct=99.9, max_breach_probability=0.1,
                             vary={path: ["1m", "2m", "5m", "10m", "20m"]}, replications=6, seed=1,
-                            months=0.5, workers=2)
+                            months=0.5, workers=2, criterion="estimate")
     assert result.best is not None
     assert deploysim.parse_duration_s(result.best_values[path]) == 300.0
     cand = result.candidates.set_index(
@@ -153,6 +153,26 @@ def test_tuner_finds_the_hand_worked_shortest_safe_one_box_bake(small):
     assert cand.loc[[300.0, 600.0, 1200.0], "lead_time_p50_h"].is_monotonic_increasing
     assert bool(cand.loc[300.0, "on_frontier"]) and not bool(cand.loc[600.0, "on_frontier"])
     assert result.scenario.policy.pipelines["code"].stages[0].one_box.bake.duration == 300.0
+
+
+def test_tuner_does_not_call_a_setting_safe_on_too_few_replications(small):
+    """By default the bound is judged on the upper confidence limit: with 6 months and no breach the
+    Clopper-Pearson bound is 0.46, far above 0.1, so no bake is shown safe enough (the estimate would
+    pick 5 minutes), and the result says 36 months would show a setting without breaches within 0.1
+    (1 - 0.025**(1/36) = 0.097 while 35 months give 0.100)."""
+    path = "policy.pipelines.code.stages[0].one_box.bake.duration"
+    result = deploysim.tune(small, sla_target_pct=99.9, max_breach_probability=0.1,
+                            vary={path: ["5m", "10m", "20m"]}, replications=6, seed=1, months=0.5, workers=2)
+    assert result.criterion == "upper"
+    assert result.best is None and not result.candidates["feasible"].any()
+    assert (result.candidates["breach_probability"] == 0).all()
+    evidence = result.evidence()
+    assert evidence is not None and evidence["held_back"] == 3
+    assert evidence["replications_needed"] == evidence["replications_minimum"] == 36
+    from deploysim.experiments.text import format_tune
+
+    text = format_tune(result, "tiny", seed=1)
+    assert "Too few replications to separate the settings" in text and "-n 36" in text
 
 
 def test_tuner_reports_when_no_setting_meets_the_bound(small):

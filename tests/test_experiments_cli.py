@@ -66,7 +66,7 @@ def test_sweep_prints_the_tradeoff_with_the_frontier(tiny_path):
 
 def test_tune_names_the_best_setting(tiny_path):
     out = invoke("tune", tiny_path, "--sla", 99.9, "--max-breach-probability", 0.1,
-                 "--vary", f"{BAKE}=1m,2m,5m,10m", "-n", 4, "--months", 0.5, "--workers", 2)
+                 "--vary", f"{BAKE}=1m,2m,5m,10m", "-n", 4, "--months", 0.5, "--workers", 2, "--judge", "estimate")
     assert out.exit_code == 0, out.output
     assert f"  {BAKE} = 5m" in out.stdout
     none = invoke("tune", tiny_path, "--sla", 99.9, "--max-breach-probability", 0.1,

@@ -112,11 +112,13 @@ def sweep(scenario_path: str, params: tuple[str, ...], pipeline: str | None, **k
 @click.option("--pipeline", default="code", show_default=True, help="Pipeline whose settings and lead time are tuned.")
 @click.option("--max-evaluations", type=click.IntRange(min=1), default=16, show_default=True,
               help="Most settings to simulate (each costs --replications runs).")
-@click.option("--cautious", is_flag=True,
-              help="Judge the bound by the upper end of the breach probability's 95% interval, not the estimate.")
+@click.option("--judge", type=click.Choice(["upper", "estimate"]), default="upper", show_default=True,
+              help="Judge the bound by the upper end of the breach probability's 95% interval (a setting must be "
+              "shown safe enough) or by the estimate alone (optimistic with few replications).")
+@click.option("--cautious", is_flag=True, hidden=True, help="Same as --judge upper (the default).")
 @experiment_options
 def tune(scenario_path: str, max_breach_probability: float, vary: tuple[str, ...], pipeline: str,
-         max_evaluations: int, cautious: bool, **kw: Any) -> None:
+         max_evaluations: int, judge: str, cautious: bool, **kw: Any) -> None:
     """Find the shortest median lead time whose SLA breach probability stays within a bound."""
     from ..experiments.params import parse_param
     from ..experiments.text import format_tune, tables_json
@@ -136,11 +138,11 @@ def tune(scenario_path: str, max_breach_probability: float, vary: tuple[str, ...
     with dask_client(kw["dask_scheduler"]) as client:
         result = guarded(deploysim.tune)(
             scenario, vary=space, pipeline=pipeline, max_breach_probability=max_breach_probability,
-            max_evaluations=max_evaluations, criterion="upper" if cautious else "estimate", **_run_kwargs(kw, client))
+            max_evaluations=max_evaluations, criterion="upper" if cautious else judge, **_run_kwargs(kw, client))
     write_csvs(kw["out_dir"], {"candidates": result.candidates, "replications": result.experiment.replications})
     if kw["as_json"]:
         click.echo(tables_json({"candidates": result.candidates}))
     else:
-        click.echo(format_tune(result, scenario.name, seed=kw["seed"], cautious=cautious))
+        click.echo(format_tune(result, scenario.name, seed=kw["seed"]))
     if result.best is None:
         raise SystemExit(1)

@@ -128,27 +128,56 @@ def _shown(path: str, value: Any) -> str:
     return str(value)
 
 
-def format_tune(result: TuneResult, scenario_name: str, seed: int, cautious: bool = False) -> str:
+def format_tune(result: TuneResult, scenario_name: str, seed: int) -> str:
     """A tuning run: the settings evaluated, then the best one, or why none met the bound and what to try."""
     exp = result.experiment
+    judged = ("judged on the upper end of its 95% interval" if result.criterion == "upper"
+              else "judged on the estimate alone, not its interval")
     lines = [
-        f"Tuning {result.pipeline} pipeline of {scenario_name}: minimise median lead time subject to "
-        f"P(uptime < {result.sla_target_pct:g}%) <= {result.max_breach_probability:g}"
-        + (" (upper 95% bound)" if cautious else ""),
+        f"Tuning {result.pipeline} pipeline of {scenario_name}: minimise the {result.pipeline} pipeline's median "
+        f"lead time subject to P(worst region's monthly uptime < {result.sla_target_pct:g}%) <= "
+        f"{result.max_breach_probability:g}, {judged}",
         f"{exp.n_replications} replication(s) per setting, seed {seed}, {len(result.candidates)} setting(s) evaluated",
         "",
         format_tradeoff(result.candidates, "Evaluated settings (fastest first)"),
         "",
     ]
+    evidence = evidence_lines(result)
     if result.best is None or result.best_values is None:  # both are set together, when a setting met the bound
-        lines += tuning_advice(result)
+        lines += evidence or tuning_advice(result)
     else:
         lines.append("Best setting:")
         lines += [f"  {path} = {_shown(path, value)}" for path, value in result.best_values.items()]
         lines.append(f"  median lead time {result.best['lead_time_p50_h']:.1f} h, P(breach) "
                      f"{result.best['breach_probability']:.3f} [{result.best['breach_ci_low']:.3f}, "
                      f"{result.best['breach_ci_high']:.3f}]")
+        if evidence:
+            lines += ["", *evidence]
     return "\n".join(lines)
+
+
+def evidence_lines(result: TuneResult) -> list[str]:
+    """When too few replications held back faster settings: say so, with the replications that would separate them."""
+    ev = result.evidence()
+    if ev is None:
+        return []
+    n, bound = ev["replications"], result.max_breach_probability
+    lines = [
+        f"Too few replications to separate the settings: {ev['held_back']} setting(s) "
+        + ("faster than the best " if result.best is not None else "")
+        + f"have an estimated breach probability within {bound:g} but, at {n} replications, an upper 95% bound "
+        f"above it (the fastest, {ev['setting']}: {ev['breach_probability']:.3f} "
+        f"[{ev['breach_ci_low']:.3f}, {ev['breach_ci_high']:.3f}]).",
+    ]
+    minimum = ev["replications_minimum"]
+    if ev["replications_needed"] is not None:
+        lines.append(f"If its breach rate held at {ev['breach_probability']:.3f}, about {ev['replications_needed']} "
+                     f"replications (-n {ev['replications_needed']}) would show it within the bound.")
+    else:
+        lines.append(f"Its estimate is not below the bound, so no number of replications would show it within; "
+                     f"a setting with no breach at all needs at least {minimum} replications (-n {minimum}) "
+                     f"to be shown within {bound:g}.")
+    return lines
 
 
 def tuning_advice(result: TuneResult) -> list[str]:
