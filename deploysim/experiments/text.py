@@ -38,6 +38,14 @@ def _fmt(metric: str, value: Any) -> str:
     return _UNITS[metric][1](value)
 
 
+def _ci(metric: str, low: float, high: float, signed: bool = False) -> str:
+    """An interval, or 'no interval' when neither end is known (too few values, or no spread to resample)."""
+    if not (math.isfinite(low) or math.isfinite(high)):
+        return "no interval"
+    show = _signed if signed else _fmt
+    return f"[{show(metric, low)}, {show(metric, high)}]"
+
+
 def _signed(metric: str, value: float) -> str:
     if not math.isfinite(value):
         return "n/a"
@@ -69,7 +77,7 @@ def format_monte_carlo(exp: Experiment) -> str:
         rows = []
         for r in frame.itertuples():
             rows.append((_UNITS[r.metric][0], _fmt(r.metric, r.mean),
-                         f"[{_fmt(r.metric, r.mean_ci_low)}, {_fmt(r.metric, r.mean_ci_high)}]",
+                         _ci(r.metric, r.mean_ci_low, r.mean_ci_high),
                          _fmt(r.metric, r.median), _fmt(r.metric, r.p90), _fmt(r.metric, r.p99), str(r.n)))
         out += _table(("figure", "mean", "95% CI of mean", "median", "p90", "p99", "n"), rows)
     return "\n".join(out)
@@ -93,8 +101,8 @@ def format_comparison(exp: Experiment, same_world: bool = True) -> str:
         rows = []
         for r in paired.itertuples():
             rows.append((r.policy, _UNITS[r.metric][0], _signed(r.metric, r.mean_difference),
-                         f"[{_signed(r.metric, r.ci_low)}, {_signed(r.metric, r.ci_high)}]",
-                         f"[{_signed(r.metric, r.unpaired_ci_low)}, {_signed(r.metric, r.unpaired_ci_high)}]"))
+                         _ci(r.metric, r.ci_low, r.ci_high, signed=True),
+                         _ci(r.metric, r.unpaired_ci_low, r.unpaired_ci_high, signed=True)))
         out += _table(("policy", "figure", "mean difference", "paired 95% CI", "unpaired 95% CI"), rows)
         if not same_world:
             out += ["", "note: these scenarios differ outside their policies (fleet, traffic, changes or faults),",

@@ -89,6 +89,8 @@ def fmt_requests(v: Any) -> str:
 
 
 def fmt_ci(low: Any, high: Any, fmt: Callable[[Any], str]) -> str:
+    if not (_finite(low) or _finite(high)):  # too few values, or no spread for resampling to work on
+        return "no interval"
     return f"[{fmt(low)}, {fmt(high)}]"
 
 
