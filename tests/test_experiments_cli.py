@@ -29,7 +29,11 @@ def invoke(*args):
 def test_run_with_replications_prints_estimates_with_intervals(tiny_path, tmp_path):
     out = invoke("run", tiny_path, "--replications", 4, "--months", 0.25, "--workers", 2, "--out-dir", tmp_path)
     assert out.exit_code == 0, out.output
-    assert "4 replication(s) of 0.25 month(s) each, seed 1" in out.stdout
+    assert "4 replication(s) of 0.25 30-day month(s) each, seed 1" in out.stdout
+    # A quarter month is not a month: the breach probability is said to be of a 7.5-day run.
+    assert ("each run lasts 7.5 days, and the SLA breach probability is the chance that a 7.5-day run falls "
+            "below the target, not a 30-day month") in out.stdout
+    assert "lead time, all changes (p50)" in out.stdout  # run and compare: all changes
     assert "95% CI of mean" in out.stdout and "SLA breach probability" in out.stdout
     reps = pd.read_csv(tmp_path / "replications.csv")
     assert len(reps) == 4 and reps["replication"].tolist() == [0, 1, 2, 3]
@@ -62,6 +66,7 @@ def test_sweep_prints_the_tradeoff_with_the_frontier(tiny_path):
     assert "Trade-off: code pipeline's median lead time vs SLA breach probability" in out.stdout
     assert "* code.stages[0].one_box.bake.duration=5m" in out.stdout
     assert "  code.stages[0].one_box.bake.duration=20m" in out.stdout
+    assert "code lead time p50" in out.stdout  # the trade-off is of the swept pipeline, and says so
 
 
 def test_tune_names_the_best_setting(tiny_path):

@@ -25,7 +25,7 @@ _UNITS = {
     "impact_minutes": ("customer-impact minutes", lambda v: f"{v:.1f}"),
     "ttd_p50_s": ("time to detect (p50)", lambda v: format_duration_s(v)),
     "ttr_p50_s": ("time to roll back (p50)", lambda v: format_duration_s(v)),
-    "lead_time_p50_h": ("lead time (p50)", lambda v: f"{v:.1f} h"),
+    "lead_time_p50_h": ("lead time, all changes (p50)", lambda v: f"{v:.1f} h"),
     "change_failure_rate": ("change failure rate", lambda v: f"{v * 100:.1f}%"),
     "false_rollbacks": ("false rollbacks per month", lambda v: f"{v:.2f}"),
     "deployments_per_week": ("deployments per week", lambda v: f"{v:.1f}"),
@@ -64,8 +64,16 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _head(exp: Experiment) -> str:
     s = exp.settings
-    return (f"{exp.n_replications} replication(s) of {s.months:g} month(s) each, seed {exp.seed}, "
+    head = (f"{exp.n_replications} replication(s) of {s.months:g} 30-day month(s) each, seed {exp.seed}, "
             f"SLA target {s.sla_target_pct:g}%, credit table {s.credit_table}; intervals are 95%")
+    return head + "\n" + run_length_note(s.months) if s.months != 1 else head
+
+
+def run_length_note(months: float) -> str:
+    """What a run that is not one 30-day month does to the monthly figures, said plainly."""
+    return (f"run length: each run lasts {months * 30:g} days, and the SLA breach probability is the chance that a "
+            f"{months * 30:g}-day run falls below the target, not a 30-day month; use --months 1 to plan "
+            "against a monthly SLA")
 
 
 def format_monte_carlo(exp: Experiment) -> str:
@@ -110,8 +118,9 @@ def format_comparison(exp: Experiment, same_world: bool = True) -> str:
     return "\n".join(out)
 
 
-def format_tradeoff(frame: pd.DataFrame, title: str) -> str:
-    """Lead time against breach probability per setting, frontier marked with '*'."""
+def format_tradeoff(frame: pd.DataFrame, title: str, pipeline: str | None = None) -> str:
+    """Lead time (of `pipeline`'s changes, or of all changes) against breach probability per setting,
+    frontier marked with '*'."""
     rows = []
     for r in frame.to_dict("records"):
         rows.append((("* " if r.get("on_frontier") else "  ") + str(r.get("setting", r.get("policy"))),
@@ -119,15 +128,16 @@ def format_tradeoff(frame: pd.DataFrame, title: str) -> str:
                      f"{r['breach_probability']:.3f}",
                      f"[{r['breach_ci_low']:.3f}, {r['breach_ci_high']:.3f}]",
                      format_duration_s(r["downtime_mean_s"])))
-    return "\n".join([title] + _table(("setting (* = Pareto frontier)", "lead time p50", "P(breach)",
+    lead = f"{pipeline} lead time p50" if pipeline else "lead time p50, all changes"
+    return "\n".join([title] + _table(("setting (* = Pareto frontier)", lead, "P(breach)",
                                        "95% CI", "mean downtime"), rows))
 
 
 def format_sweep(exp: Experiment, tradeoff: pd.DataFrame, pipeline: str | None) -> str:
     """A sweep: its settings side by side, then lead time against breach probability (`deploysim sweep`)."""
     whose = f"{pipeline} pipeline's" if pipeline else "all changes'"
-    return "\n".join([format_comparison(exp), "",
-                      format_tradeoff(tradeoff, f"Trade-off: {whose} median lead time vs SLA breach probability")])
+    title = f"Trade-off: {whose} median lead time vs SLA breach probability"
+    return "\n".join([format_comparison(exp), "", format_tradeoff(tradeoff, title, pipeline)])
 
 
 def _shown(path: str, value: Any) -> str:
@@ -147,7 +157,7 @@ def format_tune(result: TuneResult, scenario_name: str, seed: int) -> str:
         f"{result.max_breach_probability:g}, {judged}",
         f"{exp.n_replications} replication(s) per setting, seed {seed}, {len(result.candidates)} setting(s) evaluated",
         "",
-        format_tradeoff(result.candidates, "Evaluated settings (fastest first)"),
+        format_tradeoff(result.candidates, "Evaluated settings (fastest first)", result.pipeline),
         "",
     ]
     evidence = evidence_lines(result)
@@ -156,7 +166,7 @@ def format_tune(result: TuneResult, scenario_name: str, seed: int) -> str:
     else:
         lines.append("Best setting:")
         lines += [f"  {path} = {_shown(path, value)}" for path, value in result.best_values.items()]
-        lines.append(f"  median lead time {result.best['lead_time_p50_h']:.1f} h, P(breach) "
+        lines.append(f"  {result.pipeline} median lead time {result.best['lead_time_p50_h']:.1f} h, P(breach) "
                      f"{result.best['breach_probability']:.3f} [{result.best['breach_ci_low']:.3f}, "
                      f"{result.best['breach_ci_high']:.3f}]")
         if evidence:
