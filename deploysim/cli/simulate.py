@@ -72,9 +72,22 @@ def run(scenario_path: str, seed: int, months: float, sla_target_pct: float, cre
 @click.command()
 @click.argument("paths", metavar="SCENARIO...", nargs=-1, required=True)
 def validate(paths: tuple[str, ...]) -> None:
-    """Check scenario files; print `ok: PATH (name)` for each valid one, exit 2 if any is not."""
+    """Check scenario files; print `ok: PATH (name)` for each valid one, exit 2 if any is not.
+
+    A local fleet's versions file (`NAME.versions.yaml`, next to its scenario) is checked as one."""
     failed = False
     for path in paths:
+        if path.endswith(".versions.yaml"):
+            from ..localfleet.service import VersionsFileError, load_versions
+
+            try:
+                versions = load_versions(path)
+            except VersionsFileError as error:
+                click.echo(f"error: {error}", err=True)
+                failed = True
+            else:
+                click.echo(f"ok: {path} (versions file of a local fleet: {len(versions)} version(s))")
+            continue
         try:
             scenario = deploysim.load_scenario(path)
         except ValueError as error:  # a ScenarioError, or a file that is not UTF-8 text
@@ -88,5 +101,7 @@ def validate(paths: tuple[str, ...]) -> None:
 
 @click.command()
 def schema() -> None:
-    """Print the JSON Schema of scenario files."""
-    click.echo(json.dumps(deploysim.Scenario.model_json_schema(), indent=2))
+    """Print the JSON Schema of scenario files (with the shorthands `validate` accepts, e.g. `bake: 1h`)."""
+    from ..scenario.json_schema import scenario_json_schema
+
+    click.echo(json.dumps(scenario_json_schema(), indent=2))
