@@ -226,3 +226,20 @@ def test_pareto_front_keeps_exactly_the_non_dominated_points():
     lead = [1.0, 2.0, 3.0, 2.0, 5.0, math.nan]
     breach = [0.5, 0.2, 0.2, 0.6, 0.0, 0.0]
     assert deploysim.experiments.pareto_front(lead, breach).tolist() == [True, True, False, False, True, False]
+
+
+def test_parameter_paths_can_name_stages_instead_of_counting_them():
+    """`stages[name=prod-2-eu-west-1]` is the fourth code stage of aws-typical (beta, gamma, prod-1, prod-2)."""
+    from deploysim.experiments.params import get_value, parse_path, resolve_path
+
+    aws = deploysim.load_scenario(SCENARIOS / "aws-typical.yaml")
+    named = "policy.pipelines.code.stages[name=prod-2-eu-west-1].waves[0].bake.duration"
+    assert parse_path(named)[4] == ("name", "prod-2-eu-west-1")
+    assert resolve_path(aws, named) == "policy.pipelines.code.stages[3].waves[0].bake.duration"
+    assert get_value(aws, named) == get_value(aws, "policy.pipelines.code.stages[3].waves[0].bake.duration")
+    changed = deploysim.experiments.with_values(aws, {named: "30m"})
+    assert changed.policy.pipelines["code"].stages[3].waves[0].bake.duration == 1800.0
+    assert changed.policy.pipelines["code"].stages[2].waves[0].bake.duration == \
+        aws.policy.pipelines["code"].stages[2].waves[0].bake.duration
+    with pytest.raises(ParameterError, match="no item of policy.pipelines.code.stages with name 'prod-9'"):
+        get_value(aws, "policy.pipelines.code.stages[name=prod-9].waves[0]")
