@@ -10,6 +10,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import SCENARIOS, patched, tiny_scenario_dict
 
+import deploysim
 from deploysim.cli import main
 
 BAKE = "policy.pipelines.code.stages[0].one_box.bake.duration"
@@ -77,6 +78,7 @@ def test_tune_names_the_best_setting(tiny_path):
     none = invoke("tune", tiny_path, "--sla", 99.9, "--max-breach-probability", 0.1,
                   "--vary", f"{BAKE}=1m,2m", "-n", 2, "--months", 0.5, "--workers", 1)
     assert none.exit_code == 1 and "No evaluated setting meets the bound" in none.stdout
+    assert "Too few replications" not in none.stdout  # these settings breach: more months would not help
     assert "bad changes no alarm caught 100%" in none.stdout  # escaped bad changes are what breaches here
 
 
@@ -112,3 +114,34 @@ def test_shipped_scenarios_compare_in_one_command():
     for name in ("aws-typical", "startup-fast", "no-safety"):
         assert name in out.stdout
     assert "note: these scenarios differ outside their policies" in out.stdout
+
+
+def test_tune_writes_the_users_file_with_only_the_tuned_field_changed(tiny_path, tmp_path):
+    out_file = tmp_path / "tuned.yaml"
+    out = invoke("tune", tiny_path, "--sla", 99.9, "--max-breach-probability", 0.1, "--vary", f"{BAKE}=1m,5m,10m",
+                 "-n", 4, "--months", 0.5, "--workers", 2, "--judge", "estimate", "--write-scenario", out_file)
+    assert out.exit_code == 0, out.output
+    before, after = tiny_path.read_text().splitlines(), out_file.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert len(changed) == 1 and changed[0][1].strip() == "bake: 5m"
+    assert f"wrote the tuned scenario to {out_file}" in out.stderr
+
+
+def test_write_scenario_keeps_every_other_byte_of_a_hand_written_file(tmp_path):
+    from deploysim.scenario.edit import write_scenario
+
+    source = SCENARIOS / "aws-typical.yaml"
+    target = tmp_path / "tuned.yaml"
+    write_scenario(source, {"policy.pipelines.code.stages[3].waves[0].bake.duration": 1800.0,  # `bake: 4h`
+                            "policy.pipelines.code.stages[2].waves[0].bake.duration": 7200.0,  # `{duration: 12h, ...}`
+                            "policy.pipelines.config.stages[1].batching.max_share": 0.5}, target)
+    before, after = source.read_text().splitlines(), target.read_text().splitlines()
+    changed = [(a.strip(), b.strip()) for a, b in zip(before, after, strict=True) if a != b]
+    assert changed == [
+        ("- {unit: az, count: 1, bake: {duration: 12h, min_requests: {Create: 1000}}}",
+         "- {unit: az, count: 1, bake: {duration: 2h, min_requests: {Create: 1000}}}"),
+        ("- {unit: az, count: 1, bake: 4h}", "- {unit: az, count: 1, bake: 30m}"),
+        ("batching: {max_share: 0.33, duration: 2m}", "batching: {max_share: 0.5, duration: 2m}"),
+    ]
+    tuned = deploysim.load_scenario(target)
+    assert tuned.policy.pipelines["code"].stages[3].waves[0].bake.duration == 1800.0

@@ -116,9 +116,12 @@ def sweep(scenario_path: str, params: tuple[str, ...], pipeline: str | None, **k
               help="Judge the bound by the upper end of the breach probability's 95% interval (a setting must be "
               "shown safe enough) or by the estimate alone (optimistic with few replications).")
 @click.option("--cautious", is_flag=True, hidden=True, help="Same as --judge upper (the default).")
+@click.option("--write-scenario", "write_to", type=click.Path(dir_okay=False), default=None,
+              help="Write the scenario with the best setting to this YAML file: the input file as written "
+              "(comments, order, shorthands), with only the tuned fields changed.")
 @experiment_options
 def tune(scenario_path: str, max_breach_probability: float, vary: tuple[str, ...], pipeline: str,
-         max_evaluations: int, judge: str, cautious: bool, **kw: Any) -> None:
+         max_evaluations: int, judge: str, cautious: bool, write_to: str | None, **kw: Any) -> None:
     """Find the shortest median lead time whose SLA breach probability stays within a bound."""
     from ..experiments.params import parse_param
     from ..experiments.text import format_tune, tables_json
@@ -145,4 +148,16 @@ def tune(scenario_path: str, max_breach_probability: float, vary: tuple[str, ...
     else:
         click.echo(format_tune(result, scenario.name, seed=kw["seed"]))
     if result.best is None:
+        if write_to is not None:
+            click.echo(f"no setting met the bound: {write_to} not written", err=True)
         raise SystemExit(1)
+    if write_to is not None and result.best_values is not None:
+        from ..experiments.params import resolve_path
+        from ..scenario.edit import write_scenario
+
+        values = {resolve_path(scenario, p): v for p, v in result.best_values.items()}
+        try:
+            write_scenario(scenario_path, values, write_to)
+        except OSError as error:
+            fail(f"cannot write {write_to}: {error.strerror or error}")
+        click.echo(f"wrote the tuned scenario to {write_to} ({len(values)} field(s) changed)", err=True)
