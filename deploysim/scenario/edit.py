@@ -76,7 +76,9 @@ def _set(node: Any, parts: list[str | int], value: Any, path: str) -> None:
 def _value_position(data: Any, parts: list[str | int]) -> tuple[int, int] | None:
     """(line, column), 0-based, of the scalar at `parts` in the file (a bake written as a duration
     stands for its duration); None when the file does not spell that scalar out."""
-    node, parent, key = data, None, None
+    node: Any = data
+    parent: Any = None
+    key: Any = None
     for i, part in enumerate(parts):
         if isinstance(node, Mapping) and isinstance(part, str) and part in node:
             parent, key, node = node, part, node[part]
