@@ -145,3 +145,28 @@ def test_write_scenario_keeps_every_other_byte_of_a_hand_written_file(tmp_path):
     ]
     tuned = deploysim.load_scenario(target)
     assert tuned.policy.pipelines["code"].stages[3].waves[0].bake.duration == 1800.0
+
+
+def test_frames_can_be_written_as_parquet(tiny_path, tmp_path):
+    out = invoke("run", tiny_path, "-n", 2, "--months", 0.1, "--workers", 1, "--out-dir", tmp_path / "csv")
+    assert out.exit_code == 0, out.output
+    out = invoke("compare", tiny_path, "-n", 2, "--months", 0.1, "--workers", 1, "--out-dir", tmp_path / "pq",
+                 "--format", "parquet")
+    assert out.exit_code == 0, out.output
+    assert "wrote replications.parquet, summary.parquet" in out.stderr
+    reps = pd.read_parquet(tmp_path / "pq" / "replications.parquet")
+    assert reps["replication"].tolist() == [0, 1]
+    pd.testing.assert_frame_equal(reps, pd.read_csv(tmp_path / "csv" / "replications.csv"), check_dtype=False)
+
+
+def test_package_is_typed_and_completion_is_available():
+    import importlib.resources
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert importlib.resources.files("deploysim").joinpath("py.typed").is_file()
+    script = Path(sys.executable).with_name("deploysim")
+    proc = subprocess.run([str(script)], env={"_DEPLOYSIM_COMPLETE": "bash_source", "PATH": str(script.parent)},
+                          capture_output=True, text=True, timeout=60)
+    assert "_deploysim_completion()" in proc.stdout

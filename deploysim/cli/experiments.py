@@ -14,8 +14,13 @@ import click
 
 import deploysim
 
-from .common import dask_client, fail, guarded, load, write_csvs
-from .options import experiment_options
+from .common import FILE_FORMATS, dask_client, fail, guarded, load, write_csvs
+from .options import apply
+from .options import experiment_options as _shared_options
+
+experiment_options = apply(_shared_options, click.option(
+    "--format", "file_format", type=click.Choice(FILE_FORMATS), default="csv", show_default=True,
+    help="File format of the frames --out-dir writes (parquet needs pyarrow: pip install 'deploysim[parquet]')."))
 
 
 def _run_kwargs(kw: dict[str, Any], client: Any) -> dict[str, Any]:
@@ -28,7 +33,7 @@ def _print_experiment(exp: Any, kw: dict[str, Any], text: str, tables: dict[str,
     from ..experiments.text import tables_json
 
     write_csvs(kw["out_dir"], {"replications": exp.replications, **tables,
-                               **({"changes": exp.changes} if len(exp.changes) else {})})
+                               **({"changes": exp.changes} if len(exp.changes) else {})}, kw.get("file_format", "csv"))
     click.echo(tables_json(tables) if kw["as_json"] else text)
 
 
@@ -142,7 +147,8 @@ def tune(scenario_path: str, max_breach_probability: float, vary: tuple[str, ...
         result = guarded(deploysim.tune)(
             scenario, vary=space, pipeline=pipeline, max_breach_probability=max_breach_probability,
             max_evaluations=max_evaluations, criterion="upper" if cautious else judge, **_run_kwargs(kw, client))
-    write_csvs(kw["out_dir"], {"candidates": result.candidates, "replications": result.experiment.replications})
+    write_csvs(kw["out_dir"], {"candidates": result.candidates, "replications": result.experiment.replications},
+               kw.get("file_format", "csv"))
     if kw["as_json"]:
         click.echo(tables_json({"candidates": result.candidates}))
     else:
