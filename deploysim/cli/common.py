@@ -82,7 +82,7 @@ def write_csvs(out_dir: Path | None, frames: Mapping[str, Any], file_format: str
         return
     if file_format == "parquet":
         try:
-            import pyarrow  # noqa: F401  (pandas writes Parquet through it)
+            import pyarrow  # type: ignore[import-untyped]  # noqa: F401  (pandas writes Parquet through it)
         except ImportError:
             fail("--format parquet needs pyarrow: pip install 'deploysim[parquet]'")
     try:
