@@ -318,3 +318,29 @@ def test_validate_passes_on_the_project_scenarios_folder():
     out = CliRunner().invoke(main, ["validate", *map(str, sorted(SCENARIOS.glob("*.yaml")))])
     assert out.exit_code == 0, out.output
     assert "ok: " + str(SCENARIOS / "local-fleet.versions.yaml") + " (versions file of a local fleet" in out.stdout
+
+
+def test_init_writes_a_commented_starter_that_validates_and_fits_the_schema(tmp_path):
+    from click.testing import CliRunner
+
+    from deploysim.cli import main
+
+    target = tmp_path / "shop.yaml"
+    out = CliRunner().invoke(main, ["init", str(target), "--region", "us-east-1=America/New_York",
+                                    "--region", "eu-west-1=Europe/Dublin", "--azs", "2", "--hosts-per-az", "5"])
+    assert out.exit_code == 0, out.output
+    text = target.read_text()
+    assert text.startswith("# A starter scenario written by `deploysim init`")
+    assert sum(line.lstrip().startswith("#") for line in text.splitlines()) >= 8  # every section explained
+    scenario = deploysim.load_scenario(target)
+    assert scenario.name == "shop"
+    assert [(r.name, r.timezone, r.azs, r.hosts_per_cell) for r in scenario.fleet.regions] == [
+        ("us-east-1", "America/New_York", 2, 5), ("eu-west-1", "Europe/Dublin", 2, 5)]
+    assert [s.name for s in scenario.policy.pipelines["code"].stages] == [
+        "pre-production", "prod-1-us-east-1", "prod-2-eu-west-1"]
+    assert list(_schema_validator().iter_errors(yaml.load(text, Loader=_EditorLoader))) == []
+    again = CliRunner().invoke(main, ["init", str(target)])
+    assert again.exit_code == 2 and "exists; pass --force" in again.output
+    bad = CliRunner().invoke(main, ["init", str(tmp_path / "x.yaml"), "--region", "a=Mars/Base"])
+    assert bad.exit_code == 2 and "unknown IANA time zone 'Mars/Base'" in bad.output
+    assert "needs at least" not in bad.output and not (tmp_path / "x.yaml").exists()

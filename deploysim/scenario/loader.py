@@ -143,6 +143,10 @@ def _pydantic_problems(error: ValidationError, data: Any = None) -> list[tuple[s
         messages = by_path.setdefault(format_path(loc), [])
         if message not in messages:
             messages.append(message)
+    # "needs at least 1 item" when the items are there but each is wrong says nothing: keep the items' problems.
+    for path in [p for p, m in by_path.items() if any(x.startswith("needs at least") for x in m)]:
+        if any(other.startswith(path + "[") for other in by_path):
+            del by_path[path]
     # A value that fits no member of a union gets one line listing what each member expected.
     return [(path, messages[0] if len(messages) == 1 else
              "expected one of: " + "; or ".join(m.removeprefix("expected ") for m in messages))
