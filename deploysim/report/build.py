@@ -25,7 +25,7 @@ from ..results import SimulationResult
 from ..run import simulate
 from ..scenario import Scenario
 from . import policy_text
-from .sensitivity import BASE, Sensitivity, sensitivity, settings_of
+from .sensitivity import Sensitivity, sensitivity, settings_of
 
 SLA_TARGETS = (99.9, 99.95, 99.99, 99.999)
 """The targets of the allowed-downtime table (the chosen target is added when it is not one of them)."""
@@ -576,10 +576,11 @@ def _sensitivity_blocks(sens: Sensitivity | None, notes: list[str], data: dict[s
     if rows:
         out.append(Table(["setting", "now", "variant", "Δ downtime per month [95% CI]", "Δ P(breach) [95% CI]",
                           "median lead time (Δ)"], rows, align="lllrrr"))
-        tradeoff = sens.experiment.tradeoff()
-        fig = _figure(notes, "sensitivity", "Sensitivity variants: lead time against breach probability",
-                      f"'{BASE}' is the scenario; lead time here is over all changes.",
-                      lambda: _plot().policy_comparison(tradeoff))
+        fig = _figure(notes, "sensitivity", "Sensitivity: each setting's effect on downtime and lead time",
+                      f"Each row moves one setting one rung from the scenario as it is, with {sens.replications} "
+                      "replications on the same seeds; the bar is the paired 95% interval, a filled dot an interval "
+                      "that excludes zero. Lead time is of the setting's own pipeline (all changes for the alarms).",
+                      lambda: _plot().sensitivity_tornado(v))
         out += [fig] if fig else []
     return out
 
