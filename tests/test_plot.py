@@ -158,7 +158,10 @@ def test_rollout_timeline_zooms_on_a_rollback_too_short_to_see(tiny_scenario):
     (ax,) = fig.axes
     (inset,) = ax.child_axes
     assert [t.get_text() for t in inset.get_yticklabels()] == ["one-box (1 host)"]
-    assert inset.get_xlabel() == "time since the first bad request (min)"
+    # Low in the chart, the inset's axis is on top, clear of the chart's own tick labels.
+    assert inset.get_xlabel() == "zoom on detection and rollback: time since the first bad request (min)"
+    assert inset.xaxis.get_label_position() == "top"
+    assert _overlapping_texts(fig) == []
     assert _vlines(inset, "#d62728") == pytest.approx([0.0, 3.0])  # first bad request, alarm
     (band,) = inset.patches[-1:]
     assert band.get_bbox().x0 == pytest.approx(3.0) and band.get_bbox().x1 == pytest.approx(13.0)
