@@ -216,7 +216,11 @@ def test_schema_prints_the_scenario_json_schema():
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
     assert "policy" in schema["properties"]
-    assert schema == deploysim.Scenario.model_json_schema()
+    from deploysim.scenario.json_schema import scenario_json_schema
+
+    assert schema == scenario_json_schema()
+    # The bake shorthand (`bake: 1h`) is in it, next to the long form.
+    assert schema["$defs"]["Bake"]["anyOf"][1] == {"$ref": "#/$defs/BakeFields"}
 
 
 def test_version_prints_the_package_version():

@@ -71,7 +71,7 @@ def test_bad_inventories_are_reported_by_field_before_anything_is_touched(tmp_pa
     cases.append((bad_timeout, ["adapter.timeout: expected a duration such as 90 (seconds), '5m', '1h30m' or '2d', "
                                 "got 'soon'"]))
     kind = dict(good, metrics={"kind": "graphite"})
-    cases.append((kind, ["metrics.kind: Input should be 'prometheus', 'probe' or 'command'"]))
+    cases.append((kind, ["metrics.kind: expected 'prometheus', 'probe' or 'command'"]))
     for data, expected in cases:
         inventory.write_text(yaml.safe_dump(data))
         result = run("execute", str(scenario), "--inventory", str(inventory), "--version", "v2",

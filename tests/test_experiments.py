@@ -90,7 +90,11 @@ def test_summary_reports_intervals_that_contain_the_estimate(small):
     summary = exp.summary().set_index("metric")
     for metric in ("downtime_s", "lead_time_p50_h", "uptime_pct"):
         row = summary.loc[metric]
-        assert row["mean_ci_low"] <= row["mean"] <= row["mean_ci_high"], metric
+        values = exp.replications[metric].dropna()
+        if values.nunique() == 1:  # no spread: resampling cannot bound the mean, so there is no interval
+            assert math.isnan(row["mean_ci_low"]) and math.isnan(row["mean_ci_high"]), metric
+        else:
+            assert row["mean_ci_low"] <= row["mean"] <= row["mean_ci_high"], metric
         if row["n"] >= 6:  # with 5 or fewer values, 95% cannot bound a median (0.5**5 > 0.025)
             assert row["median_ci_low"] <= row["median"] <= row["median_ci_high"], metric
         else:
@@ -142,7 +146,7 @@ def test_tuner_finds_the_hand_worked_shortest_safe_one_box_bake(small):
     path = "policy.pipelines.code.stages[0].one_box.bake.duration"
     result = deploysim.tune(small, sla_target_pct=99.9, max_breach_probability=0.1,
                             vary={path: ["1m", "2m", "5m", "10m", "20m"]}, replications=6, seed=1,
-                            months=0.5, workers=2)
+                            months=0.5, workers=2, criterion="estimate")
     assert result.best is not None
     assert deploysim.parse_duration_s(result.best_values[path]) == 300.0
     cand = result.candidates.set_index(
@@ -153,6 +157,26 @@ def test_tuner_finds_the_hand_worked_shortest_safe_one_box_bake(small):
     assert cand.loc[[300.0, 600.0, 1200.0], "lead_time_p50_h"].is_monotonic_increasing
     assert bool(cand.loc[300.0, "on_frontier"]) and not bool(cand.loc[600.0, "on_frontier"])
     assert result.scenario.policy.pipelines["code"].stages[0].one_box.bake.duration == 300.0
+
+
+def test_tuner_does_not_call_a_setting_safe_on_too_few_replications(small):
+    """By default the bound is judged on the upper confidence limit: with 6 months and no breach the
+    Clopper-Pearson bound is 0.46, far above 0.1, so no bake is shown safe enough (the estimate would
+    pick 5 minutes), and the result says 36 months would show a setting without breaches within 0.1
+    (1 - 0.025**(1/36) = 0.097 while 35 months give 0.100)."""
+    path = "policy.pipelines.code.stages[0].one_box.bake.duration"
+    result = deploysim.tune(small, sla_target_pct=99.9, max_breach_probability=0.1,
+                            vary={path: ["5m", "10m", "20m"]}, replications=6, seed=1, months=0.5, workers=2)
+    assert result.criterion == "upper"
+    assert result.best is None and not result.candidates["feasible"].any()
+    assert (result.candidates["breach_probability"] == 0).all()
+    evidence = result.evidence()
+    assert evidence is not None and evidence["held_back"] == 3
+    assert evidence["replications_needed"] == evidence["replications_minimum"] == 36
+    from deploysim.experiments.text import format_tune
+
+    text = format_tune(result, "tiny", seed=1)
+    assert "Too few replications to separate the settings" in text and "-n 36" in text
 
 
 def test_tuner_reports_when_no_setting_meets_the_bound(small):
@@ -206,3 +230,20 @@ def test_pareto_front_keeps_exactly_the_non_dominated_points():
     lead = [1.0, 2.0, 3.0, 2.0, 5.0, math.nan]
     breach = [0.5, 0.2, 0.2, 0.6, 0.0, 0.0]
     assert deploysim.experiments.pareto_front(lead, breach).tolist() == [True, True, False, False, True, False]
+
+
+def test_parameter_paths_can_name_stages_instead_of_counting_them():
+    """`stages[name=prod-2-eu-west-1]` is the fourth code stage of aws-typical (beta, gamma, prod-1, prod-2)."""
+    from deploysim.experiments.params import get_value, parse_path, resolve_path
+
+    aws = deploysim.load_scenario(SCENARIOS / "aws-typical.yaml")
+    named = "policy.pipelines.code.stages[name=prod-2-eu-west-1].waves[0].bake.duration"
+    assert parse_path(named)[4] == ("name", "prod-2-eu-west-1")
+    assert resolve_path(aws, named) == "policy.pipelines.code.stages[3].waves[0].bake.duration"
+    assert get_value(aws, named) == get_value(aws, "policy.pipelines.code.stages[3].waves[0].bake.duration")
+    changed = deploysim.experiments.with_values(aws, {named: "30m"})
+    assert changed.policy.pipelines["code"].stages[3].waves[0].bake.duration == 1800.0
+    assert changed.policy.pipelines["code"].stages[2].waves[0].bake.duration == \
+        aws.policy.pipelines["code"].stages[2].waves[0].bake.duration
+    with pytest.raises(ParameterError, match="no item of policy.pipelines.code.stages with name 'prod-9'"):
+        get_value(aws, "policy.pipelines.code.stages[name=prod-9].waves[0]")

@@ -10,6 +10,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import SCENARIOS, patched, tiny_scenario_dict
 
+import deploysim
 from deploysim.cli import main
 
 BAKE = "policy.pipelines.code.stages[0].one_box.bake.duration"
@@ -29,7 +30,11 @@ def invoke(*args):
 def test_run_with_replications_prints_estimates_with_intervals(tiny_path, tmp_path):
     out = invoke("run", tiny_path, "--replications", 4, "--months", 0.25, "--workers", 2, "--out-dir", tmp_path)
     assert out.exit_code == 0, out.output
-    assert "4 replication(s) of 0.25 month(s) each, seed 1" in out.stdout
+    assert "4 replication(s) of 0.25 30-day month(s) each, seed 1" in out.stdout
+    # A quarter month is not a month: the breach probability is said to be of a 7.5-day run.
+    assert ("each run lasts 7.5 days, and the SLA breach probability is the chance that a 7.5-day run falls "
+            "below the target, not a 30-day month") in out.stdout
+    assert "lead time, all changes (p50)" in out.stdout  # run and compare: all changes
     assert "95% CI of mean" in out.stdout and "SLA breach probability" in out.stdout
     reps = pd.read_csv(tmp_path / "replications.csv")
     assert len(reps) == 4 and reps["replication"].tolist() == [0, 1, 2, 3]
@@ -62,16 +67,18 @@ def test_sweep_prints_the_tradeoff_with_the_frontier(tiny_path):
     assert "Trade-off: code pipeline's median lead time vs SLA breach probability" in out.stdout
     assert "* code.stages[0].one_box.bake.duration=5m" in out.stdout
     assert "  code.stages[0].one_box.bake.duration=20m" in out.stdout
+    assert "code lead time p50" in out.stdout  # the trade-off is of the swept pipeline, and says so
 
 
 def test_tune_names_the_best_setting(tiny_path):
     out = invoke("tune", tiny_path, "--sla", 99.9, "--max-breach-probability", 0.1,
-                 "--vary", f"{BAKE}=1m,2m,5m,10m", "-n", 4, "--months", 0.5, "--workers", 2)
+                 "--vary", f"{BAKE}=1m,2m,5m,10m", "-n", 4, "--months", 0.5, "--workers", 2, "--judge", "estimate")
     assert out.exit_code == 0, out.output
     assert f"  {BAKE} = 5m" in out.stdout
     none = invoke("tune", tiny_path, "--sla", 99.9, "--max-breach-probability", 0.1,
                   "--vary", f"{BAKE}=1m,2m", "-n", 2, "--months", 0.5, "--workers", 1)
     assert none.exit_code == 1 and "No evaluated setting meets the bound" in none.stdout
+    assert "Too few replications" not in none.stdout  # these settings breach: more months would not help
     assert "bad changes no alarm caught 100%" in none.stdout  # escaped bad changes are what breaches here
 
 
@@ -107,3 +114,59 @@ def test_shipped_scenarios_compare_in_one_command():
     for name in ("aws-typical", "startup-fast", "no-safety"):
         assert name in out.stdout
     assert "note: these scenarios differ outside their policies" in out.stdout
+
+
+def test_tune_writes_the_users_file_with_only_the_tuned_field_changed(tiny_path, tmp_path):
+    out_file = tmp_path / "tuned.yaml"
+    out = invoke("tune", tiny_path, "--sla", 99.9, "--max-breach-probability", 0.1, "--vary", f"{BAKE}=1m,5m,10m",
+                 "-n", 4, "--months", 0.5, "--workers", 2, "--judge", "estimate", "--write-scenario", out_file)
+    assert out.exit_code == 0, out.output
+    before, after = tiny_path.read_text().splitlines(), out_file.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert len(changed) == 1 and changed[0][1].strip() == "bake: 5m"
+    assert f"wrote the tuned scenario to {out_file}" in out.stderr
+
+
+def test_write_scenario_keeps_every_other_byte_of_a_hand_written_file(tmp_path):
+    from deploysim.scenario.edit import write_scenario
+
+    source = SCENARIOS / "aws-typical.yaml"
+    target = tmp_path / "tuned.yaml"
+    write_scenario(source, {"policy.pipelines.code.stages[3].waves[0].bake.duration": 1800.0,  # `bake: 4h`
+                            "policy.pipelines.code.stages[2].waves[0].bake.duration": 7200.0,  # `{duration: 12h, ...}`
+                            "policy.pipelines.config.stages[1].batching.max_share": 0.5}, target)
+    before, after = source.read_text().splitlines(), target.read_text().splitlines()
+    changed = [(a.strip(), b.strip()) for a, b in zip(before, after, strict=True) if a != b]
+    assert changed == [
+        ("- {unit: az, count: 1, bake: {duration: 12h, min_requests: {Create: 1000}}}",
+         "- {unit: az, count: 1, bake: {duration: 2h, min_requests: {Create: 1000}}}"),
+        ("- {unit: az, count: 1, bake: 4h}", "- {unit: az, count: 1, bake: 30m}"),
+        ("batching: {max_share: 0.33, duration: 2m}", "batching: {max_share: 0.5, duration: 2m}"),
+    ]
+    tuned = deploysim.load_scenario(target)
+    assert tuned.policy.pipelines["code"].stages[3].waves[0].bake.duration == 1800.0
+
+
+def test_frames_can_be_written_as_parquet(tiny_path, tmp_path):
+    out = invoke("run", tiny_path, "-n", 2, "--months", 0.1, "--workers", 1, "--out-dir", tmp_path / "csv")
+    assert out.exit_code == 0, out.output
+    out = invoke("compare", tiny_path, "-n", 2, "--months", 0.1, "--workers", 1, "--out-dir", tmp_path / "pq",
+                 "--format", "parquet")
+    assert out.exit_code == 0, out.output
+    assert "wrote replications.parquet, summary.parquet" in out.stderr
+    reps = pd.read_parquet(tmp_path / "pq" / "replications.parquet")
+    assert reps["replication"].tolist() == [0, 1]
+    pd.testing.assert_frame_equal(reps, pd.read_csv(tmp_path / "csv" / "replications.csv"), check_dtype=False)
+
+
+def test_package_is_typed_and_completion_is_available():
+    import importlib.resources
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert importlib.resources.files("deploysim").joinpath("py.typed").is_file()
+    script = Path(sys.executable).with_name("deploysim")
+    proc = subprocess.run([str(script)], env={"_DEPLOYSIM_COMPLETE": "bash_source", "PATH": str(script.parent)},
+                          capture_output=True, text=True, timeout=60)
+    assert "_deploysim_completion()" in proc.stdout

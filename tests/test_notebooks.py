@@ -100,6 +100,9 @@ def test_notebook_parameters_are_small_and_seeded(name):
     assert "SEED = 1" in params
     reps = re.search(r"REPLICATIONS = (\d+)", params)
     assert reps is None or int(reps.group(1)) <= 20
+    # Monthly figures (SLA breach, credits) are judged on 30-day months, never on a shorter run.
+    months = re.search(r"MONTHS = ([0-9.]+)", params)
+    assert months is None or float(months.group(1)) == 1.0
 
 
 # ---------------------------------------------------------------- executed

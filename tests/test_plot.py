@@ -158,7 +158,10 @@ def test_rollout_timeline_zooms_on_a_rollback_too_short_to_see(tiny_scenario):
     (ax,) = fig.axes
     (inset,) = ax.child_axes
     assert [t.get_text() for t in inset.get_yticklabels()] == ["one-box (1 host)"]
-    assert inset.get_xlabel() == "time since the first bad request (min)"
+    # Low in the chart, the inset's axis is on top, clear of the chart's own tick labels.
+    assert inset.get_xlabel() == "zoom on detection and rollback: time since the first bad request (min)"
+    assert inset.xaxis.get_label_position() == "top"
+    assert _overlapping_texts(fig) == []
     assert _vlines(inset, "#d62728") == pytest.approx([0.0, 3.0])  # first bad request, alarm
     (band,) = inset.patches[-1:]
     assert band.get_bbox().x0 == pytest.approx(3.0) and band.get_bbox().x1 == pytest.approx(13.0)
@@ -408,4 +411,65 @@ def test_plots_accept_the_frames_of_a_real_comparison(tiny_scenario):
 
 def test_the_plot_package_exports_only_figure_functions():
     assert sorted(plot.__all__) == ["budget_burndown", "cdf", "error_rate", "policy_comparison",
-                                    "rollout_timeline", "uptime_histogram", "version_map"]
+                                    "rollout_timeline", "sensitivity_tornado", "uptime_histogram", "version_map"]
+
+
+# ---------------------------------------------------------------- no label overlaps another
+
+
+def _overlapping_texts(fig: Figure) -> list[tuple[str, str]]:
+    """Pairs of visible, non-empty texts whose boxes, as the renderer lays them out, overlap by more than a pixel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = []
+    for text in fig.findobj(Text):
+        if text.get_visible() and text.get_text().strip() and text.get_alpha() != 0:
+            boxes.append((text.get_text(), text.get_window_extent(renderer).padded(-1.0)))
+    return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
+
+
+def _sensitivity_frame(rows: int = 21) -> pd.DataFrame:
+    """As many variants as aws-typical's sensitivity sweep has, with long setting names."""
+    rng = np.random.default_rng(3)
+    out = []
+    for i in range(rows):
+        d, lead = rng.normal(0, 30), rng.normal(0, 2)
+        out.append({"setting": f"code later-wave bakes of every production stage {i}", "to": "4 h – 8 h",
+                    "d_downtime_s": d, "d_downtime_s_low": d - 20, "d_downtime_s_high": d + 20,
+                    "d_lead_time_h": lead, "d_lead_time_h_low": lead - 0.5, "d_lead_time_h_high": lead + 0.5})
+    out[0].update(d_downtime_s_low=np.nan, d_downtime_s_high=np.nan)  # no interval: no bar, an open dot
+    return pd.DataFrame(out)
+
+
+def test_sensitivity_tornado_draws_one_row_per_variant_with_its_interval():
+    frame = _sensitivity_frame()
+    fig = plot.sensitivity_tornado(frame)
+    _render(fig)
+    left, right = fig.axes
+    assert [t.get_text() for t in left.get_yticklabels()][-1].endswith("→ 4 h – 8 h")
+    assert len(left.get_yticklabels()) == 21
+    assert left.get_title() == "Δ downtime per month (min)" and right.get_title() == "Δ median lead time (h)"
+    # Largest effect on top: the top row has the largest normalised effect of the frame.
+    size = np.maximum(frame["d_downtime_s"].abs() / frame["d_downtime_s"].abs().max(),
+                      frame["d_lead_time_h"].abs() / frame["d_lead_time_h"].abs().max())
+    top_label = left.get_yticklabels()[-1].get_text()
+    assert size[int(top_label.split(" → ")[0].rsplit(" ", 1)[1])] == size.max()
+
+
+@pytest.mark.parametrize("name", ["rollout_timeline", "version_map", "error_rate", "uptime_histogram",
+                                  "policy_comparison", "sensitivity_tornado"])
+def test_no_label_of_any_figure_overlaps_another(name, bad_run):
+    figures = {
+        "rollout_timeline": lambda: plot.rollout_timeline(bad_run),
+        "version_map": lambda: plot.version_map(bad_run),
+        "error_rate": lambda: plot.error_rate(bad_run),
+        "uptime_histogram": lambda: plot.uptime_histogram(_replications_frame(), sla_target_pct=99.9,
+                                                          credit_table="s3-standard"),
+        "policy_comparison": lambda: plot.policy_comparison(_tradeoff_frame()),
+        "sensitivity_tornado": lambda: plot.sensitivity_tornado(_sensitivity_frame()),
+    }
+    assert _overlapping_texts(figures[name]()) == []

@@ -30,8 +30,8 @@ SUBPACKAGE_NAMES = {
         "monte_carlo", "pareto_front", "parse_param", "same_world", "sweep", "tune", "with_values",
     ],
     "deploysim.plot": [
-        "budget_burndown", "cdf", "error_rate", "policy_comparison", "rollout_timeline", "uptime_histogram",
-        "version_map",
+        "budget_burndown", "cdf", "error_rate", "policy_comparison", "rollout_timeline", "sensitivity_tornado",
+        "uptime_histogram", "version_map",
     ],
     "deploysim.report": [
         "Report", "ReportFigure", "Sensitivity", "build_report", "make_report", "sensitivity", "sla_table", "to_html",

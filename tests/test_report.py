@@ -267,13 +267,14 @@ def test_report_command_works_on_every_shipped_scenario(name, tmp_path):
     md = (out / "report.md").read_text(encoding="utf-8")
     assert md.startswith(f"# SLA budget report: {name}")
     assert "No sensitivity sweep was run" in md
+    assert "replications per variant, not" not in md  # one replication count: nothing to explain
     assert (out / "index.html").stat().st_size > 10_000
     assert "warning" not in result.output
 
 
 def test_report_command_with_its_sweep(tmp_path):
     out = tmp_path / "r"
-    result = CliRunner().invoke(main, ["report", str(SCENARIOS / "startup-fast.yaml"), "-n", "2", "--months", "0.05",
+    result = CliRunner().invoke(main, ["report", str(SCENARIOS / "startup-fast.yaml"), "-n", "3", "--months", "0.05",
                                        "--sensitivity-replications", "2", "--sensitivity-pipeline", "code",
                                        "--workers", "2", "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -281,6 +282,14 @@ def test_report_command_with_its_sweep(tmp_path):
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "| code one-box bakes | 30 min | 15 min |" in md
     assert "--sensitivity-pipeline code" in md
+    # Progress on stderr, a line per phase, though stderr is not a terminal here.
+    assert "The sensitivity sweep below runs 2 replications per variant, not 3" in md  # counts differ: said
+    for phase in ("phase 1 of 3: 3 replication(s) of startup-fast", "phase 2 of 3: the example month",
+                  "phase 3 of 3: sensitivity sweep, 2 replication(s) per variant", "building the report"):
+        assert phase in result.stderr
+    assert "blog" not in md  # no editorial asides
+    description = deploysim.load_scenario(SCENARIOS / "startup-fast.yaml").description
+    assert description not in md.split("## At a glance")[0]  # the headline is the run's, not a stale description
 
 
 @pytest.mark.parametrize("args, message", [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pydantic
 import pytest
 import yaml
@@ -188,3 +190,157 @@ def test_any_corrupted_field_is_a_scenario_error_never_a_crash(path, value):
         deploysim.scenario_from_dict(data)
     except deploysim.ScenarioError as error:
         assert error.problems and all(isinstance(p, str) and m for p, m in error.problems)
+
+
+# ---------------------------------------------------------------- the JSON Schema agrees with validate
+
+class _EditorLoader(yaml.SafeLoader):
+    """YAML as an editor's schema checker reads it: timestamps stay text (JSON has no dates)."""
+
+
+_EditorLoader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _schema_validator():
+    import jsonschema
+    from click.testing import CliRunner
+
+    from deploysim.cli import main
+
+    out = CliRunner().invoke(main, ["schema"])
+    assert out.exit_code == 0
+    schema = json.loads(out.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+SCENARIO_FILES = sorted(p for p in SCENARIOS.glob("*.yaml") if not p.name.endswith(".versions.yaml"))
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.name)
+def test_every_shipped_scenario_passes_the_emitted_json_schema(path):
+    """`deploysim schema` accepts what `validate` accepts: the string forms of bakes and random durations."""
+    errors = [f"{list(e.absolute_path)}: {e.message}"
+              for e in _schema_validator().iter_errors(yaml.load(path.read_text(), Loader=_EditorLoader))]
+    assert errors == []
+    deploysim.load_scenario(path)
+
+
+def _good() -> dict:
+    return yaml.load((SCENARIOS / "aws-typical.yaml").read_text(), Loader=_EditorLoader)
+
+
+GOOD_VARIANTS = [
+    ("policy.pipelines.code.stages.2.waves.0.bake", "1h 30m"),
+    ("policy.pipelines.code.stages.2.waves.0.bake", 5400),
+    ("policy.pipelines.code.stages.2.waves.0.bake", {"duration": "90", "min_datapoints": 3}),
+    ("faults.az_outage.duration", "45m"),
+    ("faults.az_outage.duration", {"dist": "exponential", "mean": "20m"}),
+]
+BAD_VARIANTS = [
+    ("policy.pipelines.code.stages.2.waves.0.bake", "5x"),
+    ("policy.pipelines.code.stages.2.waves.0.bake", -5),
+    ("policy.pipelines.code.stages.2.waves.0.bake", {"duration": "1h", "wait": 3}),
+    ("faults.az_outage.duration", "lots"),
+    ("faults.az_outage.duration", {"dist": "gamma", "mean": "20m"}),
+    ("changes.code.bad_probability", "1%"),
+    ("changes.code.bad_probability", 5),
+    ("policy.pipelines.code.stages.2.waves.1.count", "all"),
+    ("fleet.regions", []),
+    ("traffic.peak_hour_local", 24),
+]
+
+
+@pytest.mark.parametrize("path, value", GOOD_VARIANTS)
+def test_forms_validate_accepts_the_schema_accepts(path, value):
+    data = patched(_good(), path, value)
+    assert list(_schema_validator().iter_errors(data)) == []
+    deploysim.scenario_from_dict(yaml.safe_load(yaml.safe_dump(data)))
+
+
+@pytest.mark.parametrize("path, value", BAD_VARIANTS)
+def test_forms_validate_rejects_the_schema_rejects(path, value):
+    data = patched(_good(), path, value)
+    assert list(_schema_validator().iter_errors(data)) != []
+    with pytest.raises(deploysim.ScenarioError):
+        deploysim.scenario_from_dict(yaml.safe_load(yaml.safe_dump(data)))
+
+
+def test_problems_name_line_and_column_and_never_pydantic_words(tmp_path):
+    data = yaml.safe_load((SCENARIOS / "aws-typical.yaml").read_text())
+    data = patched(data, "changes.code.bad_probability", "1%")
+    data = patched(data, "fleet.regions", [])
+    data = patched(data, "policy.pipelines.code.stages.2.regions", "us-east-1")
+    data = patched(data, "policy.pipelines.code.stages.2.waves.0.bake", "5x")
+    data = patched(data, "faults.az_outage.duration", "lots")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data, sort_keys=False))
+    lines = bad.read_text().splitlines()
+    with pytest.raises(deploysim.ScenarioError) as info:
+        deploysim.load_scenario(bad)
+    error = info.value
+    found = dict(error.problems)
+    assert found["changes.code.bad_probability"] == "expected a fraction, e.g. 0.0001 for 0.01%, not a percentage"
+    assert found["fleet.regions"] == "needs at least 1 item(s), got 0"
+    assert found["policy.pipelines.code.stages[2].regions"].startswith("expected a list")
+    # A shorthand is reported where the author wrote it, not at the long form's hidden field.
+    assert "policy.pipelines.code.stages[2].waves[0].bake" in found and "faults.az_outage.duration" in found
+    line, column = error.positions["changes.code.bad_probability"]
+    assert lines[line - 1][column - 1:].startswith("bad_probability: 1%")
+    line, column = error.positions["faults.az_outage.duration"]
+    assert lines[line - 1][column - 1:].startswith("duration: lots")
+    text = str(error)
+    assert f"changes.code.bad_probability (line {error.positions['changes.code.bad_probability'][0]}, column" in text
+    for word in ("Input should", "Tuple should", "after validation", ".value", "valid tuple"):
+        assert word not in text
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):
+    text = (SCENARIOS / "startup-fast.yaml").read_text()
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(text.replace("name: startup-fast", "name: startup-fast\nname: other", 1))
+    first = next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith("name:"))
+    with pytest.raises(deploysim.ScenarioError) as info:
+        deploysim.load_scenario(twice)
+    assert info.value.problems == [("name", f"duplicate key 'name' at line {first + 1} (first given at line {first}); "
+                                             "give each field once")]
+
+
+def test_validate_passes_on_the_project_scenarios_folder():
+    """The CI recipe in docs/howto.md, on the shipped folder: a local fleet's versions file is recognised."""
+    from click.testing import CliRunner
+
+    from deploysim.cli import main
+
+    out = CliRunner().invoke(main, ["validate", *map(str, sorted(SCENARIOS.glob("*.yaml")))])
+    assert out.exit_code == 0, out.output
+    assert "ok: " + str(SCENARIOS / "local-fleet.versions.yaml") + " (versions file of a local fleet" in out.stdout
+
+
+def test_init_writes_a_commented_starter_that_validates_and_fits_the_schema(tmp_path):
+    from click.testing import CliRunner
+
+    from deploysim.cli import main
+
+    target = tmp_path / "shop.yaml"
+    out = CliRunner().invoke(main, ["init", str(target), "--region", "us-east-1=America/New_York",
+                                    "--region", "eu-west-1=Europe/Dublin", "--azs", "2", "--hosts-per-az", "5"])
+    assert out.exit_code == 0, out.output
+    text = target.read_text()
+    assert text.startswith("# A starter scenario written by `deploysim init`")
+    assert sum(line.lstrip().startswith("#") for line in text.splitlines()) >= 8  # every section explained
+    scenario = deploysim.load_scenario(target)
+    assert scenario.name == "shop"
+    assert [(r.name, r.timezone, r.azs, r.hosts_per_cell) for r in scenario.fleet.regions] == [
+        ("us-east-1", "America/New_York", 2, 5), ("eu-west-1", "Europe/Dublin", 2, 5)]
+    assert [s.name for s in scenario.policy.pipelines["code"].stages] == [
+        "pre-production", "prod-1-us-east-1", "prod-2-eu-west-1"]
+    assert list(_schema_validator().iter_errors(yaml.load(text, Loader=_EditorLoader))) == []
+    again = CliRunner().invoke(main, ["init", str(target)])
+    assert again.exit_code == 2 and "exists; pass --force" in again.output
+    bad = CliRunner().invoke(main, ["init", str(tmp_path / "x.yaml"), "--region", "a=Mars/Base"])
+    assert bad.exit_code == 2 and "unknown IANA time zone 'Mars/Base'" in bad.output
+    assert "needs at least" not in bad.output and not (tmp_path / "x.yaml").exists()

@@ -13,6 +13,7 @@ import click
 
 from .execute import execute, status
 from .experiments import compare, sweep, tune
+from .init import init
 from .local import local
 from .report import report
 from .simulate import run, schema, validate
@@ -26,5 +27,5 @@ def main() -> None:
     """Simulate safe, hands-off deployment policies and the uptime they buy."""
 
 
-for _command in (run, validate, schema, compare, sweep, tune, execute, status, local, report):
+for _command in (init, run, validate, schema, compare, sweep, tune, execute, status, local, report):
     main.add_command(_command)

@@ -73,14 +73,25 @@ def dask_client(address: str | None) -> Iterator[Any]:
         client.close()
 
 
-def write_csvs(out_dir: Path | None, frames: Mapping[str, Any]) -> None:
-    """Write each frame as `<name>.csv` in `out_dir` (nothing if it is None) and say so on stderr."""
+FILE_FORMATS = ("csv", "parquet")
+
+
+def write_csvs(out_dir: Path | None, frames: Mapping[str, Any], file_format: str = "csv") -> None:
+    """Write each frame as `<name>.csv` (or `.parquet`) in `out_dir` (nothing if it is None) and say so on stderr."""
     if out_dir is None:
         return
+    if file_format == "parquet":
+        try:
+            import pyarrow  # type: ignore[import-untyped]  # noqa: F401  (pandas writes Parquet through it)
+        except ImportError:
+            fail("--format parquet needs pyarrow: pip install 'deploysim[parquet]'")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, frame in frames.items():
-            frame.to_csv(out_dir / f"{name}.csv", index=False)
+            if file_format == "parquet":
+                frame.to_parquet(out_dir / f"{name}.parquet", index=False)
+            else:
+                frame.to_csv(out_dir / f"{name}.csv", index=False)
     except OSError as error:
         raise click.ClickException(f"cannot write to {out_dir}: {error.strerror or error}") from None
-    click.echo(f"wrote {', '.join(f'{n}.csv' for n in frames)} to {out_dir}", err=True)
+    click.echo(f"wrote {', '.join(f'{n}.{file_format}' for n in frames)} to {out_dir}", err=True)

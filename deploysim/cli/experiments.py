@@ -14,8 +14,13 @@ import click
 
 import deploysim
 
-from .common import dask_client, fail, guarded, load, write_csvs
-from .options import experiment_options
+from .common import FILE_FORMATS, dask_client, fail, guarded, load, write_csvs
+from .options import apply
+from .options import experiment_options as _shared_options
+
+experiment_options = apply(_shared_options, click.option(
+    "--format", "file_format", type=click.Choice(FILE_FORMATS), default="csv", show_default=True,
+    help="File format of the frames --out-dir writes (parquet needs pyarrow: pip install 'deploysim[parquet]')."))
 
 
 def _run_kwargs(kw: dict[str, Any], client: Any) -> dict[str, Any]:
@@ -28,7 +33,7 @@ def _print_experiment(exp: Any, kw: dict[str, Any], text: str, tables: dict[str,
     from ..experiments.text import tables_json
 
     write_csvs(kw["out_dir"], {"replications": exp.replications, **tables,
-                               **({"changes": exp.changes} if len(exp.changes) else {})})
+                               **({"changes": exp.changes} if len(exp.changes) else {})}, kw.get("file_format", "csv"))
     click.echo(tables_json(tables) if kw["as_json"] else text)
 
 
@@ -112,11 +117,16 @@ def sweep(scenario_path: str, params: tuple[str, ...], pipeline: str | None, **k
 @click.option("--pipeline", default="code", show_default=True, help="Pipeline whose settings and lead time are tuned.")
 @click.option("--max-evaluations", type=click.IntRange(min=1), default=16, show_default=True,
               help="Most settings to simulate (each costs --replications runs).")
-@click.option("--cautious", is_flag=True,
-              help="Judge the bound by the upper end of the breach probability's 95% interval, not the estimate.")
+@click.option("--judge", type=click.Choice(["upper", "estimate"]), default="upper", show_default=True,
+              help="Judge the bound by the upper end of the breach probability's 95% interval (a setting must be "
+              "shown safe enough) or by the estimate alone (optimistic with few replications).")
+@click.option("--cautious", is_flag=True, hidden=True, help="Same as --judge upper (the default).")
+@click.option("--write-scenario", "write_to", type=click.Path(dir_okay=False), default=None,
+              help="Write the scenario with the best setting to this YAML file: the input file as written "
+              "(comments, order, shorthands), with only the tuned fields changed.")
 @experiment_options
 def tune(scenario_path: str, max_breach_probability: float, vary: tuple[str, ...], pipeline: str,
-         max_evaluations: int, cautious: bool, **kw: Any) -> None:
+         max_evaluations: int, judge: str, cautious: bool, write_to: str | None, **kw: Any) -> None:
     """Find the shortest median lead time whose SLA breach probability stays within a bound."""
     from ..experiments.params import parse_param
     from ..experiments.text import format_tune, tables_json
@@ -136,11 +146,24 @@ def tune(scenario_path: str, max_breach_probability: float, vary: tuple[str, ...
     with dask_client(kw["dask_scheduler"]) as client:
         result = guarded(deploysim.tune)(
             scenario, vary=space, pipeline=pipeline, max_breach_probability=max_breach_probability,
-            max_evaluations=max_evaluations, criterion="upper" if cautious else "estimate", **_run_kwargs(kw, client))
-    write_csvs(kw["out_dir"], {"candidates": result.candidates, "replications": result.experiment.replications})
+            max_evaluations=max_evaluations, criterion="upper" if cautious else judge, **_run_kwargs(kw, client))
+    write_csvs(kw["out_dir"], {"candidates": result.candidates, "replications": result.experiment.replications},
+               kw.get("file_format", "csv"))
     if kw["as_json"]:
         click.echo(tables_json({"candidates": result.candidates}))
     else:
-        click.echo(format_tune(result, scenario.name, seed=kw["seed"], cautious=cautious))
+        click.echo(format_tune(result, scenario.name, seed=kw["seed"]))
     if result.best is None:
+        if write_to is not None:
+            click.echo(f"no setting met the bound: {write_to} not written", err=True)
         raise SystemExit(1)
+    if write_to is not None and result.best_values is not None:
+        from ..experiments.params import resolve_path
+        from ..scenario.edit import write_scenario
+
+        values = {resolve_path(scenario, p): v for p, v in result.best_values.items()}
+        try:
+            write_scenario(scenario_path, values, write_to)
+        except OSError as error:
+            fail(f"cannot write {write_to}: {error.strerror or error}")
+        click.echo(f"wrote the tuned scenario to {write_to} ({len(values)} field(s) changed)", err=True)

@@ -72,6 +72,7 @@ def report(scenario_path: str, out_dir: Path, sla_target_pct: float, replication
         "sensitivity_replications": n_sens,
         "sensitivity_pipelines": list(sensitivity_pipelines) or None,
         "command": command,
+        "phase": say,
     }
     with dask_client(dask_scheduler) as client:
         result = guarded(make_report)(scenario, client=client, **kwargs)

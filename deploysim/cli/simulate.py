@@ -75,11 +75,23 @@ def validate(paths: tuple[str, ...]) -> None:
     """Check scenario files; print `ok: PATH (name)` for each valid one, exit 2 if any is not.
 
     Valid files can still get warnings (traffic over capacity, alarms that can never fire, batches
-    over the headroom): printed, exit status unchanged."""
+    over the headroom): printed, exit status unchanged. A local fleet's versions file
+    (`NAME.versions.yaml`, next to its scenario) is checked as one."""
     from deploysim.scenario.checks import scenario_warnings  # here: --help must not load the schema library
 
     failed = False
     for path in paths:
+        if path.endswith(".versions.yaml"):
+            from ..localfleet.service import VersionsFileError, load_versions
+
+            try:
+                versions = load_versions(path)
+            except VersionsFileError as error:
+                click.echo(f"error: {error}", err=True)
+                failed = True
+            else:
+                click.echo(f"ok: {path} (versions file of a local fleet: {len(versions)} version(s))")
+            continue
         try:
             scenario = deploysim.load_scenario(path)
         except ValueError as error:  # a ScenarioError, or a file that is not UTF-8 text
@@ -95,5 +107,7 @@ def validate(paths: tuple[str, ...]) -> None:
 
 @click.command()
 def schema() -> None:
-    """Print the JSON Schema of scenario files."""
-    click.echo(json.dumps(deploysim.Scenario.model_json_schema(), indent=2))
+    """Print the JSON Schema of scenario files (with the shorthands `validate` accepts, e.g. `bake: 1h`)."""
+    from ..scenario.json_schema import scenario_json_schema
+
+    click.echo(json.dumps(scenario_json_schema(), indent=2))

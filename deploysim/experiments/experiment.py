@@ -34,6 +34,9 @@ SUMMARY_METRICS: dict[str, str] = {
 }
 """The figures the summary reports, with what each is and its unit."""
 
+BINARY_METRICS = frozenset({"sla_breach"})
+"""Yes/no figures: their means are probabilities, with exact intervals (single and paired)."""
+
 
 @dataclass
 class Experiment:
@@ -68,7 +71,7 @@ class Experiment:
                 x = frame[metric].to_numpy(dtype=float)
                 x = x[np.isfinite(x)]
                 row: dict[str, Any] = {"policy": policy, "metric": metric, "n": int(x.size)}
-                if metric == "sla_breach":
+                if metric in BINARY_METRICS:
                     low, high = stats.proportion_ci(int(x.sum()), int(x.size), confidence)
                 else:
                     low, high = stats.mean_ci(x, confidence)
@@ -121,7 +124,9 @@ class Experiment:
     def paired(self, metrics: list[str] | None = None, baseline: str | None = None,
                confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
         """Each policy minus the baseline, replication by replication (common random numbers), with
-        the paired interval and, for comparison, the interval that ignores the pairing."""
+        the paired interval and, for comparison, the interval that ignores the pairing. A yes/no figure
+        (SLA breach) gets the exact paired-proportion interval; a figure whose differences have no
+        spread gets no interval (NaN), as resampling cannot bound it."""
         base = baseline or self.baseline or self.policies[0]
         if base not in self.policies:
             raise ValueError(f"unknown baseline policy {base!r}; policies: {', '.join(self.policies)}")
@@ -132,8 +137,9 @@ class Experiment:
                 continue
             a, b = wide[base].align(wide[policy], join="inner", axis=0)
             for metric in metrics or list(SUMMARY_METRICS):
-                diff, low, high = stats.paired_difference_ci(b[metric], a[metric], confidence)
-                _, u_low, u_high = stats.unpaired_difference_ci(b[metric], a[metric], confidence)
+                binary = metric in BINARY_METRICS
+                diff, low, high = stats.paired_difference_ci(b[metric], a[metric], confidence, binary=binary)
+                _, u_low, u_high = stats.unpaired_difference_ci(b[metric], a[metric], confidence, binary=binary)
                 rows.append({"policy": policy, "baseline": base, "metric": metric, "mean_difference": diff,
                              "ci_low": low, "ci_high": high, "unpaired_ci_low": u_low, "unpaired_ci_high": u_high})
         return pd.DataFrame(rows)

@@ -1,6 +1,8 @@
 """Scenario fields by path: read, set and sweep any field of a scenario (``a.b[2].c``).
 
-Paths are the ones error messages print, e.g. ``policy.pipelines.code.stages[2].waves[0].bake.duration``.
+Paths are the ones error messages print, e.g. ``policy.pipelines.code.stages[2].waves[0].bake.duration``;
+an item of a list may also be named by one of its fields, ``stages[name=prod-2].waves[0]``, which
+stays right when stages are added or reordered.
 A changed scenario is validated again in full, so a value that does not fit its field is reported
 with the field's path, as for a scenario file.
 """
@@ -16,36 +18,74 @@ import yaml
 
 from ..scenario import Scenario, ScenarioError, scenario_from_dict
 
-_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]|\[([A-Za-z_]\w*)=([^\]]+)\]")
+
+Part = str | int | tuple[str, str]  # a field, a position in a list, or (field, value) naming a list item
 
 
 class ParameterError(ValueError):
     """A parameter path, grid or value that cannot be used; the message is one line."""
 
 
-_PATH = re.compile(r"[^.\[\]]+(\[\d+\])*(\.[^.\[\]]+(\[\d+\])*)*")
+_SELECT = r"\[(\d+|[A-Za-z_]\w*=[^\]]+)\]"
+_PATH = re.compile(rf"[^.\[\]]+({_SELECT})*(\.[^.\[\]]+({_SELECT})*)*")
 
 
-def parse_path(path: str) -> list[str | int]:
-    """``"a.b[2].c"`` → ``["a", "b", 2, "c"]``."""
+def parse_path(path: str) -> list[Part]:
+    """``"a.b[2].c"`` → ``["a", "b", 2, "c"]``; ``"stages[name=prod-2]"`` → ``["stages", ("name", "prod-2")]``."""
     text = path.strip()
     if not text:
         raise ParameterError("empty parameter path")
     if not _PATH.fullmatch(text):
         raise ParameterError(f"malformed parameter path {path!r}: expected names joined by dots, "
-                             "with [N] after a list, e.g. policy.pipelines.code.stages[2].one_box.bake")
-    return [name if name else int(index) for name, index in _TOKEN.findall(text)]
-
-
-def _format(parts: Sequence[str | int]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + part
+                             "with [N] or [name=NAME] after a list, e.g. policy.pipelines.code.stages[2].one_box.bake "
+                             "or policy.pipelines.code.stages[name=prod-2].waves[0].bake")
+    out: list[Part] = []
+    for name, index, key, value in _TOKEN.findall(text):
+        out.append(name if name else int(index) if index else (key, value.strip()))
     return out
 
 
-def _walk(data: Any, parts: Sequence[str | int], path: str) -> tuple[Any, str | int]:
+def _format(parts: Sequence[Part]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, tuple):
+            out += f"[{part[0]}={part[1]}]"
+        else:
+            out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + part
+    return out
+
+
+def _positional(data: Any, parts: Sequence[Part], path: str) -> list[str | int]:
+    """The parts with every [field=value] replaced by the position of the item it names."""
+    out: list[str | int] = []
+    node = data
+    for i, part in enumerate(parts):
+        if isinstance(part, tuple):
+            key, value = part
+            here = _format(parts[:i])
+            if not isinstance(node, list):
+                raise ParameterError(f"unknown parameter path {path!r}: {here} is not a list")
+            hits = [j for j, item in enumerate(node) if isinstance(item, dict) and str(item.get(key)) == value]
+            if len(hits) != 1:
+                known = ", ".join(str(item.get(key)) for item in node if isinstance(item, dict) and key in item)
+                what = "no item" if not hits else f"{len(hits)} items"
+                raise ParameterError(f"unknown parameter path {path!r}: {what} of {here} with {key} {value!r} "
+                                     f"(known: {known or 'none'})")
+            part = hits[0]
+        out.append(part)
+        node = _step(node, part, out, path)
+    return out
+
+
+def resolve_path(scenario: Scenario, path: str) -> str:
+    """The path with items named by a field ([name=prod-2]) written by position ([3])."""
+    return _format(_positional(scenario_data(scenario), parse_path(path), path))
+
+
+def _walk(data: Any, named: Sequence[Part], path: str) -> tuple[Any, str | int]:
     """The container holding the last part of `parts`, and that part; errors name the first bad step."""
+    parts = _positional(data, named, path)
     node = data
     for i, part in enumerate(parts[:-1] if parts else parts):
         node = _step(node, part, parts[: i + 1], path)
@@ -54,7 +94,7 @@ def _walk(data: Any, parts: Sequence[str | int], path: str) -> tuple[Any, str | 
     return node, last
 
 
-def _step(node: Any, part: str | int, so_far: Sequence[str | int], path: str) -> Any:
+def _step(node: Any, part: str | int, so_far: Sequence[Part], path: str) -> Any:
     here = _format(so_far)
     if isinstance(part, int):
         if not isinstance(node, list):

@@ -18,6 +18,13 @@ The search (deterministic; every evaluation runs the same replications, common r
 2. Refinement: from the fastest feasible point, try one rung down on each dimension alone; take
    the feasible move with the shortest lead time; repeat until no move helps or the evaluation
    budget is spent. If nothing is feasible, the result says so (and lists the safest point).
+Judging the bound: by default a setting is feasible only when the upper end of the 95% interval of
+its breach probability is within the bound (the evidence must say it is safe enough);
+``criterion="estimate"`` judges the estimate instead. Among settings with the same lead time the
+safer one wins (lower upper bound, then lower estimate, then longer bakes / smaller batches); a move
+in the refinement must shorten the lead time. When the replications are too few to show any
+setting within the bound, `TuneResult.evidence` says how many would.
+
 Greedy descent on ladders finds the optimum when lead time grows and breach probability falls
 with each dimension (the usual case); it is not guaranteed to otherwise.
 """
@@ -34,6 +41,7 @@ import pandas as pd
 
 from ..durations import format_duration_s, parse_duration_s
 from ..scenario import Scenario
+from . import stats
 from .api import _check_replications, _settings, compare
 from .experiment import Experiment, pareto_front
 from .params import ParameterError, check_grid, get_value, with_values
@@ -87,6 +95,7 @@ class TuneResult:
     pipeline: str
     sla_target_pct: float
     max_breach_probability: float
+    criterion: str = "upper"
 
     CAUSES: ClassVar[dict[str, str]] = {"downtime_alarm_caught_s": "bad changes caught by alarms",
               "downtime_no_alarm_s": "bad changes no alarm caught",
@@ -104,6 +113,32 @@ class TuneResult:
         return {"setting": safest["setting"], "breach_probability": float(safest["breach_probability"]),
                 "breach_ci_low": float(safest["breach_ci_low"]), "breach_ci_high": float(safest["breach_ci_high"]),
                 "breaching_months": int(len(breached)), "downtime_share_by_cause": shares}
+
+
+    def evidence(self) -> dict[str, Any] | None:
+        """When the bound is judged on the upper confidence limit and settings faster than the chosen one
+        (all, when none was chosen) have an estimate within the bound but an upper limit above it: the
+        replications are too few to separate them. Returns the fastest such setting, its estimate, the
+        replications that would show it within the bound if its rate held (None when the rate is not
+        below the bound), and the fewest replications that could show any setting within the bound
+        (with no breach at all). None when the replications were not what held a faster setting back."""
+        if self.criterion != "upper":
+            return None
+        c = self.candidates
+        n = self.experiment.n_replications
+        held = c[(c["breach_probability"] <= self.max_breach_probability)
+                 & (c["breach_ci_high"] > self.max_breach_probability)]
+        if self.best is not None:
+            held = held[held["lead_time_p50_h"] < self.best["lead_time_p50_h"]]
+        if not len(held):
+            return None
+        fastest = held.sort_values(["lead_time_p50_h", "breach_probability"], kind="stable").iloc[0]
+        rate = float(fastest["breach_probability"])
+        return {"setting": fastest["setting"], "held_back": int(len(held)), "replications": n,
+                "breach_probability": rate,
+                "breach_ci_low": float(fastest["breach_ci_low"]), "breach_ci_high": float(fastest["breach_ci_high"]),
+                "replications_needed": stats.replications_to_show_below(rate, self.max_breach_probability),
+                "replications_minimum": stats.replications_to_show_below(0.0, self.max_breach_probability)}
 
 
 def _show(path: str, value: Any) -> str:
@@ -177,11 +212,11 @@ def dimensions(scenario: Scenario, vary: str | Mapping[str, Sequence[Any]], pipe
 def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: float,
          vary: str | Mapping[str, Sequence[Any]] = "bake durations", pipeline: str = "code",
          replications: int = 100, seed: int = 1, months: float = 1.0, credit_table: str = "s3-standard",
-         max_evaluations: int = 16, criterion: str = "estimate", workers: int | None = None,
+         max_evaluations: int = 16, criterion: str = "upper", workers: int | None = None,
          client: Any = None, progress: bool | None = None) -> TuneResult:
     """Search `vary` for the settings with the shortest median lead time of `pipeline` whose SLA
-    breach probability is at most `max_breach_probability` (`criterion="estimate"` judges the
-    estimate; `"upper"` the upper end of its 95% interval, the cautious reading). See the module docstring."""
+    breach probability is at most `max_breach_probability` (`criterion="upper"`, the default, judges the
+    upper end of its 95% interval; `"estimate"` the estimate alone). See the module docstring."""
     if not 0.0 <= max_breach_probability < 1.0:
         raise ParameterError(f"max breach probability must be in [0, 1), got {max_breach_probability}")
     _settings(months, sla_target_pct, credit_table)
@@ -205,6 +240,12 @@ def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: f
                      for d, k in zip(dims, point, strict=True))
 
     evaluated: dict[tuple[int, ...], dict[str, Any]] = {}
+
+    def preference(pt: tuple[int, ...]) -> tuple[Any, ...]:
+        # Shortest lead time first; equal lead times go to the safer setting (lower upper bound, lower
+        # estimate, then the longer bakes / larger offsets).
+        f = evaluated[pt]
+        return (round(f["lead_time_p50_h"], 9), f["breach_ci_high"], f["breach_probability"], tuple(-k for k in pt))
     experiments: list[Experiment] = []
 
     def evaluate(points: list[tuple[int, ...]]) -> None:
@@ -226,7 +267,7 @@ def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: f
     evaluate([tuple(k for _ in dims) for k in UNIFORM_SHIFTS])
     feasible = [pt for pt, f in evaluated.items() if f["feasible"]]
     if feasible:
-        current = min(feasible, key=lambda pt: (evaluated[pt]["lead_time_p50_h"], pt))
+        current = min(feasible, key=preference)
         while len(evaluated) < max_evaluations:
             moves = [clip(current[:d] + (current[d] - 1,) + current[d + 1:]) for d in range(len(dims))]
             moves = [m for m in moves if m != current]
@@ -235,9 +276,9 @@ def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: f
                       and evaluated[pt]["lead_time_p50_h"] < evaluated[current]["lead_time_p50_h"]]
             if not better:
                 break
-            current = min(better, key=lambda pt: (evaluated[pt]["lead_time_p50_h"], pt))
+            current = min(better, key=preference)
     feasible = [pt for pt, f in evaluated.items() if f["feasible"]]
-    best_pt = min(feasible, key=lambda pt: (evaluated[pt]["lead_time_p50_h"], pt)) if feasible else None
+    best_pt = min(feasible, key=preference) if feasible else None
 
     rows = []
     for pt, f in evaluated.items():
@@ -253,10 +294,11 @@ def tune(scenario: Scenario, *, sla_target_pct: float, max_breach_probability: f
                             experiments[0].settings, seed)
     if best_pt is None:
         return TuneResult(candidates, None, None, experiment, None, dims, pipeline, sla_target_pct,
-                          max_breach_probability)
+                          max_breach_probability, criterion)
     best_values = values_at(best_pt)
     return TuneResult(candidates, candidates[candidates["chosen"]].iloc[0].to_dict(), best_values, experiment,
-                      with_values(scenario, best_values), dims, pipeline, sla_target_pct, max_breach_probability)
+                      with_values(scenario, best_values), dims, pipeline, sla_target_pct, max_breach_probability,
+                      criterion)
 
 
 def _figures(exp: Experiment, label: str, pipeline: str, bound: float, criterion: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from .comparison import policy_comparison
 from .distributions import cdf, uptime_histogram
 from .error_rate import error_rate
 from .timeline import rollout_timeline
+from .tornado import sensitivity_tornado
 from .versions import version_map
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "error_rate",
     "policy_comparison",
     "rollout_timeline",
+    "sensitivity_tornado",
     "uptime_histogram",
     "version_map",
 ]

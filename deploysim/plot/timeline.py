@@ -280,7 +280,7 @@ def _zoom(ax, journey: ChangeJourney, first_bad_s: float, hours, x_max: float):
     alarm_row = journey.alarms[0][1] if journey.alarms else rows[0]
     # The staircase leaves the lower right empty after an early stop, the upper right after a late one.
     lower = alarm_row < len(journey.row_labels) / 2
-    inset = ax.inset_axes([0.45, 0.06, 0.45, 0.34] if lower else [0.45, 0.58, 0.45, 0.34])
+    inset = ax.inset_axes([0.28, 0.06, 0.45, 0.34] if lower else [0.45, 0.58, 0.45, 0.34])
     at = {r: i for i, r in enumerate(rows)}
     since = "the first bad request" if not math.isnan(first_bad_s) else "the alarm"
 
@@ -307,7 +307,13 @@ def _zoom(ax, journey: ChangeJourney, first_bad_s: float, hours, x_max: float):
     inset.set_xlim(minutes(lo), minutes(hi))
     inset.tick_params(axis="x", labelsize=8)
     inset.set_xlabel(f"time since {since} (min)", fontsize=8)
-    inset.set_title("zoom on detection and rollback", fontsize=8)
+    if lower:
+        # Low in the chart, the inset's own axis goes on top: below, it would sit on the chart's tick labels.
+        inset.xaxis.tick_top()
+        inset.xaxis.set_label_position("top")
+        inset.set_xlabel(f"zoom on detection and rollback: time since {since} (min)", fontsize=8)
+    else:
+        inset.set_title("zoom on detection and rollback", fontsize=8)
     ax.indicate_inset([hours(lo), min(rows) - 0.45, hours(hi) - hours(lo), len(rows) - 0.1], inset_ax=inset,
                       edgecolor="#555555")
     return inset

@@ -231,9 +231,7 @@ def sensitivity(scenario: Scenario, *, replications: int = 20, seed: Any = 1, mo
                 row[f"base_{fig}"], row[fig] = _median(a), _median(b)
             else:
                 row[f"base_{fig}"], row[fig] = float(np.nanmean(a)), float(np.nanmean(b))
-            diff, low, high = stats.paired_difference_ci(b.to_numpy(float), a.to_numpy(float))
-            if fig == "breach" and math.isfinite(diff) and not (math.isfinite(low) and math.isfinite(high)):
-                low = high = diff
+            diff, low, high = stats.paired_difference_ci(b.to_numpy(float), a.to_numpy(float), binary=fig == "breach")
             row[f"d_{fig}"], row[f"d_{fig}_low"], row[f"d_{fig}_high"] = diff, low, high
             row[f"clear_{fig}"] = bool(math.isfinite(low) and math.isfinite(high) and (low > 0 or high < 0))
         rows.append(row)

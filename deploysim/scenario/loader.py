@@ -1,7 +1,8 @@
 """Read a scenario file (YAML) into a validated, immutable Scenario; the one place input is checked.
 
-Every problem is reported with the field path (``policy.pipelines.code.stages[2].waves[0].bake``)
-and what was expected, all at once, never as a traceback.
+Every problem is reported with the field path (``policy.pipelines.code.stages[2].waves[0].bake``),
+its line and column in the file, and what was expected, all at once, never as a traceback. A key
+given twice in one mapping is a problem (YAML would silently keep the last).
 """
 
 from __future__ import annotations
@@ -19,14 +20,23 @@ from .schema import Scenario
 MAX_BLOCKED_S = 14 * 86400.0  # a stage whose time windows stay shut longer than this is a policy error
 
 
-class ScenarioError(ValueError):
-    """A scenario that cannot be used; ``problems`` lists (field path, what was expected)."""
+Position = tuple[int, int]  # 1-based line and column in the file
 
-    def __init__(self, problems: Iterable[tuple[str, str]], source: str = "scenario"):
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; ``problems`` lists (field path, what was expected) and
+    ``positions`` maps a field path to its (line, column) in the file, where known."""
+
+    def __init__(self, problems: Iterable[tuple[str, str]], source: str = "scenario",
+                 positions: Mapping[str, Position] | None = None):
         self.problems = list(problems)
         self.source = source
+        self.positions = dict(positions or {})
         lines = [f"{source}: {len(self.problems)} problem(s)"]
-        lines += [f"  {path or '<top>'}: {message}" for path, message in self.problems]
+        for path, message in self.problems:
+            where = self.positions.get(path)
+            at = f" (line {where[0]}, column {where[1]})" if where else ""
+            lines.append(f"  {path or '<top>'}{at}: {message}")
         super().__init__("\n".join(lines))
 
 
@@ -45,37 +55,133 @@ _TYPE_TAGS = {"int", "str", "float", "bool", "constrained-int", "constrained-flo
               "function-before", "function-plain", "function-wrap", "list", "dict", "tuple"}
 
 
-def _pydantic_problems(error: ValidationError) -> list[tuple[str, str]]:
+FRACTION_HINT = "a fraction, e.g. 0.0001 for 0.01%"
+
+_TYPE_MESSAGES = {
+    "float_parsing": "expected a number", "float_type": "expected a number",
+    "int_parsing": "expected a whole number (integer)", "int_type": "expected a whole number (integer)",
+    "int_from_float": "expected a whole number (integer)",
+    "bool_parsing": "expected true or false", "bool_type": "expected true or false",
+    "string_type": "expected text",
+    "tuple_type": "expected a list (one '- item' per line, or [a, b])",
+    "list_type": "expected a list (one '- item' per line, or [a, b])",
+    "dict_type": "expected a mapping of name: value",
+    "model_type": "expected a mapping of field: value", "model_attributes_type": "expected a mapping of field: value",
+    "datetime_parsing": "expected a date and time such as 2026-01-05T00:00:00Z",
+    "datetime_type": "expected a date and time such as 2026-01-05T00:00:00Z",
+    "datetime_from_date_parsing": "expected a date and time such as 2026-01-05T00:00:00Z",
+    "date_parsing": "expected a date such as 2026-12-25", "date_type": "expected a date such as 2026-12-25",
+    "finite_number": "expected a finite number",
+}
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _message(item: Mapping[str, Any], path: str) -> str:
+    """What a field expected, in words a scenario's author uses (never pydantic's)."""
+    kind, ctx, given = item["type"], item.get("ctx") or {}, item.get("input")
+    if kind == "extra_forbidden":
+        return "unknown field (check its spelling and indentation)"
+    if kind == "missing":
+        return "required field is missing"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", item["msg"])).removeprefix("Value error, ")
+    if kind in ("float_parsing", "float_type") and isinstance(given, str) and given.strip().endswith("%"):
+        if path.endswith("_pct"):
+            return "expected a number of percent without the % sign, e.g. 99.9"
+        return f"expected {FRACTION_HINT}, not a percentage"
+    if kind in _TYPE_MESSAGES:
+        return _TYPE_MESSAGES[kind]
+    bounds = {"greater_than": "greater than", "greater_than_equal": "at least", "less_than": "less than",
+              "less_than_equal": "at most"}
+    if kind in bounds:
+        limit = next(iter(ctx.values()))
+        text = f"must be {bounds[kind]} {_number(limit)}"
+        if kind.startswith("less") and float(limit) == 1.0:
+            text += f" ({FRACTION_HINT})"
+        return text
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length')} item(s), got {ctx.get('actual_length')}"
+    if kind == "too_long":
+        return f"takes at most {ctx.get('max_length')} item(s)"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected')}"
+    message = str(item["msg"])
+    return "expected " + message[len("Input should be "):] if message.startswith("Input should be ") else message
+
+
+def _as_given(loc: list[Any], data: Any) -> list[Any]:
+    """The path cut where the file has a single value: a shorthand (``bake: 5x``) is reported at the
+    field the author wrote, not at the part of the long form it stands for (``bake.duration``)."""
+    node: Any = data
+    out: list[Any] = []
+    for part in loc:
+        if isinstance(node, Mapping):
+            if part not in node:
+                return [*out, part]
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int):
+            if not 0 <= part < len(node):
+                return [*out, part]
+            node = node[part]
+        else:
+            return out
+        out.append(part)
+    return out
+
+
+def _pydantic_problems(error: ValidationError, data: Any = None) -> list[tuple[str, str]]:
     by_path: dict[str, list[str]] = {}
     for item in error.errors(include_url=False):
         # Drop pydantic's tags for union members and validators from the path.
         loc = [p for p in item["loc"] if not (isinstance(p, str) and ("[" in p or p in _TYPE_TAGS))]
-        message = item["msg"]
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        if item["type"] == "extra_forbidden":
-            message = "unknown field (check its spelling and indentation)"
-        elif item["type"] == "missing":
-            message = "required field is missing"
+        if data is not None:
+            loc = _as_given(loc, data)
+        message = _message(item, format_path(loc))
         messages = by_path.setdefault(format_path(loc), [])
         if message not in messages:
             messages.append(message)
+    # "needs at least 1 item" when the items are there but each is wrong says nothing: keep the items' problems.
+    for path in [p for p, m in by_path.items() if any(x.startswith("needs at least") for x in m)]:
+        if any(other.startswith(path + "[") for other in by_path):
+            del by_path[path]
     # A value that fits no member of a union gets one line listing what each member expected.
-    return [(path, messages[0] if len(messages) == 1 else "expected one of: " + "; or ".join(messages))
+    return [(path, messages[0] if len(messages) == 1 else
+             "expected one of: " + "; or ".join(m.removeprefix("expected ") for m in messages))
             for path, messages in by_path.items()]
 
 
-def scenario_from_dict(data: Mapping[str, Any], source: str = "scenario") -> Scenario:
-    """Validate plain data (as loaded from YAML) into a Scenario, or raise ScenarioError."""
+def _locate(problems: list[tuple[str, str]], positions: Mapping[str, Position] | None) -> dict[str, Position]:
+    """Each problem's line and column: of its field, or of the nearest enclosing field the file has."""
+    if not positions:
+        return {}
+    out = {}
+    for path, _ in problems:
+        probe = path
+        while probe not in positions and probe:
+            cut = max(probe.rfind("."), probe.rfind("["))
+            probe = probe[:cut] if cut > 0 else ""
+        if probe in positions:
+            out[path] = positions[probe]
+    return out
+
+
+def scenario_from_dict(data: Mapping[str, Any], source: str = "scenario",
+                       positions: Mapping[str, Position] | None = None) -> Scenario:
+    """Validate plain data (as loaded from YAML) into a Scenario, or raise ScenarioError.
+    `positions` (field path -> line, column) lets the error say where in the file each problem is."""
     if not isinstance(data, Mapping):
         raise ScenarioError([("", f"expected a mapping at the top level, got {type(data).__name__}")], source)
     try:
         scenario = Scenario.model_validate(dict(data))
     except ValidationError as error:
-        raise ScenarioError(_pydantic_problems(error), source) from None
+        problems = _pydantic_problems(error, data)
+        raise ScenarioError(problems, source, _locate(problems, positions)) from None
     problems = list(_cross_references(scenario))
     if problems:
-        raise ScenarioError(problems, source)
+        raise ScenarioError(problems, source, _locate(problems, positions))
     return scenario
 
 
@@ -96,11 +202,66 @@ def read_yaml_file(source: str, error: type[ScenarioError] = ScenarioError) -> A
         raise error([("", f"not valid YAML{where}: {problem}")], source) from None
 
 
+def _positions(node: yaml.Node, path: tuple[Any, ...], out: dict[str, Position],
+               duplicates: list[tuple[str, str]]) -> None:
+    """Field path -> (line, column) of every key and item under `node`; keys given twice go to `duplicates`."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = key_node.value
+            child = (*path, int(key) if key_node.tag == "tag:yaml.org,2002:int" else key)
+            where = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key in seen:
+                duplicates.append((format_path(child), f"duplicate key {key!r} at line {where[0]} (first given at "
+                                                       f"line {seen[key]}); give each field once"))
+                continue
+            seen[key] = where[0]
+            out[format_path(child)] = where
+            _positions(value_node, child, out, duplicates)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[format_path((*path, i))] = (item.start_mark.line + 1, item.start_mark.column + 1)
+            _positions(item, (*path, i), out, duplicates)
+
+
+def read_yaml_with_positions(source: str,
+                             error: type[ScenarioError] = ScenarioError) -> tuple[Any, dict[str, Position]]:
+    """The data of a YAML file and the (line, column) of each field path; a key given twice in a
+    mapping raises `error` naming both lines (as do the problems of `read_yaml_file`)."""
+    try:
+        with open(source, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise error([("", f"cannot read file: {exc.strerror}")], source) from None
+    except UnicodeDecodeError as exc:
+        raise error([("", f"not UTF-8 text (byte {exc.start}): save the file as UTF-8")], source) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        positions: dict[str, Position] = {}
+        duplicates: list[tuple[str, str]] = []
+        if node is not None:
+            _positions(node, (), positions, duplicates)
+        if duplicates:
+            raise error(duplicates, source)
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error([("", f"not valid YAML{where}: {problem}")], source) from None
+    finally:
+        loader.dispose()
+    return data, positions
+
+
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
-    """Load and validate a scenario file; raises ScenarioError naming each bad field."""
+    """Load and validate a scenario file; raises ScenarioError naming each bad field with its line and column."""
     source = os.fspath(path)
-    data = read_yaml_file(source)
-    return scenario_from_dict(data if data is not None else {}, source)
+    data, positions = read_yaml_with_positions(source)
+    return scenario_from_dict(data if data is not None else {}, source, positions)
 
 
 def _cross_references(sc: Scenario) -> Iterable[tuple[str, str]]:
