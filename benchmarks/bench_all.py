@@ -191,7 +191,8 @@ def memory(n: int) -> None:
     small, large = peak_rss_mib(REFERENCE, max(n // 4, 1)), peak_rss_mib(REFERENCE, n)
     slope = (large - small) / (n - max(n // 4, 1))
     projected = large + slope * (10_000 - n)
-    print(f"  Monte Carlo of reference on 1 worker: {max(n // 4, 1)} months {small:.0f} MiB, {n} months {large:.0f} MiB "
+    few = max(n // 4, 1)
+    print(f"  Monte Carlo of reference on 1 worker: {few} months {small:.0f} MiB, {n} months {large:.0f} MiB "
           f"({slope * 1024:.1f} KiB per replication); 10,000 months extrapolated linearly: {projected:.0f} MiB; "
           f"target <= 1024 MiB: {'met' if projected <= 1024 else 'NOT met'} (extrapolated, not run)")
 
