@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Scenario": "scenario", "ScenarioError": "scenario", "load_scenario": "scenario", "scenario_from_dict": "scenario",
     "SimulationResult": "results", "simulate": "run",
+    "Change": "world", "Fault": "world", "World": "world", "replay_world": "replay", "with_replay": "replay",
     "Experiment": "experiments", "ParameterError": "experiments", "TuneResult": "experiments",
     "compare": "experiments", "monte_carlo": "experiments", "sweep": "experiments", "tune": "experiments",
 }
@@ -28,7 +29,9 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "Change",
     "Experiment",
+    "Fault",
     "ParameterError",
     "Scenario",
     "ScenarioError",
@@ -41,10 +44,13 @@ __all__ = [
     "monte_carlo",
     "plot",
     "parse_duration_s",
+    "replay_world",
     "scenario_from_dict",
     "simulate",
     "sla",
     "sweep",
     "tune",
     "uptime",
+    "with_replay",
+    "World",
 ]

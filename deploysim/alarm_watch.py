@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .alarms import parse_rule
-from .alarms.series import combine_alarm_states, metric_alarm_states
+from .alarms.series import EXTRA_EVALUATION_RANGE, combine_alarm_states, metric_alarm_codes
 from .exposure import ExposureLog
 from .metrics import MetricModel, Overlay, WindowMetrics
 from .noise import NoiseStreams, ScopeNoise
@@ -38,6 +38,8 @@ class AlarmWatch:
         self.n_periods = metrics.n_periods
         self.metric_alarms: dict[str, MetricAlarm] = {a.name: a for a in scenario.alarms.metric}
         self.composites = {a.name: parse_rule(a.rule) for a in scenario.alarms.composite}
+        # A period's datapoint is readable after the ingestion delay and judged after the evaluation delay.
+        self.delay_s = float(scenario.alarms.ingestion_delay + scenario.alarms.evaluation_delay)
         self.max_n = max((a.evaluation_periods for a in scenario.alarms.metric), default=1)
         self.has_dependencies = bool(scenario.dependencies)
         self.noise = NoiseStreams(seed_seq)
@@ -48,9 +50,12 @@ class AlarmWatch:
 
     # ------------------------------------------------------------ states from datapoints
 
-    @staticmethod
-    def _states(values: np.ndarray, alarm: MetricAlarm, start: int) -> np.ndarray:
-        return metric_alarm_states(values, alarm, start)
+    def _states(self, values: np.ndarray, alarm: MetricAlarm, start: int, m: WindowMetrics) -> np.ndarray:
+        """State codes (OK, ALARM, INSUFFICIENT_DATA) of a metric alarm from its datapoints."""
+        hold = None
+        if alarm.evaluate_low_sample_count_percentile == "ignore":
+            hold = self.metrics.low_sample(m, alarm.metric)
+        return metric_alarm_codes(values, alarm, start, hold)
 
     def _noise_of(self, hosts: np.ndarray) -> ScopeNoise:
         key = hosts.tobytes()
@@ -84,7 +89,7 @@ class AlarmWatch:
                 signature = (alarm.metric, alarm.api, alarm.statistic, alarm.dependency)
                 if signature not in observed:
                     observed[signature] = self._flags(m, alarm, noise)
-                return self._states(observed[signature], alarm, 0)
+                return self._states(observed[signature], alarm, 0, m)
 
             # Every alarm watched anywhere is computed now, so the scope's metrics are built once.
             for name in sorted(self.watched_names | {alarm}):
@@ -126,14 +131,15 @@ class AlarmWatch:
              window_cache: dict[bytes, WindowMetrics]) -> np.ndarray:
         """ALARM flags of one alarm over one scope for periods [k_first, k_end)."""
         p = self.period_s
-        k0 = max(0, k_first - (self.max_n - 1))
+        # N + 2 datapoints before the first: every period gets the evaluation range CloudWatch uses with missing data.
+        k0 = max(0, k_first - (self.max_n + EXTRA_EVALUATION_RANGE - 1))
         if not self._touched(hosts, k0 * p, k_end * p, overlay):
             return self._healthy_states(alarm, hosts)[k_first:k_end]
         key = hosts.tobytes()
         if key not in window_cache:
             window_cache[key] = self.metrics.expected(hosts, k0, k_end, self.exposures, overlay)
         m, noise = window_cache[key], self._noise_of(hosts)
-        return self._combine(alarm, lambda a: self._states(self._flags(m, a, noise), a, k_first - k0))
+        return self._combine(alarm, lambda a: self._states(self._flags(m, a, noise), a, k_first - k0, m))
 
     def series(self, watched: tuple[WatchedAlarm, ...], k_first: int, k_end: int,
                overlay: Overlay | None = None) -> tuple[np.ndarray, list[str]]:
@@ -166,12 +172,13 @@ class AlarmWatch:
 
     def first_alarm(self, watched: tuple[WatchedAlarm, ...], t_from: float, t_to: float,
                     overlay: Overlay | None = None) -> tuple[float, str | None]:
-        """When the first watched alarm fires in [t_from, t_to] (a datapoint is known at its period's end)."""
+        """When the first watched alarm fires in [t_from, t_to] (a datapoint is judged at its period's
+        end plus the ingestion and evaluation delays)."""
         if not watched or t_to <= t_from:
             return math.inf, None
-        p = self.period_s
-        k_first = int(t_from // p)
-        k_end = min(int(math.ceil(t_to / p)), self.n_periods)
+        p, d = self.period_s, self.delay_s
+        k_first = max(int((t_from - d) // p), 0)
+        k_end = min(int(math.ceil((t_to - d) / p)), self.n_periods)
         if k_end <= k_first:
             return math.inf, None
         flags, names = self.series(watched, k_first, k_end, overlay)
@@ -179,11 +186,11 @@ class AlarmWatch:
         if hits.size == 0:
             return math.inf, None
         idx = int(hits[0])
-        return max(t_from, (k_first + idx + 1) * p), names[int(np.flatnonzero(flags[:, idx])[0])]
+        return max(t_from, (k_first + idx + 1) * p + d), names[int(np.flatnonzero(flags[:, idx])[0])]
 
     def in_alarm(self, watched: tuple[WatchedAlarm, ...], t_s: float) -> bool:
-        """Is any of the alarms in ALARM on the last datapoint completed by t_s?"""
-        k = int(t_s // self.period_s) - 1
+        """Is any of the alarms in ALARM on the last datapoint judged by t_s?"""
+        k = int((t_s - self.delay_s) // self.period_s) - 1
         if k < 0:
             return False
         flags, _ = self.series(watched, k, k + 1)

@@ -22,18 +22,20 @@ import simpy
 from .alarm_watch import AlarmWatch
 from .exposure import ExposureLog
 from .fleet import FleetLayout, build_fleet
-from .impact import blast_radius, sla_error_counts
+from .impact import blast_radius, fault_costs, sla_error_counts
 from .metrics import BatchOut, MetricModel, Overlay
+from .people import LOOK_AHEAD_PERIODS, People
 from .policy.controller import BakeWait, RollBack, new_controller
 from .policy.decisions import WatchScope
 from .policy.drive import drive
-from .policy.plan import PipelinePlan, Step, WatchedAlarm, build_plan
+from .policy.plan import PipelinePlan, Step, WatchedAlarm, build_plan, split_batches
 from .records import ChangeRecord, RunRecords, SimulationRecords, VersionRecord
+from .replay import scenario_world
 from .scenario.schema import Scenario
 from .seeds import as_seed_sequence, child_seed
 from .sim_driver import VersionDriver
 from .traffic import scope_requests
-from .world import SECONDS_PER_MONTH, World, world_for_seed
+from .world import SECONDS_PER_MONTH, World
 
 
 @dataclass
@@ -93,13 +95,16 @@ class Simulation:
         self.horizon_s = months * SECONDS_PER_MONTH
         self.months = months
         self.layout: FleetLayout = build_fleet(scenario)
-        self.world = world or world_for_seed(scenario, seed=self.seed_seq, months=months)
+        self.world = world or scenario_world(scenario, seed=self.seed_seq, months=months)
         self.bad_changes = [c for c in self.world.changes if c.bad]
         self.bad_index = {c.change_id: i for i, c in enumerate(self.bad_changes)}
         self.metrics = MetricModel(scenario, self.layout, self.world, self.bad_changes)
         self.exposures = ExposureLog()
         self.period_s = scenario.metric_period
         self.alarms = AlarmWatch(scenario, self.metrics, self.exposures, noise_seq)
+        self.people = (People(scenario, self.layout, self.metrics, self.alarms, self.exposures,
+                              child_seed(self.seed_seq, 3))
+                       if scenario.humans.detection == "symptoms" else None)
         self.env = simpy.Environment()
         self.records = RunRecords()
         self.region_events = [self.env.event() for _ in range(self.layout.n_regions)]
@@ -123,6 +128,7 @@ class Simulation:
         self.versions: dict[int, Version] = {0: Version(0, "", 0.0, 0, frozenset(), {}, (), ())}
         self._next_version_id = 1
         self._people_watching: set[int] = set()  # bad changes with a pending human detection
+        self._exposure_events: dict[int, simpy.Event] = {}  # bad change -> succeeds when its exposure changes
         # Set to a list to record every decision of the shared controller (see `decision_row`).
         self.decision_log: list[tuple] | None = None
 
@@ -153,6 +159,7 @@ class Simulation:
             faults=self.world.faults, bad_change_ids=tuple(c.change_id for c in self.bad_changes),
             exposures=self.exposures.intervals(), blast_radius=blast,
             requests_per_period=self.world.requests, sla_errors_per_period=sla_errors,
+            fault_failed_requests=fault_costs(self.metrics),
         )
 
     def _log(self, pipeline: str, version: int, event: str, **detail) -> None:
@@ -204,15 +211,17 @@ class Simulation:
             for c in set(old.bad) - set(new.bad):
                 self.exposures.close(c, group, now)
                 touched = True
+                self._exposure_changed(c)
             for c in new.bad:
                 self.exposures.open(c, group, now)
                 touched = True
+                self._exposure_changed(c)
                 record = self.records.changes[self.bad_changes[c].change_id]
                 if math.isnan(record.first_bad_s):
                     record.first_bad_s = now
                 if c not in self._people_watching:
                     self._people_watching.add(c)
-                    self.env.process(self._human_detection(c))
+                    self.env.process(self._human_detection(c) if self.people is None else self._people_find(c))
         state.host_version[hosts] = new_id
         self.records.switches.append({"time_s": now, "pipeline": state.plan.name, "version": new_id,
                                       "hosts": np.array(hosts, dtype=np.int64)})
@@ -224,8 +233,10 @@ class Simulation:
                 event.succeed()
 
     def _revert(self, pipeline: str, culprits: set[int], hosts_scope: np.ndarray | None, duration_s: float,
-                reason: str, stopping: Version | None):
-        """Revert changes: hosts that run them return to their last version without them."""
+                reason: str, stopping: Version | None, batch_share: float = 1.0):
+        """Revert changes: hosts that run them return to their last version without them, in batches
+        of at most `batch_share` of those hosts (spread over AZs, as a deployment's), each taking
+        `duration_s`; hosts that took a reverted change meanwhile are reverted with the last batch."""
         state = self.pipelines[pipeline]
         state.reverted |= culprits
         state.open_changes -= culprits
@@ -238,10 +249,28 @@ class Simulation:
                 version.finished = True
                 version.process.interrupt("cancelled")
                 requeue += [c for c in version.new_changes if c not in culprits]
-        yield self.env.timeout(duration_s)
         candidates = np.arange(self.layout.n_hosts) if hosts_scope is None else hosts_scope
+        running = np.array([h for h in candidates.tolist()
+                            if self.versions[int(state.host_version[h])].contains_any(culprits)], dtype=np.int64)
+        batches = split_batches(running, batch_share, self.layout) or (running,)
+        reverted = 0
+        for b, batch in enumerate(batches):
+            yield self.env.timeout(duration_s)
+            reverted += self._revert_hosts(state, candidates if b == len(batches) - 1 else batch, culprits)
+        self._log(pipeline, stopping.version_id if stopping else -1, "rollback_end", reason=reason,
+                  hosts=reverted)
+        now = float(self.env.now)
+        for c in culprits:
+            record = self.records.changes.get(c)
+            if record is not None and math.isnan(record.mitigated_s):
+                record.mitigated_s = now
+        if requeue:
+            self._build_version(pipeline, tuple(requeue))
+
+    def _revert_hosts(self, state: PipelineState, hosts: np.ndarray, culprits: set[int]) -> int:
+        """Hosts among `hosts` running a culprit return to their last version without any; returns how many."""
         targets: dict[int, list[int]] = {}
-        for h in candidates.tolist():
+        for h in hosts.tolist():
             current = self.versions[int(state.host_version[h])]
             if not current.contains_any(culprits):
                 continue
@@ -251,17 +280,74 @@ class Simulation:
                     target = vid
                     break
             targets.setdefault(target, []).append(h)
-        for target, hosts in targets.items():
-            self._switch(state, np.array(hosts, dtype=np.int64), target)
-        self._log(pipeline, stopping.version_id if stopping else -1, "rollback_end", reason=reason,
-                  hosts=sum(len(v) for v in targets.values()))
-        now = float(self.env.now)
-        for c in culprits:
-            record = self.records.changes.get(c)
-            if record is not None and math.isnan(record.mitigated_s):
-                record.mitigated_s = now
-        if requeue:
-            self._build_version(pipeline, tuple(requeue))
+        for target, group in targets.items():
+            self._switch(state, np.array(group, dtype=np.int64), target)
+        return sum(len(v) for v in targets.values())
+
+    def _exposure_changed(self, bad_idx: int) -> None:
+        event = self._exposure_events.pop(bad_idx, None)
+        if event is not None and not event.triggered:
+            event.succeed()
+
+    def _exposure_change(self, bad_idx: int) -> simpy.Event:
+        """An event that succeeds the next time the bad change starts or stops running on a host."""
+        event = self._exposure_events.get(bad_idx)
+        if event is None:
+            event = self._exposure_events[bad_idx] = self.env.event()
+        return event
+
+    def _people_find(self, bad_idx: int):
+        """People find a bad change from its symptoms (deploysim/people.py), then revert it.
+
+        Looks ahead a day at a time with the exposures known so far, and looks again whenever the
+        change starts or stops running somewhere. A change that shows nothing is never found.
+        """
+        people = self.people
+        assert people is not None
+        change = self.bad_changes[bad_idx]
+        defect = change.defect
+        assert defect is not None
+        state = self.pipelines[change.pipeline]
+        look_ahead_s = LOOK_AHEAD_PERIODS * self.period_s
+        attempt = 0
+        while change.change_id not in state.reverted:
+            reports_left = people.report_threshold(change.change_id, attempt)
+            symptom = None
+            while symptom is None and change.change_id not in state.reverted:
+                now = float(self.env.now)
+                if not self.exposures.running(bad_idx):
+                    yield self._exposure_change(bad_idx)
+                    continue
+                until = min(now + look_ahead_s, self.horizon_s)
+                if until <= now:
+                    return
+                found = people.next_symptom(bad_idx, defect, now, until, reports_left)
+                wake = min(found.time_s, until) if found is not None else until
+                timeout = self.env.timeout(max(wake - now, 0.0))
+                yield simpy.AnyOf(self.env, [timeout, self._exposure_change(bad_idx)])
+                later = float(self.env.now)
+                if found is not None and later >= found.time_s:
+                    symptom = found
+                else:
+                    reports_left -= people.reports_between(bad_idx, defect, now, later)
+            if symptom is None:
+                return
+            self._log(change.pipeline, -1, "symptom", change=change.change_id, kind=symptom.kind,
+                      region=self.layout.region_names[symptom.region], alarm=symptom.alarm)
+            yield self.env.timeout(people.response_s(change.change_id, attempt, symptom))
+            attempt += 1
+            # Nothing to revert if it was reverted meanwhile; if it runs nowhere now, people look
+            # again when it comes back.
+            if change.change_id in state.reverted or not self.exposures.running(bad_idx):
+                continue
+            record = self.records.changes[change.change_id]
+            record.detected_s = float(self.env.now)
+            record.detected_by = "people"
+            record.outcome = "reverted_by_people"
+            self._log(change.pipeline, -1, "human_detection", change=change.change_id, symptom=symptom.kind)
+            yield from self._revert(change.pipeline, {change.change_id}, None, change.human_mitigation_s,
+                                    "people", None)
+            return
 
     def _human_detection(self, bad_idx: int):
         change = self.bad_changes[bad_idx]
@@ -411,7 +497,8 @@ class Simulation:
         else:
             # The alarm pages people, who halt the rollout and revert at manual speed.
             duration = max(self.records.changes[c].change.human_mitigation_s for c in culprits) if culprits else 0.0
-        yield from self._revert(version.pipeline, culprits, scope, duration, "alarm", version)
+        yield from self._revert(version.pipeline, culprits, scope, duration, "alarm", version,
+                                decision.batch_share if decision.automatic else 1.0)
 
     # ---- public queries (keyed noise)
     # What the simulated alarms see, for any scope and window, given the exposures recorded so far.

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import sla
-from .world import SECONDS_PER_MONTH
+from .world import FAULT_KINDS, SECONDS_PER_MONTH
 
 if TYPE_CHECKING:
     from .results import SimulationResult
@@ -28,6 +28,14 @@ def bad_in_production(changes: pd.DataFrame) -> pd.DataFrame:
 def caught_by_alarm(bad_prod: pd.DataFrame) -> pd.DataFrame:
     """Those of `bad_in_production` that an alarm caught (not people, and not nobody)."""
     return bad_prod[(bad_prod["detected_by"] != "") & (bad_prod["detected_by"] != "people")]
+
+
+def rolled_back_with_bad_change(changes: pd.DataFrame) -> pd.DataFrame:
+    """Changes an alarm rolled back that are neither a false rollback nor a caught bad change in
+    production: good changes that shared a version with a bad one (and a bad one reverted before
+    it served a request). With them, the `changes` figures add up to the total."""
+    rolled = changes[(changes["outcome"] == "rolled_back") & ~changes["false_rollback"]]
+    return rolled[~rolled.index.isin(caught_by_alarm(bad_in_production(changes)).index)]
 
 
 def fleet_uptime_pct(monthly: pd.DataFrame) -> float:
@@ -93,8 +101,11 @@ def summary_figures(result: SimulationResult) -> dict[str, Any]:
             "caught_by_alarm": int(len(by_alarm)),
             "found_by_people": int(len(by_people)),
             "false_rollbacks": int(ch["false_rollback"].sum()),
+            "rolled_back_with_bad_change": int(len(rolled_back_with_bad_change(ch))),
             "deployed": int(len(deployed)),
             "in_flight_at_end": int((ch["outcome"] == "in_flight").sum()),
+            # Bad changes in production that nobody found and that failed no request: no symptom yet.
+            "latent_in_production": int(((bad_prod["detected_by"] == "") & (bad_prod["failed_requests"] <= 0)).sum()),
         },
         "blast_radius": {
             "failed_requests_total": float(bad_prod["failed_requests"].sum()),
@@ -189,7 +200,8 @@ def _downtime_by_cause(result: SimulationResult, downtime_s: float, alarm_failed
     Bad changes' failed requests come from their blast radius (split into those an alarm caught
     and the rest: found by people, or not found before the run ended); the baseline is the scenario's
     baseline error rate times the requests; infrastructure faults (AZ outages, dependency
-    degradation, and anything else) are the rest of the failed requests.
+    degradation, and anything else) are the rest of the failed requests, split by fault kind
+    (`downtime_<kind>_s`, what each kind failed by itself) and `downtime_other_s`.
     """
     requests = float(result.monthly["requests"].sum())
     errors = float(result.monthly["errors"].sum())
@@ -197,10 +209,17 @@ def _downtime_by_cause(result: SimulationResult, downtime_s: float, alarm_failed
     faults = max(errors - baseline - alarm_failed - no_alarm_failed, 0.0)
     parts = {"downtime_alarm_caught_s": alarm_failed, "downtime_no_alarm_s": no_alarm_failed,
              "downtime_faults_s": faults, "downtime_baseline_s": baseline}
+    # The faults' share, by kind: what each kind failed by itself (scaled down if, with the
+    # sampling of the SLA's counts, they add up to more than the rest); "other" is what is left:
+    # capacity lost while deploying, requests over the latency SLO, sampling.
+    by_kind = {kind: float(result.records.fault_failed_requests.get(kind, 0.0)) for kind in FAULT_KINDS}
+    scale = min(1.0, faults / sum(by_kind.values())) if sum(by_kind.values()) > 0 else 0.0
+    fault_parts = {f"downtime_{kind}_s": value * scale for kind, value in by_kind.items()}
+    fault_parts["downtime_other_s"] = max(faults - sum(fault_parts.values()), 0.0)
     total = sum(parts.values())
     if total <= 0 or not math.isfinite(total):
-        return dict.fromkeys(parts, 0.0)
-    return {key: downtime_s * value / total for key, value in parts.items()}
+        return dict.fromkeys([*parts, *fault_parts], 0.0)
+    return {key: downtime_s * value / total for key, value in {**parts, **fault_parts}.items()}
 
 
 def _p50_p90_max(series: pd.Series) -> dict[str, float]:

@@ -15,6 +15,7 @@ from .exposure import ExposureLog
 from .fleet import FleetLayout
 from .metrics import MetricModel
 from .records import BlastRadius
+from .world import FAULT_KINDS
 
 DAY_OF_PERIODS = 1440  # periods asked of the metric model at once (a day of 1-minute periods): bounds memory
 
@@ -30,9 +31,12 @@ def blast_radius(metrics: MetricModel, layout: FleetLayout, exposures: ExposureL
     hosts = np.unique(ex.host[rows])
     on, off = ex.on_s[rows], np.minimum(ex.off_s[rows], horizon_s)
     times = np.concatenate([on, off])
-    deltas = np.concatenate([np.ones(rows.size), -np.ones(rows.size)])
-    order = np.lexsort((deltas, times))  # closes before opens at the same instant
-    peak_capacity_share = float(np.cumsum(deltas[order]).max() / lay.n_hosts)
+    # Weighted by each host's share of the fleet's requests (a one-box may take less than its host
+    # count says, a big region more), so the peak is the share of traffic the change served at once.
+    share = lay.region_weight[lay.host_region[ex.host[rows]]] * lay.host_weight[ex.host[rows]]
+    deltas = np.concatenate([share, -share])
+    order = np.lexsort((np.sign(deltas), times))  # closes before opens at the same instant
+    peak_capacity_share = float(max(np.cumsum(deltas[order]).max(), 0.0))
     p = metrics.period_s
     k_lo = int(on.min() // p)
     k_hi = min(int(math.ceil(off.max() / p)), metrics.n_periods)
@@ -56,15 +60,22 @@ def blast_radius(metrics: MetricModel, layout: FleetLayout, exposures: ExposureL
     )
 
 
+def fault_costs(metrics: MetricModel) -> dict[str, float]:
+    """Expected failed requests each kind of infrastructure fault caused by itself (`FAULT_KINDS`)."""
+    return {kind: metrics.fault_cost(kind, DAY_OF_PERIODS) for kind in FAULT_KINDS}
+
+
 def sla_error_counts(metrics: MetricModel, layout: FleetLayout, exposures: ExposureLog, requests: np.ndarray,
                      rng: np.random.Generator) -> np.ndarray:
     """Failed requests per region per period (regions x periods): Poisson draws around the metric
-    model's expected errors, capped at the (rounded) requests. `rng` is used for nothing else."""
+    model's expected errors, capped at the (rounded) requests. `rng` is used for nothing else.
+    With a latency SLO, requests slower than it count as failed here (and only here)."""
     n_periods = requests.shape[1]
     errors = np.zeros((layout.n_regions, n_periods))
     for r in range(layout.n_regions):
         hosts = layout.hosts_in_region(r)
         for k0 in range(0, n_periods, DAY_OF_PERIODS):
             k1 = min(k0 + DAY_OF_PERIODS, n_periods)
-            errors[r, k0:k1] = metrics.expected(hosts, k0, k1, exposures).errors
+            m = metrics.expected(hosts, k0, k1, exposures)
+            errors[r, k0:k1] = m.errors if m.slo_breaches is None else m.errors + m.slo_breaches
     return np.minimum(rng.poisson(errors).astype(float), np.round(requests))

@@ -10,18 +10,38 @@ period (`deploysim.noise`), so a datapoint has one value however often it is ask
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import betaincinv, ndtr, ndtri
 
 from .exposure import ExposureLog
 from .fleet import FleetLayout
-from .noise import LATENCY, ScopeNoise, errors_kind, lognormal_factor, normal, poisson, resource_kind
+from .noise import (
+    LATENCY,
+    ScopeNoise,
+    errors_kind,
+    latency_sample_kind,
+    lognormal_factor,
+    normal,
+    poisson,
+    resource_kind,
+)
 from .scenario.schema import Defect, Scenario
-from .world import Change, Fault, World
+from .world import AZ_DOWN_KINDS, Change, Fault, World
 
 Z99 = 2.3263478740408408  # standard normal quantile at 0.99
+PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+# Samples below which a percentile's order statistic is drawn exactly (Beta inverse, slow); above, by
+# the normal approximation of the sample quantile. 1,000 is where CloudWatch stops calling a p99 low-sample.
+EXACT_ORDER_STATISTIC_BELOW = 1000
+
+
+def low_sample_count(q: float) -> float:
+    """Requests below which CloudWatch treats a percentile as low-sample: 10/(1-q) for q >= 0.5,
+    10/q below ("Percentile-based alarms and low data samples", CloudWatch user guide)."""
+    return 10.0 / (1.0 - q) if q >= 0.5 else 10.0 / q
 
 
 @dataclass(frozen=True)
@@ -59,6 +79,9 @@ class WindowMetrics:
     latency_ms: dict[str, np.ndarray]  # "p50"/"p90"/"p99" -> values
     dependency_error_rate: dict[str, np.ndarray]
     noise: dict[str, np.ndarray] = field(default_factory=dict)  # noise already computed for this window, by kind
+    slow_share: np.ndarray | None = None  # share of requests served slowed by a defect (None: none)
+    slow_factor: np.ndarray | None = None  # their mean latency factor
+    slo_breaches: np.ndarray | None = None  # requests served (not failed) slower than the latency SLO, if any
 
 
 class DefectTable:
@@ -84,6 +107,13 @@ class DefectTable:
             [deps.index(d.dependency) if d.dependency in deps else -1 for d in defects], dtype=np.int64
         )
         self.dependency_factor = np.array([d.dependency_load_factor for d in defects])
+        # Hosts that crash (at once, or when a leak fills memory) fail their health checks; a defect
+        # that shows only under load comes and goes with it, which health checks are not modelled for.
+        growth = np.maximum(self.memory_growth, 1e-300)
+        headroom_pct = max(100.0 - scenario.baseline.memory_pct, 0.0)
+        leak_s = np.where(self.memory_growth > 0, headroom_pct / growth * 3600.0, np.inf)
+        self.down_after_s = self.delay_s + np.where(self.crash, 0.0, leak_s)
+        self.fails_health = np.isfinite(self.down_after_s) & (self.min_load <= 0)
 
 
 class MetricModel:
@@ -99,13 +129,50 @@ class MetricModel:
         self.api_share = np.array(list(scenario.traffic.apis.values()))
         self.defects = DefectTable(scenario, bad_changes) if bad_changes else None
         self.deps = scenario.dependencies
-        self.az_outages = [f for f in world.faults if f.kind == "az_outage"]
+        # Client timeout per API (ms); "All" covers APIs without their own.
+        timeouts = scenario.traffic.client_timeout_ms
+        self.timeout_ms = np.array([timeouts.get(api, timeouts.get("All", np.inf)) for api in scenario.traffic.apis])
+        self.faults = world.faults
+        self._use_faults(world.faults)
         # Deployment batches that took so many hosts out of service that the rest shed load.
         self.batches_out: list[BatchOut] = []
-        self.dep_faults = [f for f in world.faults if f.kind == "dependency_degradation"]
+        lb = scenario.load_balancer
+        # A failing host is out of rotation this long after it fails, and back this long after it is healthy.
+        self.lb_out_s = lb.out_after_s if lb.health_checks else np.inf
+        self.lb_back_s = lb.back_after_s
         base = scenario.baseline
         self._lat_mu = np.log(base.latency_p50_ms)
         self._lat_sigma = max((np.log(base.latency_p99_ms) - np.log(base.latency_p50_ms)) / Z99, 1e-6)
+
+    def _use_faults(self, faults: tuple[Fault, ...]) -> None:
+        self.az_outages = [f for f in faults if f.kind in AZ_DOWN_KINDS]
+        self.dep_faults = [f for f in faults if f.kind == "dependency_degradation"]
+        self.region_events = [f for f in faults if f.kind == "region_event"]
+
+    def fault_cost(self, kind: str, chunk_periods: int = 1440) -> float:
+        """Expected failed requests the world's faults of one kind cause by themselves: the fleet's
+        errors with only them, less its errors with no fault, over the periods they span (no bad change)."""
+        faults = tuple(f for f in self.faults if f.kind == kind)
+        if not faults:
+            return 0.0
+        alone, none = copy.copy(self), copy.copy(self)
+        alone._use_faults(faults)
+        none._use_faults(())
+        p = self.period_s
+        total = 0.0
+        for r in sorted({f.region for f in faults}):
+            hosts = self.layout.hosts_in_region(r)
+            covered = np.zeros(self.n_periods, dtype=bool)
+            for f in faults:
+                if f.region == r:
+                    covered[int(f.start_s // p):min(int(np.ceil(f.end_s / p)), self.n_periods)] = True
+            for k0 in range(0, self.n_periods, chunk_periods):
+                k1 = min(k0 + chunk_periods, self.n_periods)
+                if covered[k0:k1].any():
+                    with_f = alone.expected(hosts, k0, k1, with_batches=False).errors
+                    without = none.expected(hosts, k0, k1, with_batches=False).errors
+                    total += float(((with_f - without) * covered[k0:k1]).sum())
+        return total
 
     # ------------------------------------------------------------ helpers
 
@@ -149,10 +216,12 @@ class MetricModel:
         rpm = requests_per_period * (60.0 / self.period_s)
         return idle + (100.0 - idle) * rpm / self.sc.fleet.host_capacity_rpm
 
-    def _serving(self, r: int, in_scope: np.ndarray, k0: int, k1: int, t0: np.ndarray, with_batches: bool = True):
+    def _serving(self, r: int, in_scope: np.ndarray, k0: int, k1: int, t0: np.ndarray, with_batches: bool = True,
+                 out_of_rotation: dict[int, np.ndarray] | None = None):
         """What the scope's hosts in region r serve, per period, with hosts out of service taken into account.
 
-        Hosts are out of service in an AZ outage (after its failover) and, with `with_batches`,
+        Hosts are out of service in an AZ outage (after its failover), while the load balancer keeps
+        them out of rotation (`out_of_rotation`: host -> share of each period) and, with `with_batches`,
         while a deployment batch that left too little capacity replaces them. The region's other
         hosts then take their share; a host asked for more than its capacity sheds the excess as
         errors (static stability: a region must survive the loss of an AZ, or of a batch, at peak).
@@ -176,6 +245,9 @@ class MetricModel:
                     frac = self._frac(np.array([b.start_s]), np.array([b.end_s]), t0)[0]
                     for h in b.hosts.tolist():
                         host_down[h] = np.maximum(host_down.get(h, 0.0), frac)
+        for h, frac in (out_of_rotation or {}).items():
+            if lay.host_region[h] == r:
+                host_down[h] = np.maximum(host_down.get(h, 0.0), frac)
         down_share = np.zeros(L)
         for az, frac in az_down.items():
             down_share += lay.host_weight[region_hosts[lay.host_az[region_hosts] == az]].sum() * frac
@@ -209,6 +281,26 @@ class MetricModel:
             cpu_sum += cpu * count
             cpu_max = np.maximum(cpu_max, cpu)
         return served, cpu_sum, cpu_max, shed
+
+    def _out_of_rotation(self, regions: np.ndarray, exposures: ExposureLog | None, t0: np.ndarray, t1_s: float,
+                         overlay: Overlay | None, only_change: int | None) -> dict[int, np.ndarray]:
+        """Hosts of the regions the load balancer keeps out of rotation, with the share of each period
+        [t0, t0 + P) they are out: from `lb_out_s` after a bad change makes them fail their health
+        checks until `lb_back_s` after the change leaves them."""
+        d = self.defects
+        if d is None or exposures is None or not np.isfinite(self.lb_out_s) or not d.fails_health.any() or not t0.size:
+            return {}
+        mask = np.isin(self.layout.host_region, regions)
+        change, host, on, off = self._select(exposures, mask, float(t0[0]) - self.lb_back_s, t1_s, overlay, only_change)
+        out_from = on + d.down_after_s[change] + self.lb_out_s
+        keep = d.fails_health[change] & (out_from < off)
+        if not keep.any():
+            return {}
+        fracs = self._frac(out_from[keep], off[keep] + self.lb_back_s, t0)
+        out: dict[int, np.ndarray] = {}
+        for h, frac in zip(host[keep].tolist(), fracs, strict=True):
+            out[h] = np.maximum(out.get(h, 0.0), frac)
+        return out
 
     def batch_sheds(self, r: int, hosts: np.ndarray, start_s: float, end_s: float) -> bool:
         """Would taking these hosts of region r out of service over [start_s, end_s) overload the others?"""
@@ -263,8 +355,9 @@ class MetricModel:
         overloaded = np.zeros(L)  # requests shed because the hosts serving them are over capacity
         cpu_sum, cpu_base_max = np.zeros(L), np.zeros(L)
         region_req_in_scope = {}
+        out_of_rotation = self._out_of_rotation(regions, exposures, t0, k1 * p, overlay, only_change)
         for r in regions.tolist():
-            served, cpu_r, cpu_r_max, shed = self._serving(r, in_scope, k0, k1, t0, with_batches)
+            served, cpu_r, cpu_r_max, shed = self._serving(r, in_scope, k0, k1, t0, with_batches, out_of_rotation)
             region_req_in_scope[r] = served
             requests += served
             cpu_sum += cpu_r
@@ -285,12 +378,17 @@ class MetricModel:
             d = self.defects
             assert d is not None  # _select returns intervals only when there are bad changes
             frac = self._frac(on, off, t0)
+            # A host that fails its health checks serves (and fails) requests until the load balancer
+            # takes it out of rotation; it stays unhealthy and keeps its resource use meanwhile.
+            serving_off = np.where(d.fails_health[change], np.minimum(off, on + d.down_after_s[change] + self.lb_out_s),
+                                   off)
+            frac_serving = self._frac(on, serving_off, t0)
             r_i = lay.host_region[host]
             load = self.load[r_i, k0:k1]
             since = t_mid[None, :] - on[:, None]
             active = (since >= d.delay_s[change][:, None]) & (load >= d.min_load[change][:, None])
             age_h = np.where(active, (since - d.delay_s[change][:, None]) / 3600.0, 0.0)
-            host_req = self.requests[r_i, k0:k1] * lay.host_weight[host][:, None] * frac
+            host_req = self.requests[r_i, k0:k1] * lay.host_weight[host][:, None] * frac_serving
             cpu_delta = d.cpu_growth[change][:, None] * age_h
             mem_delta = d.memory_growth[change][:, None] * age_h
             disk_delta = d.disk_growth[change][:, None] * age_h
@@ -315,6 +413,12 @@ class MetricModel:
             is_slow = (d.latency_factor[change] > 1.0)[:, None] & active & ~down
             slow_req += (host_req * is_slow).sum(axis=0)
             slow_weighted += (host_req * is_slow * d.latency_factor[change][:, None]).sum(axis=0)
+            # Clients give up on requests slower than their timeout: those a defect slows past it fail
+            # (the baseline's own timeouts are part of the baseline error rate).
+            for a in np.flatnonzero(np.isfinite(self.timeout_ms)).tolist():
+                extra = self._slower_than(self.timeout_ms[a], d.latency_factor[change]) - self._slower_than(
+                    self.timeout_ms[a], 1.0)
+                errors_api[a] += (host_req * is_slow * extra[:, None]).sum(axis=0) * self.api_share[a]
 
         # Dependencies see load from every host of the region, not only the scope's.
         if self.deps and self.defects is not None and exposures is not None:
@@ -362,10 +466,23 @@ class MetricModel:
                 failing = self._frac(np.array([f.start_s]), np.array([f.start_s + f.failover_s]), t0)[0]
                 errors_api += (self.requests[f.region, k0:k1] * w * failing)[None, :] * self.api_share[:, None]
                 unhealthy += self._frac(np.array([f.start_s]), np.array([f.end_s]), t0)[0] * np.count_nonzero(in_az)
+            for f in self.region_events:
+                if f.region not in region_req_in_scope or f.end_s <= t0[0] or f.start_s >= k1 * p:
+                    continue
+                # Every AZ at once: no AZ to shift to, a share of whatever the scope serves fails.
+                during = self._frac(np.array([f.start_s]), np.array([f.end_s]), t0)[0] * f.error_rate
+                errors_api += (region_req_in_scope[f.region] * during)[None, :] * self.api_share[:, None]
 
         errors_api = np.minimum(errors_api, requests_api)
         errors = errors_api.sum(axis=0)
         latency = self._latency(requests, slow_req, slow_weighted)
+        slow_share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
+        slow_factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
+        slo_breaches = None
+        if self.sc.latency_slo_ms is not None and baseline:
+            slo = self.sc.latency_slo_ms
+            slow = (1.0 - slow_share) * self._slower_than(slo, 1.0) + slow_share * self._slower_than(slo, slow_factor)
+            slo_breaches = np.maximum(requests - errors, 0.0) * slow
         return WindowMetrics(
             k0=k0,
             n_hosts=n_scope,
@@ -379,7 +496,15 @@ class MetricModel:
             disk_pct={"average": base.disk_pct + disk_add, "maximum": base.disk_pct + disk_max},
             latency_ms=latency,
             dependency_error_rate=dep_rate,
+            slow_share=slow_share if slow_share.any() else None,
+            slow_factor=slow_factor,
+            slo_breaches=slo_breaches,
         )
+
+    def _slower_than(self, limit_ms: float, factor: np.ndarray | float) -> np.ndarray:
+        """Share of requests slower than `limit_ms` on a host whose latency is the baseline's x `factor`
+        (the baseline lognormal fitted to p50 and p99)."""
+        return ndtr((self._lat_mu + np.log(factor) - np.log(limit_ms)) / self._lat_sigma)
 
     def _latency(self, requests: np.ndarray, slow_req: np.ndarray, slow_weighted: np.ndarray) -> dict[str, np.ndarray]:
         """Latency percentiles of a mixture: a share of requests on slowed hosts, the rest at baseline.
@@ -387,30 +512,52 @@ class MetricModel:
         The baseline is lognormal fitted to p50 and p99; each configured percentile is scaled by
         how far the mixture's quantile moved from the baseline's.
         """
-        base = self.sc.baseline
-        out = {}
         share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
         factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
-        for name, q, value in (
-            ("p50", 0.5, base.latency_p50_ms),
-            ("p90", 0.9, base.latency_p90_ms),
-            ("p99", 0.99, base.latency_p99_ms),
-        ):
-            if not share.any():
-                out[name] = np.full(requests.shape, value)
-                continue
-            mu, sigma = self._lat_mu, self._lat_sigma
-            base_q = np.exp(mu + sigma * {0.5: 0.0, 0.9: 1.2815515655446004, 0.99: Z99}[q])
-            lo = np.full(requests.shape, np.log(base_q))
-            hi = lo + np.log(np.maximum(factor, 1.0)) + 1e-9
-            for _ in range(40):  # bisection on log-latency: the mixture CDF is monotone
-                mid = (lo + hi) / 2
-                cdf = (1 - share) * ndtr((mid - mu) / sigma) + share * ndtr((mid - mu - np.log(factor)) / sigma)
-                below = cdf < q
-                lo = np.where(below, mid, lo)
-                hi = np.where(below, hi, mid)
-            out[name] = value * np.exp((lo + hi) / 2) / base_q
+        if not share.any():
+            base = self.sc.baseline
+            return {"p50": np.full(requests.shape, base.latency_p50_ms), "p90": np.full(requests.shape,
+                    base.latency_p90_ms), "p99": np.full(requests.shape, base.latency_p99_ms)}
+        return {name: self._latency_at(name, np.full(requests.shape, q), share, factor)
+                for name, q in PERCENTILES.items()}
+
+    def _latency_at(self, name: str, u: np.ndarray, share: np.ndarray | None, factor: np.ndarray | None) -> np.ndarray:
+        """Latency (ms) at quantile(s) `u` of the mixture, on the scale of configured percentile `name`."""
+        base = self.sc.baseline
+        value = {"p50": base.latency_p50_ms, "p90": base.latency_p90_ms, "p99": base.latency_p99_ms}[name]
+        mu, sigma = self._lat_mu, self._lat_sigma
+        z_q = float(ndtri(PERCENTILES[name]))
+        if share is None or factor is None or not share.any():
+            return value * np.exp(sigma * (ndtri(u) - z_q))
+        base_q = np.exp(mu + sigma * z_q)
+        lo = mu + sigma * ndtri(u)
+        hi = lo + np.log(np.maximum(factor, 1.0)) + 1e-9
+        for _ in range(40):  # bisection on log-latency: the mixture CDF is monotone
+            mid = (lo + hi) / 2
+            cdf = (1 - share) * ndtr((mid - mu) / sigma) + share * ndtr((mid - mu - np.log(factor)) / sigma)
+            below = cdf < u
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+        return value * np.exp((lo + hi) / 2) / base_q
+
+    def sampled_quantile(self, name: str, requests: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+        """The quantile a percentile of `requests` samples lands on, per period: the nearest-rank
+        order statistic ceil(q n) of n uniforms is Beta(j, n - j + 1) distributed, so a p99 of 5
+        requests is the largest of 5 (its spread is huge) and a p99 of a million is almost exactly q."""
+        q = PERCENTILES[name]
+        n = np.maximum(np.round(requests), 1.0)
+        j = np.maximum(np.ceil(q * n - 1e-9), 1.0)
+        out = np.clip(q + np.sqrt(q * (1 - q) / n) * ndtri(uniforms), 1e-12, 1 - 1e-12)
+        small = n < EXACT_ORDER_STATISTIC_BELOW
+        if small.any():
+            out[small] = betaincinv(j[small], n[small] - j[small] + 1.0, uniforms[small])
         return out
+
+    def low_sample(self, m: WindowMetrics, metric: str) -> np.ndarray:
+        """Periods in which a latency percentile has too few samples for CloudWatch to trust it."""
+        if not metric.startswith("latency_"):
+            return np.zeros(m.requests.shape, dtype=bool)
+        return m.requests < low_sample_count(PERCENTILES[metric.split("_")[1]])
 
     # ------------------------------------------------------------ what an alarm sees
 
@@ -457,7 +604,12 @@ class MetricModel:
             return np.divide(counts, req, out=np.zeros_like(req), where=req > 0)
         if metric.startswith("latency_"):
             key = metric.split("_")[1]
-            values = m.latency_ms[key]
+            kind = latency_sample_kind(key)
+            if kind not in m.noise:
+                # The percentile of the period's requests: a sample of them, not the distribution's.
+                u = self.sampled_quantile(key, m.requests, noise.uniforms(kind, k0, k1))
+                m.noise[kind] = self._latency_at(key, u, m.slow_share, m.slow_factor)
+            values = m.noise[kind]
             if base.latency_noise_cv > 0:
                 # One draw per period for all percentiles: a slow minute is slow across the distribution.
                 if LATENCY not in m.noise:

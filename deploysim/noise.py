@@ -24,6 +24,7 @@ from scipy.special import ndtri, pdtr
 ERRORS = "errors"  # failed requests of one API (errors, error_rate and log_errors share them)
 LATENCY = "latency"  # one factor per period for all latency percentiles
 RESOURCE = "resource"  # CPU, memory or disk jitter, per (metric, statistic)
+LATENCY_SAMPLE = "latency_sample"  # where a percentile of the period's requests falls, per percentile
 
 _OUTPUTS_PER_BLOCK = 4  # Philox4x64 gives four 64-bit outputs per counter value
 _U52 = 2.0 ** -52
@@ -33,6 +34,11 @@ SMALL_MEAN = 10.0  # below this, Poisson inversion searches up from 0; above, fr
 def errors_kind(api: str | None) -> str:
     """Noise kind of an API's failed requests (None and "All" are the whole service)."""
     return f"{ERRORS}:{api or 'All'}"
+
+
+def latency_sample_kind(percentile: str) -> str:
+    """Noise kind of the order statistic a latency percentile (p50, p90, p99) of a period's requests is."""
+    return f"{LATENCY_SAMPLE}:{percentile}"
 
 
 def resource_kind(metric: str, statistic: str) -> str:

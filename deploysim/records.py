@@ -74,7 +74,7 @@ class BlastRadius:
 
     failed_requests: float = 0.0  # requests it failed, everywhere, over the whole run
     impact_minutes: float = 0.0  # minutes in which it failed requests anywhere
-    peak_capacity_share: float = 0.0  # largest share of the fleet's hosts running it at once
+    peak_capacity_share: float = 0.0  # largest share of the fleet's requests served by hosts running it at once
     hosts_reached: int = 0
     cells_reached: int = 0
     azs_reached: int = 0
@@ -127,6 +127,8 @@ class SimulationRecords:
     # Regions x metric periods: failed requests, sampled (Poisson) around the metric model's expected
     # errors and capped at the rounded requests: what the SLA's uptime is computed from.
     sla_errors_per_period: np.ndarray = field(repr=False)
+    # Fault kind -> expected failed requests its faults caused by themselves (`deploysim.impact.fault_costs`).
+    fault_failed_requests: Mapping[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def region_names(self) -> tuple[str, ...]:

@@ -50,6 +50,9 @@ class VersionDriver:
     def _stage_name(self, stage: int) -> str:
         return self.plan.stages[stage].name
 
+    def _step_name(self, stage: int, step: int) -> str:
+        return self.plan.stages[stage].steps[step].name
+
     # ------------------------------------------------------------ the Driver protocol
 
     def now(self) -> float:
@@ -83,12 +86,21 @@ class VersionDriver:
         return Observation(incident=sim._incident(self.plan, decision.stage))
 
     def wait_blocker(self, decision: WaitBlocker):
+        """Wait for the blocker to lift; the stage's deployed step (if any) stays watched meanwhile."""
         env, version = self.sim.env, self.version
         start = float(env.now)
+        step = None if decision.watch_step is None else decision.watch_step + 1
         self._log("blocked", stage=self._stage_name(version.stage), reason=decision.reason.value,
-                  until_s=decision.until_s)
-        yield env.timeout(decision.until_s - start)
+                  until_s=decision.until_s, **({} if step is None else {"step": self._step_name(decision.stage, step)}))
+        alarm = None
+        if decision.watch_step is None:
+            yield env.timeout(decision.until_s - start)
+        else:
+            watched = self.plan.stages[decision.stage].steps[decision.watch_step]
+            alarm = yield from self.sim._wait_watching(version, watched, decision.until_s, {})
         version.blocked_s += float(env.now) - start
+        if alarm is not None:
+            return Observation(alarm=alarm)
         return Observation(incident=self.sim._incident(self.plan, version.stage))
 
     def deploy_batch(self, decision: DeployBatch):
@@ -132,10 +144,13 @@ class VersionDriver:
         if alarm is not None:
             return Observation(alarm=alarm)
         now = float(env.now)
+        # The next step of the stage checks its blockers when the bake ends: an incident is observed now.
+        next_step_waits = now >= ready and decision.step + 1 < len(self.plan.stages[decision.stage].steps)
         observation = Observation(
             requests_seen=sim._requests_seen(step.hosts, decision.since_s, now) if step.hosts.size else {},
             datapoints_seen=int((now - decision.since_s) // sim.period_s + 1e-9),
             preprod_failed=any(sim.records.changes[c].change.caught_in_preprod for c in version.new_changes),
+            incident=next_step_waits and sim._incident(self.plan, decision.stage),
         )
         if now >= ready:
             self._log("bake_end", stage=self._stage_name(decision.stage), step=step.name)

@@ -12,10 +12,15 @@ import numpy as np
 
 from .fleet import FleetLayout, build_fleet
 from .scenario.schema import ChangeSource, Defect, DurationDistribution, Scenario
-from .seeds import as_seed_sequence, child_seed
+from .seeds import as_seed_sequence, child_seed, keyed_child
 from .traffic import local_hours_and_weekdays, requests_per_period
 
 SECONDS_PER_MONTH = 30 * 86400.0
+
+FAULT_KINDS = ("az_outage", "correlated_az_outage", "region_event", "dependency_degradation")
+"""Kinds of infrastructure fault: one AZ down; two AZs of a region down together; a share of every
+AZ of a region failing; a dependency failing a share of its calls in a region."""
+AZ_DOWN_KINDS = ("az_outage", "correlated_az_outage")  # faults that take an AZ out of service
 
 
 def sample_duration_s(dist: DurationDistribution, rng: np.random.Generator) -> float:
@@ -57,7 +62,7 @@ class Change:
 class Fault:
     """An infrastructure fault not caused by a change."""
 
-    kind: str  # "az_outage" | "dependency_degradation"
+    kind: str  # one of FAULT_KINDS
     region: int
     start_s: float
     end_s: float
@@ -89,7 +94,11 @@ def draw_world(scenario: Scenario, layout: FleetLayout, horizon_s: float, seed_s
     requests = requests_per_period(
         scenario.traffic, layout, scenario.start, period_s, n_periods, np.random.default_rng(streams[0])
     )
-    faults = _draw_faults(scenario, layout, horizon_s, np.random.default_rng(streams[1]))
+    # Region events and correlated AZ outages draw from their own keyed streams below the faults'
+    # stream, so adding them shifted none of the draws of the single-AZ outages and degradations.
+    faults = _draw_faults(scenario, layout, horizon_s, np.random.default_rng(streams[1]),
+                          correlated_rng=np.random.default_rng(keyed_child(streams[1], "correlated_az_outage")),
+                          region_rng=np.random.default_rng(keyed_child(streams[1], "region_event")))
     changes: list[Change] = []
     for k, (name, source) in enumerate(sorted(scenario.changes.items())):
         changes += _draw_changes(name, source, scenario, horizon_s, np.random.default_rng(streams[3 + k]))
@@ -134,7 +143,8 @@ def _draw_changes(
     return out
 
 
-def _draw_faults(scenario: Scenario, layout: FleetLayout, horizon_s: float, rng: np.random.Generator) -> list[Fault]:
+def _draw_faults(scenario: Scenario, layout: FleetLayout, horizon_s: float, rng: np.random.Generator, *,
+                 correlated_rng: np.random.Generator, region_rng: np.random.Generator) -> list[Fault]:
     faults: list[Fault] = []
     months = horizon_s / SECONDS_PER_MONTH
     outage = scenario.faults.az_outage
@@ -142,16 +152,21 @@ def _draw_faults(scenario: Scenario, layout: FleetLayout, horizon_s: float, rng:
         az = int(rng.integers(len(layout.az_names)))
         start = float(rng.uniform(0.0, horizon_s))
         duration = sample_duration_s(outage.duration, rng)
-        faults.append(
-            Fault(
-                "az_outage",
-                int(layout.az_region[az]),
-                start,
-                start + duration,
-                az=az,
-                failover_s=min(outage.failover, duration),
-            )
-        )
+        region = int(layout.az_region[az])
+        # Drawn for every outage, used or not, so each outage's draws stay aligned across scenarios.
+        together = correlated_rng.random() < outage.second_az_probability
+        others = [a for a in range(len(layout.az_names)) if a != az and int(layout.az_region[a]) == region]
+        pick = int(correlated_rng.integers(max(len(others), 1)))
+        kind = "correlated_az_outage" if together and others else "az_outage"
+        for down in [az, others[pick]] if kind == "correlated_az_outage" else [az]:
+            faults.append(Fault(kind, region, start, start + duration, az=down,
+                                failover_s=min(outage.failover, duration)))
+    event = scenario.faults.region_event
+    for _ in range(region_rng.poisson(event.rate_per_month * months)):
+        region = int(region_rng.integers(layout.n_regions))
+        start = float(region_rng.uniform(0.0, horizon_s))
+        duration = sample_duration_s(event.duration, region_rng)
+        faults.append(Fault("region_event", region, start, start + duration, error_rate=event.failed_share))
     degradation = scenario.faults.dependency_degradation
     if scenario.dependencies:
         for _ in range(rng.poisson(degradation.rate_per_month * months)):

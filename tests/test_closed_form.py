@@ -58,6 +58,81 @@ def test_blocker_time_window_delays_the_stage_to_its_local_opening(tiny):
     assert row["lead_time_s"] == 3 * 3600.0 + 30 * 60
 
 
+def _business_hours_utc(check: str = "every_step") -> dict:
+    data = patched(tiny_scenario_dict(), "policy.pipelines.code.blockers.time_windows",
+                   [{"days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "start_hour": 9, "end_hour": 17}])
+    return patched(data, "policy.pipelines.code.blockers.check", check)
+
+
+MONDAY_1650_S = 16 * 3600.0 + 50 * 60
+
+
+def test_every_step_waits_on_the_window_so_a_wave_never_starts_after_hours():
+    """Monday 16:50 UTC: one-box 5 min + bake 10 min ends 17:05, so the wave waits 15 h 55 min for
+    Tuesday 09:00, then 5 min + 10 min. Checked at stage start only, the wave starts at 17:05."""
+    every = with_changes(deploysim.scenario_from_dict(_business_hours_utc()), [good_change(arrival_s=MONDAY_1650_S)],
+                         months=0.05)
+    row = every.changes.iloc[0]
+    assert row["blocked_s"] == 15 * 3600.0 + 55 * 60
+    assert row["lead_time_s"] == 15 * 3600.0 + 55 * 60 + 30 * 60
+    tl = every.timeline
+    wave_start = tl[(tl["event"] == "step_start") & (tl["step"] == "wave-1")]["time_s"].tolist()
+    assert wave_start == [(24 + 9) * 3600.0]
+    stage_only = with_changes(deploysim.scenario_from_dict(_business_hours_utc("stage_start")),
+                              [good_change(arrival_s=MONDAY_1650_S)], months=0.05)
+    assert stage_only.changes.iloc[0]["lead_time_s"] == 30 * 60
+
+
+def test_a_defect_that_shows_while_the_wave_waits_overnight_is_caught_on_the_one_box():
+    """The one-box serves from 16:55; its defect (100% errors) starts an hour later, at 17:55, while
+    the wave waits for Tuesday. The one-box's 3-of-3 alarm still watches: it fires at 17:58 (TTD
+    63 min), the rollback ends at 18:08, and the wave never starts."""
+    data = patched(_business_hours_utc(), "changes.code.defects",
+                   [{"name": "late", "error_rate": 1.0, "start_delay": "1h"}])
+    scenario = deploysim.scenario_from_dict(data)
+    result = with_changes(scenario, [bad_change(scenario, arrival_s=MONDAY_1650_S)], months=0.05)
+    row = result.changes.iloc[0]
+    assert row["first_bad_s"] == MONDAY_1650_S + 300
+    assert row["ttd_s"] == 3600.0 + 180.0
+    assert row["ttr_s"] == 3600.0 + 180.0 + 600.0
+    assert row["outcome"] == "rolled_back" and row["hosts_reached"] == 1
+    assert row["failed_requests"] == pytest.approx(HOST_RPM * (180 + 600) / 60)
+
+
+def test_a_rollback_reverts_in_batches_each_taking_its_duration():
+    """The defect shows 15 min after a host takes the change. One-box at 300 s (shows 1200 s), the
+    other 9 hosts at 1200 s (show 2100 s); the wave's 3-of-3 alarm fires at 2280 s. Rollback
+    everywhere in batches of 3 of the 10 hosts (max_share 0.34), 10 min each: hosts 0-2 at 2880 s,
+    3-5 at 3480 s, 6-8 at 4080 s, 9 at 4680 s, so TTR = 4680 - 300 s, not 600 s."""
+    data = patched(tiny_scenario_dict(), "changes.code.defects",
+                   [{"name": "late", "error_rate": 1.0, "start_delay": "15m"}])
+    data = patched(data, "policy.pipelines.code.watch", {"wave": ["fault_rate"]})
+    data = patched(data, "policy.pipelines.code.stages.0.waves.0.bake", "1h")
+    data = patched(data, "policy.pipelines.code.rollback", {"automatic": True, "duration": "10m", "max_share": 0.34})
+    scenario = deploysim.scenario_from_dict(data)
+    result = with_changes(scenario, [bad_change(scenario)], months=0.01)
+    row = result.changes.iloc[0]
+    assert row["first_bad_s"] == 300.0
+    assert row["ttd_s"] == 2280.0 - 300.0
+    assert row["ttr_s"] == 4680.0 - 300.0
+    assert row["hosts_reached"] == 10
+    # Seconds each host failed every request: 1680 (one-box), 2 x 780, 3 x 1380, 3 x 1980, 2580.
+    assert row["failed_requests"] == pytest.approx(HOST_RPM * 15900 / 60)
+    ends = result.timeline[result.timeline["event"] == "rollback_end"]
+    assert ends["hosts"].tolist() == [10]
+
+
+def test_peak_capacity_share_is_the_share_of_traffic_not_of_hosts():
+    """A one-box host that takes 5% of the region's requests: caught there, its peak share is 5%,
+    though it is 1 host of 10."""
+    data = patched(tiny_scenario_dict(), "policy.pipelines.code.stages.0.one_box",
+                   {"hosts": 1, "traffic_share": 0.05, "bake": "10m"})
+    scenario = deploysim.scenario_from_dict(data)
+    row = with_changes(scenario, [bad_change(scenario)]).changes.iloc[0]
+    assert row["hosts_reached"] == 1
+    assert row["peak_capacity_share"] == pytest.approx(0.05)
+
+
 def test_canary_arithmetic_twenty_percent_errors_on_five_percent_one_box_show_one_percent():
     """Google SRE Workbook: a change failing 20% of requests on a 5% canary shows 1% errors in the region."""
     data = tiny_scenario_dict()

@@ -117,3 +117,60 @@ def test_batches_never_replace_more_than_the_max_share_and_spread_over_azs():
             - np.bincount(layout.host_az[batch], minlength=3).min()
             <= 1
         )
+
+
+def _business_hours(data: dict, check: str = "every_step") -> dict:
+    data = patched(data, "policy.pipelines.code.blockers.time_windows",
+                   [{"days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "start_hour": 9, "end_hour": 17}])
+    return patched(data, "policy.pipelines.code.blockers.check", check)
+
+
+def test_a_wave_whose_one_box_bake_ends_after_hours_waits_for_the_next_opening_watching_the_one_box():
+    """Monday 16:50 the one-box starts (5 min batch, 10 min bake): its bake ends at 17:05, after the
+    09-17 window, so the wave waits until Tuesday 09:00 while the one-box's alarms stay watched."""
+    ctrl = controller(_business_hours(tiny_scenario_dict()))
+    t = 16 * 3600.0 + 50 * 60
+    assert ctrl.decide(t) == EnterStage(0)
+    assert isinstance(ctrl.decide(t), DeployBatch)
+    assert isinstance(ctrl.decide(t + 300), BakeWait)
+    wait = ctrl.decide(t + 900)
+    assert wait == WaitBlocker(0, (24 + 9) * 3600.0, BlockReason.TIME_WINDOW, watch_step=0)
+    # The opening comes: the wave starts.
+    wave = ctrl.decide((24 + 9) * 3600.0)
+    assert isinstance(wave, DeployBatch) and wave.step == 1 and wave.hosts == tuple(range(1, 10))
+
+
+def test_with_blockers_checked_at_stage_start_only_the_wave_goes_on_after_hours():
+    ctrl = controller(_business_hours(tiny_scenario_dict(), "stage_start"))
+    t = 16 * 3600.0 + 50 * 60
+    for now in (t, t, t + 300):
+        ctrl.decide(now)
+    wave = ctrl.decide(t + 900)
+    assert isinstance(wave, DeployBatch) and wave.step == 1
+
+
+def test_an_alarm_while_a_wave_waits_on_a_blocker_rolls_back():
+    ctrl = controller(_business_hours(tiny_scenario_dict()))
+    t = 16 * 3600.0 + 50 * 60
+    for now in (t, t, t + 300, t + 900):
+        ctrl.decide(now)
+    decision = ctrl.decide(20 * 3600.0, Observation(alarm="fault_rate@one-box"))
+    assert isinstance(decision, RollBack) and decision.alarm == "fault_rate@one-box"
+
+
+def test_an_incident_at_the_end_of_the_one_box_bake_holds_the_wave():
+    data = patched(tiny_scenario_dict(), "policy.pipelines.code.blockers.incidents", True)
+    ctrl = controller(data)
+    for now in (0.0, 0.0, 300.0):
+        ctrl.decide(now)
+    assert ctrl.decide(900.0, Observation(incident=True)) == WaitBlocker(0, 1200.0, BlockReason.INCIDENT, 0)
+    wave = ctrl.decide(1200.0, Observation(incident=False))
+    assert isinstance(wave, DeployBatch) and wave.step == 1
+    # The state survives a snapshot: a resumed controller waiting on the wave's blocker decides the same.
+    again = controller(data)
+    for now in (0.0, 0.0, 300.0):
+        again.decide(now)
+    again.decide(900.0, Observation(incident=True))
+    resumed = controller(data)
+    resumed.restore(again.snapshot())
+    assert resumed.decide(1200.0) == wave

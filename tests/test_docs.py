@@ -23,4 +23,4 @@ def test_howto_recipe_runs(index, capsys):
 
 
 def test_the_recipes_are_found():
-    assert len(BLOCKS) == 5
+    assert len(BLOCKS) == 6

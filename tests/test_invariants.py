@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import tiny_scenario_dict
+import pytest
+from conftest import SCENARIOS, tiny_scenario_dict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -91,3 +92,15 @@ def test_invariants_hold_for_random_valid_scenarios(scenario, seed):
     again = deploysim.simulate(scenario, seed=seed, months=0.05)
     assert again.changes.equals(result.changes)
     assert again.uptime.equals(result.uptime)
+
+
+@pytest.mark.parametrize("name", ["aws-typical", "startup-fast", "no-safety"])
+def test_every_change_is_in_exactly_one_row_of_the_change_accounting(name):
+    """total = deployed + in flight + caught in pre-production + caught by an alarm + found by
+    people + false rollbacks + rolled back with a bad change, on several seeds."""
+    scenario = deploysim.load_scenario(SCENARIOS / f"{name}.yaml")
+    for seed in (0, 1, 2):
+        c = deploysim.simulate(scenario, seed=seed, months=0.5).summary()["changes"]
+        rows = (c["deployed"] + c["in_flight_at_end"] + c["caught_in_preprod"] + c["caught_by_alarm"]
+                + c["found_by_people"] + c["false_rollbacks"] + c["rolled_back_with_bad_change"])
+        assert rows == c["total"], (seed, c)

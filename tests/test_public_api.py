@@ -46,7 +46,9 @@ SUBPACKAGE_NAMES = {
 def test_top_level_public_names_are_pinned():
     assert sorted(deploysim.__all__) == sorted(
         [
+            "Change",
             "Experiment",
+            "Fault",
             "ParameterError",
             "Scenario",
             "ScenarioError",
@@ -59,12 +61,15 @@ def test_top_level_public_names_are_pinned():
             "monte_carlo",
             "parse_duration_s",
             "plot",
+            "replay_world",
             "scenario_from_dict",
             "simulate",
             "sla",
             "sweep",
             "tune",
             "uptime",
+            "with_replay",
+            "World",
         ]
     )
     for name in deploysim.__all__:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import numpy as np
 import pandas as pd
 import yaml
@@ -38,3 +41,33 @@ def test_safety_buys_uptime_against_the_same_world():
     assert s["blast_radius"]["failed_requests_total"] < u["blast_radius"]["failed_requests_total"] / 10
     assert s["overall"]["uptime_avg_error_rate_pct"] > u["overall"]["uptime_avg_error_rate_pct"]
     assert s["lead_time"]["p50_h"] > u["lead_time"]["p50_h"]
+
+
+def _steps_started_outside_business_hours(result) -> tuple[int, int]:
+    """(outside, all) starts of one-box and wave steps of pipelines with a time window, judged in
+    the local time of every region of the step's stage: 09:00-17:00, Monday to Friday."""
+    scenario = result.scenario
+    tl = result.timeline
+    outside = total = 0
+    for row in tl[tl["event"] == "step_start"].itertuples():
+        plan = result.records.plans[row.pipeline]
+        if not plan.policy.blockers.time_windows:
+            continue
+        stage = next(s for s in plan.stages if s.name == row.stage)
+        at = scenario.start + dt.timedelta(seconds=float(row.time_s))
+        total += 1
+        for r in stage.regions:
+            local = at.astimezone(ZoneInfo(scenario.fleet.regions[r].timezone))
+            if local.weekday() >= 5 or not 9 <= local.hour < 17:
+                outside += 1
+                break
+    return outside, total
+
+
+def test_aws_typical_starts_no_one_box_or_wave_outside_business_hours():
+    """The header promises deployments only in business hours in each region's time zone: every
+    step (one-box and each wave) waits for its window, not only a stage's first."""
+    result = deploysim.simulate(deploysim.load_scenario(SCENARIOS / "aws-typical.yaml"), seed=0, months=1)
+    outside, total = _steps_started_outside_business_hours(result)
+    assert total > 300
+    assert outside == 0

@@ -192,11 +192,11 @@ def test_policy_in_words_says_what_the_scenario_says(aws):
     assert "then the remaining AZs, baking 2 h" in prod1
     assert "batches of at most 33%" in prod1
     assert "rolls the version back automatically, everywhere the change went" in words["watch"]
-    assert "10 min after the decision" in words["watch"]
-    assert words["blockers"].startswith("A production stage starts only Mon–Fri 09:00–17:00")
+    assert "in batches of at most 33% of the hosts to revert, 5 min each" in words["watch"]
+    assert words["blockers"].startswith("A production stage (and each of its steps) starts only Mon–Fri 09:00–17:00")
     assert "Region_Aggregate in ALARM" in words["blockers"]
     flag = pipeline_words("flag", aws.policy.pipelines["flag"], aws)
-    assert flag["blockers"].startswith("A production stage starts at any hour")
+    assert flag["blockers"].startswith("A production stage (and each of its steps) starts at any hour")
     assert "keep serving" in flag["stages"][1]
     no_safety = policy_text(deploysim.load_scenario(SCENARIOS / "no-safety.yaml"))
     assert "No alarm is watched: a bad change is found only by people." in no_safety

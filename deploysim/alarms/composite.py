@@ -31,6 +31,7 @@ __all__ = [
     "Expression",
     "Not",
     "Or",
+    "STATE_CODES",
     "RuleSyntaxError",
     "StateIs",
     "parse_rule",
@@ -147,35 +148,44 @@ class CompositeRule:
                 )
         return "ALARM" if self.expression.holds(states) else "OK"
 
-    def evaluate_series(self, in_alarm: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The rule over time: ``in_alarm[name]`` is a bool array (True = ALARM, False = OK) per
-        period for every referenced alarm; returns True where the composite is in ALARM.
+    def evaluate_series(self, states: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The rule over time: ``states[name]`` is, per period, the state of every referenced alarm,
+        either as state codes (``STATE_CODES``: 0 OK, 1 ALARM, 2 INSUFFICIENT_DATA) or as a bool
+        array (True = ALARM, False = OK); returns True where the composite is in ALARM.
 
-        For series without INSUFFICIENT_DATA, as the simulator produces them.
+        ``OK(x)`` and ``INSUFFICIENT_DATA(x)`` hold only in their own state, so ``NOT ALARM(x)``
+        and ``OK(x)`` differ while x has no data, as in CloudWatch.
         """
         for name in self._names_in_order:
-            if name not in in_alarm:
+            if name not in states:
                 raise KeyError(name)
-        length = np.asarray(in_alarm[self._names_in_order[0]]).shape if self._names_in_order else ()
-        return np.broadcast_to(_series(self.expression, in_alarm), length).copy()
+        codes = {name: _as_codes(states[name]) for name in self._names_in_order}
+        length = codes[self._names_in_order[0]].shape if self._names_in_order else ()
+        return np.broadcast_to(_series(self.expression, codes), length).copy()
 
 
-def _series(node: Expression, in_alarm: Mapping[str, np.ndarray]):
+STATE_CODES: dict[str, int] = {"OK": 0, "ALARM": 1, "INSUFFICIENT_DATA": 2}
+"""The integer code of each alarm state in state series (int8 arrays)."""
+
+
+def _as_codes(values: np.ndarray) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.int8)  # True = ALARM (1), False = OK (0)
+    return arr.astype(np.int8, copy=False)
+
+
+def _series(node: Expression, codes: Mapping[str, np.ndarray]):
     if isinstance(node, StateIs):
-        flags = np.asarray(in_alarm[node.alarm], dtype=bool)
-        if node.state == "ALARM":
-            return flags
-        if node.state == "OK":
-            return ~flags
-        return np.zeros_like(flags)
+        return codes[node.alarm] == STATE_CODES[node.state]
     if isinstance(node, Constant):
         return np.bool_(node.value)
     if isinstance(node, Not):
-        return ~np.asarray(_series(node.operand, in_alarm), dtype=bool)
+        return ~np.asarray(_series(node.operand, codes), dtype=bool)
     combine = np.logical_and if isinstance(node, And) else np.logical_or
-    result = _series(node.operands[0], in_alarm)
+    result = _series(node.operands[0], codes)
     for op in node.operands[1:]:
-        result = combine(result, _series(op, in_alarm))
+        result = combine(result, _series(op, codes))
     return result
 
 

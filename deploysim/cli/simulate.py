@@ -72,7 +72,12 @@ def run(scenario_path: str, seed: int, months: float, sla_target_pct: float, cre
 @click.command()
 @click.argument("paths", metavar="SCENARIO...", nargs=-1, required=True)
 def validate(paths: tuple[str, ...]) -> None:
-    """Check scenario files; print `ok: PATH (name)` for each valid one, exit 2 if any is not."""
+    """Check scenario files; print `ok: PATH (name)` for each valid one, exit 2 if any is not.
+
+    Valid files can still get warnings (traffic over capacity, alarms that can never fire, batches
+    over the headroom): printed, exit status unchanged."""
+    from deploysim.scenario.checks import scenario_warnings  # here: --help must not load the schema library
+
     failed = False
     for path in paths:
         try:
@@ -82,6 +87,8 @@ def validate(paths: tuple[str, ...]) -> None:
             failed = True
         else:
             click.echo(f"ok: {path} ({scenario.name})")
+            for warning in scenario_warnings(scenario):
+                click.echo(f"warning: {path}: {warning}", err=True)
     if failed:
         raise SystemExit(2)
 

@@ -1,5 +1,5 @@
 """Reading the real metrics as the simulator reads its own: datapoints per metric period from the
-metric source, alarm states by the simulator's evaluation (`metric_alarm_states`,
+metric source, alarm states by the simulator's evaluation (`metric_alarm_codes`,
 `combine_alarm_states`: M of N, missing data, composites), the incident alarm, and what a bake
 has seen. Periods in which a host was out of service for a deploy count as missing data.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..alarms import parse_rule
-from ..alarms.series import EXTRA_EVALUATION_RANGE, combine_alarm_states, metric_alarm_states
+from ..alarms.series import EXTRA_EVALUATION_RANGE, combine_alarm_states, metric_alarm_codes
 from ..policy.decisions import Observation, StageKind
 from ..policy.plan import Step
 from ..scenario.schema import MetricAlarm
@@ -109,7 +109,8 @@ class AlarmReader:
             if key not in seen:
                 values = self.datapoints(alarm, hosts, k0, k_end)
                 seen[key] = np.where(self.out_of_service(hosts, k0, k_end), np.nan, values)
-            return metric_alarm_states(seen[key], alarm, k_first - k0)
+            # State codes, so composites see INSUFFICIENT_DATA as CloudWatch does.
+            return metric_alarm_codes(seen[key], alarm, k_first - k0)
 
         return combine_alarm_states(name, self.metric_alarms, self.composites, states_of)
 

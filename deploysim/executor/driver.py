@@ -11,6 +11,7 @@ journaled with the controller's state so a crash can be resumed (`recovery`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -78,9 +79,16 @@ class ExecutorDriver:
         return Observation(incident=self.alarms.incident(decision.stage, self.clock.now()))
 
     def wait_blocker(self, decision: WaitBlocker) -> Observation:
+        """Wait for the blocker to lift; the stage's deployed step (if any) stays watched meanwhile."""
         self.actions.check_stop()
         self.log(f"blocked ({decision.reason}) until {_utc(decision.until_s)}")
-        wait_until(self.clock, self.stop, decision.until_s)
+        if decision.watch_step is None:
+            wait_until(self.clock, self.stop, decision.until_s)
+        else:
+            step = self.r.plan.stages[decision.stage].steps[decision.watch_step]
+            alarm = self._wait_watching(step, decision.until_s, self.clock.now())
+            if alarm is not None:
+                return Observation(alarm=alarm)
         return Observation(incident=self.alarms.incident(decision.stage, self.clock.now()))
 
     def deploy_batch(self, decision: DeployBatch) -> Observation:
@@ -125,6 +133,8 @@ class ExecutorDriver:
         seen = self.alarms.bake_observation(step, decision.since_s, self.clock.now())
         if step.kind == StepKind.PREPROD:
             seen = dataclasses.replace(seen, preprod_failed=self.actions.preprod_failed())
+        elif decision.step + 1 < len(stage.steps):  # the next step checks its blockers when the bake ends
+            seen = dataclasses.replace(seen, incident=self.alarms.incident(decision.stage, self.clock.now()))
         return seen
 
     def roll_back(self, decision: RollBack) -> RunOutcome:
@@ -144,7 +154,14 @@ class ExecutorDriver:
             candidates = [name for name in candidates if name in in_scope]
         by_name = {t.name: t for t in self.r.targets}
         todo = [by_name[name] for name in candidates if self.actions.current_version(by_name[name]) != previous[name]]
-        _, failures = self.actions.run("rollback", todo, lambda t: previous[t.name])
+        # One batch after another, each at most `batch_share` of the targets to revert, as decided.
+        size = max(1, int(math.floor(decision.batch_share * len(todo) + 1e-9)))
+        failures: list[str] = []
+        for i in range(0, len(todo), size):
+            _, failed = self.actions.run("rollback", todo[i:i + size], lambda t: previous[t.name])
+            failures += failed
+            if failed:
+                break
         if failures:
             message = "rollback incomplete: " + "; ".join(failures) + "; retry with --resume"
             self.journal.event("rollback_incomplete", message)

@@ -113,21 +113,19 @@ def format_plan(rollout: Rollout, now_s: float) -> str:
         f"{adapter.parallel} at a time)",
         f"Metrics from {source}, one datapoint per {format_duration_s(rollout.scenario.metric_period)}",
     ]
-    waits: dict[int, tuple[float, WaitBlocker]] = {}  # stage -> its first blocker wait
-    current_stage = 0
+    waits: dict[tuple[int, int], tuple[float, WaitBlocker]] = {}  # (stage, step) -> the step's first blocker wait
     for t, d in timeline:
-        if isinstance(d, EnterStage):
-            current_stage = d.stage
-        elif isinstance(d, WaitBlocker):
-            waits.setdefault(current_stage, (t, d))
+        if isinstance(d, WaitBlocker):
+            blocked = 0 if d.watch_step is None else d.watch_step + 1
+            waits.setdefault((d.stage, blocked), (t, d))
     for s, stage in enumerate(plan.stages):
         where = f", regions {', '.join(rollout.layout.region_names[r] for r in stage.regions)}" if stage.regions else ""
         out += ["", f"Stage {s + 1}/{len(plan.stages)} {stage.name} ({stage.kind}{where})"]
-        if s in waits:
-            t, d = waits[s]
-            out.append(f"  blocked by its {d.reason.replace('_', ' ')} until {_utc(d.until_s)} "
-                       f"(waits {format_duration_s(d.until_s - t)})")
-        for step in stage.steps:
+        for k, step in enumerate(stage.steps):
+            if (s, k) in waits:
+                t, d = waits[(s, k)]
+                out.append(f"  {'' if k == 0 else step.name + ' '}blocked by its {d.reason.replace('_', ' ')} "
+                           f"until {_utc(d.until_s)} (waits {format_duration_s(d.until_s - t)})")
             bake = step.bake
             extra = "".join([f", min requests {', '.join(f'{api} {n:g}' for api, n in bake.min_requests.items())}"
                              if bake.min_requests else "",

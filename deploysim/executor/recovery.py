@@ -68,7 +68,7 @@ def decision_from_row(row: DecisionRow, rollout: Rollout) -> Decision:
     if row.kind == "EnterStage":
         return EnterStage(stage)
     if row.kind == "WaitBlocker":
-        return WaitBlocker(stage, d["until_s"], BlockReason(d["reason"]))
+        return WaitBlocker(stage, d["until_s"], BlockReason(d["reason"]), d.get("watch_step"))
     if row.kind == "Fail":
         return Fail(stage, FailReason(d["reason"]))
     step_index = _position(row, "step", row.step)
@@ -85,7 +85,8 @@ def decision_from_row(row: DecisionRow, rollout: Rollout) -> Decision:
         by_name = {t.name: t.host for t in rollout.targets}
         rollback_hosts = None if d.get("hosts") is None else tuple(by_name[n] for n in d["hosts"])
         return RollBack(stage, step_index, RollbackCause(d["cause"]), RollbackScope(d["scope"]), rollback_hosts,
-                        bool(d["automatic"]), float(d["duration_s"]), d.get("alarm"), d.get("detail", ""))
+                        bool(d["automatic"]), float(d["duration_s"]), d.get("alarm"), d.get("detail", ""),
+                        float(d.get("batch_share", 1.0)))
     raise AssertionError(f"decision kind {row.kind!r} is listed above but not handled")
 
 

@@ -30,6 +30,8 @@ METRIC_COLUMNS = [
     "uptime_pct", "worst_region_uptime_pct", "downtime_s", "worst_region_downtime_s", "sla_breach",
     "service_credit_pct", "failed_requests", "failed_request_share", "impact_minutes",
     "downtime_alarm_caught_s", "downtime_no_alarm_s", "downtime_faults_s", "downtime_baseline_s",
+    "downtime_az_outage_s", "downtime_correlated_az_outage_s", "downtime_region_event_s",
+    "downtime_dependency_degradation_s", "downtime_other_s",
     "changes", "bad_changes", "caught_in_preprod", "bad_in_production", "caught_by_alarm", "found_by_people",
     "false_rollbacks", "deployed", "ttd_p50_s", "ttr_p50_s", "lead_time_p50_h", "lead_time_p90_h",
     "lead_time_p50_business_days", "change_failure_rate", "deployments_per_week",

@@ -135,7 +135,10 @@ def change_journey(result, change_id: int) -> ChangeJourney:
             elif kind == "blocked":
                 assert stage is not None  # every version's stage events follow its stage_start
                 until = float(ev["until_s"]) if pd.notna(ev.get("until_s")) else nxt
-                segments.append(Segment("blocked", first_row[stage], t, min(until, nxt)))
+                # A step after the stage's first is blocked on its own row (see `Blockers.check`).
+                step = ev.get("step")
+                row = row_of.get((stage, step), first_row[stage]) if isinstance(step, str) else first_row[stage]
+                segments.append(Segment("blocked", row, t, min(until, nxt)))
             elif kind == "preprod_start":
                 assert stage is not None
                 step_row = row_of[(stage, "preprod")]

@@ -86,7 +86,7 @@ class RolloutController:
             return Complete()
         if self.phase is Phase.FAILED:
             return Fail(self.stage, FailReason.ALREADY_FAILED)
-        if self.phase in (Phase.DEPLOYING, Phase.BAKING) and obs.alarm is not None:
+        if self.phase in (Phase.DEPLOYING, Phase.BAKING, Phase.GATED) and obs.alarm is not None:
             return self._roll_back(RollbackCause.ALARM, alarm=obs.alarm)
 
         if self.phase is Phase.START:
@@ -95,17 +95,11 @@ class RolloutController:
             return EnterStage(0)
 
         if self.phase is Phase.ENTERED:
-            stage = self.plan.stages[self.stage]
-            if stage.kind is StageKind.PRODUCTION:
-                blockers = self.plan.policy.blockers
-                opens = self.calendar.next_allowed_s(now_s, self._stage_regions(self.stage))
-                if opens > now_s:
-                    return WaitBlocker(self.stage, opens, BlockReason.TIME_WINDOW)
-                if blockers.incidents and obs.incident:
-                    return WaitBlocker(self.stage, now_s + blockers.recheck, BlockReason.INCIDENT)
-            self.phase = Phase.DEPLOYING
             self.step, self.batch = 0, 0
-            return self._next_batch_or_bake(now_s)
+            return self._start_step(now_s, obs)
+
+        if self.phase is Phase.GATED:
+            return self._start_step(now_s, obs)
 
         if self.phase is Phase.DEPLOYING:
             return self._next_batch_or_bake(now_s)
@@ -123,7 +117,7 @@ class RolloutController:
             if step.kind is StepKind.PREPROD and self.stage == self.plan.last_preprod_stage and obs.preprod_failed:
                 self.phase = Phase.FAILED
                 return Fail(self.stage, FailReason.PREPROD_CAUGHT)
-            return self._advance(now_s)
+            return self._advance(now_s, obs)
 
         raise RuntimeError(f"unknown phase {self.phase}")
 
@@ -143,7 +137,7 @@ class RolloutController:
             hosts = tuple(self.plan.stages[self.stage].hosts.tolist())
         return RollBack(self.stage, self.step, cause, scope, hosts,
                         rollback.automatic if automatic is None else automatic, float(rollback.duration),
-                        alarm=alarm, detail=detail)
+                        alarm=alarm, detail=detail, batch_share=float(rollback.max_share))
 
     def _bake_wait(self, step: Step) -> BakeWait:
         bake = step.bake
@@ -166,13 +160,41 @@ class RolloutController:
         self.bake_since_s = now_s
         return self._bake_wait(step)
 
-    def _advance(self, now_s: float) -> Decision:
+    def _blocker(self, now_s: float, obs: Observation) -> WaitBlocker | None:
+        """What holds the current step of a production stage, or None if it may start now.
+
+        Checked before the stage's first step, and before every later step unless the policy's
+        `blockers.check` is `stage_start`. While a later step waits, the step before it (already
+        deployed) stays watched."""
+        stage = self.plan.stages[self.stage]
+        if stage.kind is not StageKind.PRODUCTION:
+            return None
+        blockers = self.plan.policy.blockers
+        if self.step > 0 and blockers.check == "stage_start":
+            return None
+        watch_step = self.step - 1 if self.step > 0 else None
+        opens = self.calendar.next_allowed_s(now_s, self._stage_regions(self.stage))
+        if opens > now_s:
+            return WaitBlocker(self.stage, opens, BlockReason.TIME_WINDOW, watch_step)
+        if blockers.incidents and obs.incident:
+            return WaitBlocker(self.stage, now_s + blockers.recheck, BlockReason.INCIDENT, watch_step)
+        return None
+
+    def _start_step(self, now_s: float, obs: Observation) -> Decision:
+        """Start the current step (its first batch) unless a blocker holds it."""
+        blocked = self._blocker(now_s, obs)
+        if blocked is not None:
+            self.phase = Phase.GATED if self.step > 0 else Phase.ENTERED
+            return blocked
+        self.phase = Phase.DEPLOYING
+        return self._next_batch_or_bake(now_s)
+
+    def _advance(self, now_s: float, obs: Observation) -> Decision:
         stage = self.plan.stages[self.stage]
         if self.step + 1 < len(stage.steps):
             self.step += 1
             self.batch = 0
-            self.phase = Phase.DEPLOYING
-            return self._next_batch_or_bake(now_s)
+            return self._start_step(now_s, obs)
         if self.stage + 1 < len(self.plan.stages):
             self.stage += 1
             self.step, self.batch = 0, 0

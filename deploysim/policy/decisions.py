@@ -28,6 +28,7 @@ class Phase(Word):
 
     START = "start"
     ENTERED = "entered"  # holds a stage, not yet deploying (blockers are checked here)
+    GATED = "gated"  # a step after the stage's first is next; its blockers are checked here
     DEPLOYING = "deploying"
     BAKING = "baking"
     DONE = "done"
@@ -54,7 +55,7 @@ class WatchScope(Word):
 
 
 class BlockReason(Word):
-    """Why a stage may not start yet."""
+    """Why a stage's next step may not start yet."""
 
     TIME_WINDOW = "time_window"  # outside the allowed hours, on a holiday, or in a freeze
     INCIDENT = "incident"  # an infrastructure fault or the incident alarm is active in its regions
@@ -86,7 +87,7 @@ class Observation:
     """What the driver saw since the last decision."""
 
     alarm: str | None = None  # a watched alarm in ALARM ("name@scope"), None if all OK
-    incident: bool = False  # an incident is active in the regions of the stage about to start
+    incident: bool = False  # an incident is active in the regions of the stage (or step) about to start
     preprod_failed: bool = False  # pre-production tests caught the version
     requests_seen: Mapping[str, float] = field(default_factory=dict)  # per API (and "All") since the bake began
     datapoints_seen: int = 0  # metric periods completed since the bake began
@@ -101,11 +102,16 @@ class EnterStage:
 
 @dataclass(frozen=True)
 class WaitBlocker:
-    """Do nothing until `until_s`, then observe incidents again: a blocker holds the stage."""
+    """Start nothing until `until_s`, then observe incidents again: a blocker holds the stage's next step.
+
+    `watch_step` is the step already deployed (the one before the blocked step) whose alarms are
+    still watched while waiting, so a defect that shows during the wait rolls back; None when the
+    stage's first step is blocked and the stage has deployed nothing."""
 
     stage: int
     until_s: float
     reason: BlockReason
+    watch_step: int | None = None
 
 
 @dataclass(frozen=True)
@@ -143,8 +149,9 @@ class BakeWait:
 class RollBack:
     """Revert the version on `hosts` (None: every host running it).
 
-    `automatic` rollbacks start at once and take `duration_s`; a manual one (automatic rollback is
-    off) pages people, who halt the rollout and revert when they act.
+    `automatic` rollbacks start at once and revert the hosts in batches of at most `batch_share` of
+    them (spread over AZs, like a deployment's), each taking `duration_s`; a manual one (automatic
+    rollback is off) pages people, who halt the rollout and revert when they act.
     """
 
     stage: int
@@ -156,6 +163,7 @@ class RollBack:
     duration_s: float
     alarm: str | None = None  # the alarm ("name@scope") for cause ALARM
     detail: str = ""  # for cause OPERATOR: who asked and why
+    batch_share: float = 1.0  # largest share of the hosts to revert that one batch reverts
 
     @property
     def reason(self) -> str:

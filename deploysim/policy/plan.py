@@ -61,7 +61,7 @@ class PipelinePlan:
         return idx[-1] if idx else -1
 
 
-def _batches(hosts: np.ndarray, max_share: float, layout: FleetLayout) -> tuple[np.ndarray, ...]:
+def split_batches(hosts: np.ndarray, max_share: float, layout: FleetLayout) -> tuple[np.ndarray, ...]:
     """Split a step's hosts into batches of at most `max_share` of them, each taking an even share
     of every AZ (round-robin), so no AZ or region loses more than its share of capacity at once."""
     if hosts.size == 0:
@@ -123,12 +123,12 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
                 stage.batching.hosts_keep_serving,
             )
         )
-    units = _units(layout, regions, stage.waves[0].unit) if stage.waves else []
     for w, wave in enumerate(stage.waves):
-        units = _units(layout, regions, wave.unit)
-        remaining = [u[~done[u]] for u in units]
-        remaining = [u for u in remaining if u.size]
-        chosen = remaining if wave.count == "rest" else remaining[: wave.count]
+        chosen = []
+        for group in ([(r,) for r in regions] if wave.per_region else [regions]):
+            remaining = [u[~done[u]] for u in _units(layout, group, wave.unit)]
+            remaining = [u for u in remaining if u.size]
+            chosen += remaining if wave.count == "rest" else remaining[: wave.count]
         hosts = np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
         if hosts.size == 0:
             continue
@@ -140,7 +140,7 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
                 name,
                 StepKind.WAVE,
                 hosts,
-                _batches(hosts, stage.batching.max_share, layout),
+                split_batches(hosts, stage.batching.max_share, layout),
                 stage.batching.duration,
                 wave.bake,
                 tuple(watched),

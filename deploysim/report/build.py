@@ -33,7 +33,11 @@ SLA_TARGETS = (99.9, 99.95, 99.99, 99.999)
 BUDGET_CAUSES = (
     ("downtime_alarm_caught_s", "bad changes caught by alarms"),
     ("downtime_no_alarm_s", "bad changes no alarm caught (found by people, or not yet)"),
-    ("downtime_faults_s", "infrastructure faults (AZ outages, dependency degradation)"),
+    ("downtime_az_outage_s", "AZ outages (one AZ)"),
+    ("downtime_correlated_az_outage_s", "correlated AZ outages (two AZs of a region)"),
+    ("downtime_region_event_s", "region-wide events (a share of every AZ)"),
+    ("downtime_dependency_degradation_s", "dependency degradation"),
+    ("downtime_other_s", "other: capacity lost while deploying, latency SLO, sampling"),
     ("downtime_baseline_s", "baseline error rate (healthy hosts)"),
 )
 
@@ -388,7 +392,8 @@ def build_report(scenario: Scenario, exp: Experiment, example: SimulationResult 
         Heading("Where the budget goes"),
         Paragraph(
             "Each replication's downtime is split among its causes in proportion to the requests each "
-            "failed (bad changes' blast radius; the baseline error rate; infrastructure faults are the rest)."
+            "failed (bad changes' blast radius; the baseline error rate; each kind of infrastructure fault what it "
+            "failed by itself; other is the rest)."
         ),
         Table(
             ["cause", "mean per month", "95% CI of the mean", "share of downtime", "share of the budget"], budget_rows

@@ -106,6 +106,9 @@ def _watch_words(pipeline: PipelinePolicy) -> str:
 def _rollback_words(pipeline: PipelinePolicy) -> str:
     rb = pipeline.rollback
     where = "everywhere the change went" if rb.scope == "everywhere" else "in the alarming stage only"
+    if rb.automatic and rb.max_share < 1.0:
+        return (f"An alarm in ALARM rolls the version back automatically, {where}, in batches of at most "
+                f"{rb.max_share * 100:.0f}% of the hosts to revert, {duration_words(rb.duration)} each.")
     if rb.automatic:
         return (f"An alarm in ALARM rolls the version back automatically, {where}; the last host is "
                 f"reverted {duration_words(rb.duration)} after the decision.")
@@ -128,9 +131,10 @@ def _blocker_words(blockers: Blockers) -> str:
         parts.append(f"not during an incident{alarm}")
     if not parts:
         return "Nothing blocks a production stage from starting: any hour, any day."
+    what = "A production stage" if blockers.check == "stage_start" else "A production stage (and each of its steps)"
     if not blockers.time_windows:
-        return "A production stage starts at any hour, but " + ", ".join(parts) + "."
-    return "A production stage starts " + ", ".join(parts) + "."
+        return f"{what} starts at any hour, but " + ", ".join(parts) + "."
+    return f"{what} starts " + ", ".join(parts) + "."
 
 
 def _consecutive(days: Sequence[str]):
@@ -224,8 +228,20 @@ def human_words(scenario: Scenario) -> str:
         return f"{duration_words(d.low)} to {duration_words(d.high)}"
 
     h = scenario.humans
-    return (f"A bad change no alarm catches is found by people after {dist(h.detection_delay)} and reverted "
-            f"after {dist(h.mitigation)} more.")
+    if h.detection == "fixed_delay":
+        return (f"A bad change no alarm catches is found by people after {dist(h.detection_delay)} and reverted "
+                f"after {dist(h.mitigation)} more.")
+    from ..people import default_pages
+
+    pages = default_pages(scenario) if h.pages is None else h.pages
+    paged = f"a page from {', '.join(pages)}" if pages else "no page (no alarm pages)"
+    hours = h.business_hours
+    return (f"A bad change no alarm rolls back is found by people from its symptoms: {paged}, or a customer "
+            f"report ({h.reports_per_failed_request:g} per failed request, reaching on-call after "
+            f"{dist(h.support_triage)}). On-call takes {dist(h.response_business_hours)} in business hours "
+            f"({', '.join(hours.days)} {hours.start_hour:g}:00-{hours.end_hour:g}:00 local) and "
+            f"{dist(h.response_off_hours)} otherwise, then reverts after {dist(h.mitigation)} more. "
+            f"A defect that fails no request and pages nobody stays latent.")
 
 
 __all__ = ["alarm_words", "bake_words", "duration_words", "human_words", "pipeline_words", "policy_text",

@@ -137,6 +137,10 @@ def _cross_references(sc: Scenario) -> Iterable[tuple[str, str]]:
         if composite_alarm.name in rule.alarm_names:
             yield (f"alarms.composite[{i}].rule", "a composite alarm cannot refer to itself")
 
+    for k, name in enumerate(sc.humans.pages or ()):
+        if name not in all_alarms:
+            yield (f"humans.pages[{k}]", f"unknown alarm {name!r}; expected one of {sorted(all_alarms)}")
+
     for name, source in sc.changes.items():
         if name not in sc.policy.pipelines:
             yield (
@@ -152,6 +156,8 @@ def _cross_references(sc: Scenario) -> Iterable[tuple[str, str]]:
                     f"{base}.dependency",
                     f"unknown dependency {defect.dependency!r}; expected one of {sorted(deps)}",
                 )
+
+    yield from _check_replay(sc, regions, deps, apis)
 
     one_box_share: dict[str, float] = {}
     for name, pipe in sc.policy.pipelines.items():
@@ -253,11 +259,58 @@ def _check_waves(stage, regions, apis, sbase):
         if wave.count == "rest":
             share_done = 1.0
         else:
-            if wave.count > total:
-                yield (f"{wbase}.count", f"the stage has only {total} unit(s) of kind '{wave.unit}'")
-            share_done = min(1.0, share_done + wave.count / total)
+            in_region = {"region": [1 for r in regions], "az": [r.azs for r in regions],
+                         "cell": [r.azs * r.cells_per_az for r in regions]}[wave.unit]
+            per = min(in_region) if wave.per_region and in_region else total
+            if wave.per_region and wave.unit == "region" and wave.count > 1:
+                yield (f"{wbase}.count", "with per_region, a wave of unit 'region' takes count: 1 or rest")
+            elif wave.count > per:
+                where = "each region of the stage has" if wave.per_region else "the stage has"
+                yield (f"{wbase}.count", f"{where} only {per} unit(s) of kind '{wave.unit}'")
+            share_done = min(1.0, share_done + wave.count / per)
     if share_done < 1.0 - 1e-9:
         yield (
             f"{sbase}.waves",
             "the waves do not cover every host of the stage's regions; end with a wave of count: rest",
         )
+
+
+def _check_replay(sc, regions, deps, apis):
+    if sc.replay is None:
+        return
+    for i, change in enumerate(sc.replay.changes):
+        base = f"replay.changes[{i}]"
+        if change.pipeline not in sc.policy.pipelines:
+            known = sorted(sc.policy.pipelines)
+            yield (f"{base}.pipeline", f"unknown pipeline {change.pipeline!r}; expected one of {known}")
+        elif isinstance(change.defect, str):
+            source = sc.changes.get(change.pipeline)
+            names = [d.name for d in source.defects] if source else []
+            if change.defect not in names:
+                yield (f"{base}.defect", f"unknown defect {change.defect!r}; expected one of {names}")
+        elif change.defect is not None:
+            if change.defect.api is not None and change.defect.api not in apis:
+                yield (f"{base}.defect.api", f"unknown API {change.defect.api!r}; expected one of {sorted(apis)}")
+            if change.defect.dependency is not None and change.defect.dependency not in deps:
+                yield (f"{base}.defect.dependency", f"unknown dependency {change.defect.dependency!r}")
+        if _seconds_since(sc, change.at) < 0:
+            yield (f"{base}.at", f"before the scenario's start ({sc.start.isoformat()})")
+    for i, fault in enumerate(sc.replay.faults):
+        base = f"replay.faults[{i}]"
+        if fault.region not in regions:
+            yield (f"{base}.region", f"unknown region {fault.region!r}; expected one of {sorted(regions)}")
+        elif fault.kind == "az_outage" and fault.az > regions[fault.region].azs:
+            yield (f"{base}.az", f"region {fault.region!r} has {regions[fault.region].azs} AZ(s)")
+        if fault.dependency is not None and fault.dependency not in deps:
+            yield (f"{base}.dependency", f"unknown dependency {fault.dependency!r}; expected one of {sorted(deps)}")
+        if _seconds_since(sc, fault.start) < 0:
+            yield (f"{base}.start", f"before the scenario's start ({sc.start.isoformat()})")
+
+
+def _seconds_since(sc, at) -> float:
+    """A replay time point in seconds since the scenario's start (a date and time without a zone is UTC)."""
+    if isinstance(at, dt.datetime):
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=dt.timezone.utc)
+        return (at - sc.start).total_seconds()
+    return float(at)

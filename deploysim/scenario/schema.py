@@ -136,6 +136,16 @@ class Traffic(Frozen):
     apis: dict[str, PositiveFloat] = Field(
         default_factory=lambda: {"All": 1.0}, description="API name -> share of requests"
     )
+    client_timeout_ms: dict[str, PositiveFloat] = Field(
+        default_factory=dict, description="API name (or 'All' for every API without its own) -> milliseconds after "
+        "which clients give up: requests a defect slows past it fail (default: no timeout)")
+
+    @model_validator(mode="after")
+    def _timeouts_name_apis(self):
+        unknown = sorted(set(self.client_timeout_ms) - set(self.apis) - {"All"})
+        if unknown:
+            raise ValueError(f"client_timeout_ms names unknown APIs: {', '.join(unknown)}")
+        return self
 
     @field_validator("apis")
     @classmethod
@@ -178,6 +188,29 @@ class Dependency(Frozen):
     capacity_factor: Annotated[float, Field(gt=1.0)] = Field(
         2.0, description="load, as a multiple of normal, above which it sheds the excess as errors"
     )
+
+
+class LoadBalancer(Frozen):
+    """Health checks of the region's load balancer: a host that fails them is taken out of rotation
+    and the region's other hosts take its requests (up to their capacity). Defaults: an Application
+    Load Balancer target group's (30 s interval, 2 failures to go out, 5 successes to come back)."""
+
+    health_checks: bool = Field(True, description="take hosts that fail health checks out of rotation")
+    interval: Duration = Field(30.0, description="seconds between two health checks of a host")
+    unhealthy_threshold: Annotated[int, Field(ge=1, le=10)] = Field(
+        2, description="consecutive failed checks before a host is taken out of rotation")
+    healthy_threshold: Annotated[int, Field(ge=1, le=10)] = Field(
+        5, description="consecutive passed checks before a host is put back")
+
+    @property
+    def out_after_s(self) -> float:
+        """Time from a host failing until it is out of rotation."""
+        return self.interval * self.unhealthy_threshold
+
+    @property
+    def back_after_s(self) -> float:
+        """Time from a host being healthy again until it is back in rotation."""
+        return self.interval * self.healthy_threshold
 
 
 # ---------------------------------------------------------------- changes and defects
@@ -246,9 +279,23 @@ class ChangeSource(Frozen):
 
 
 class AzOutage(Frozen):
-    rate_per_month: NonNegFloat = 0.0
+    """An AZ fails (power, cooling, networking): its requests fail until traffic shifts away from it."""
+
+    rate_per_month: NonNegFloat = Field(0.0, description="outages per month over the whole fleet")
     duration: DurationDist = DurationDistribution(dist="lognormal", median=1800.0, sigma=0.8)
     failover: Duration = Field(300.0, description="time the AZ's share of requests fails before traffic shifts away")
+    second_az_probability: Probability = Field(
+        0.0, description="chance that an outage takes a second AZ of the same region down with it, for the same "
+        "time (shared power, networking or a common dependency); its requests shift to the AZs left")
+
+
+class RegionEvent(Frozen):
+    """A region-wide event (control plane, networking) that fails a share of every AZ of one region at
+    once: traffic cannot shift to another AZ, so static stability does not help."""
+
+    rate_per_month: NonNegFloat = Field(0.0, description="events per month over the whole fleet")
+    duration: DurationDist = DurationDistribution(dist="lognormal", median=7200.0, sigma=0.8)
+    failed_share: Probability = Field(0.3, description="share of the region's requests that fail during the event")
 
 
 class DependencyDegradation(Frozen):
@@ -261,14 +308,65 @@ class Faults(Frozen):
     """Infrastructure faults not caused by changes: they cost uptime and raise incidents."""
 
     az_outage: AzOutage = AzOutage()
+    region_event: RegionEvent = RegionEvent()
     dependency_degradation: DependencyDegradation = DependencyDegradation()
 
 
-class Humans(Frozen):
-    """The oncall fallback when no alarm fires."""
+class BusinessHours(Frozen):
+    """When people are at their desks, in each region's local time; the region's holidays are off hours."""
 
-    detection_delay: DurationDist = DurationDistribution(dist="lognormal", median=4 * 3600.0, sigma=1.0)
-    mitigation: DurationDist = DurationDistribution(dist="lognormal", median=1800.0, sigma=0.5)
+    days: Annotated[tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...], Field(min_length=1)] = (
+        "Mon", "Tue", "Wed", "Thu", "Fri")
+    start_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 9.0
+    end_hour: Annotated[float, Field(gt=0.0, le=24.0)] = 17.0
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end_hour <= self.start_hour:
+            raise ValueError("end_hour must be after start_hour")
+        return self
+
+
+class Humans(Frozen):
+    """People: how they find a bad change that no alarm rolls back, and how fast they revert it.
+
+    `detection: symptoms` (the default) finds a bad change from what it does: pages from alarms that
+    page but do not roll back, and customer reports, then on-call's response, which depends on the
+    hour (deploysim/people.py; defaults and their sources in docs/model.md). `detection: fixed_delay`
+    is the older model: found `detection_delay` after its first bad request, whatever it does. A file
+    that sets `detection_delay` and not `detection` keeps the older model.
+    """
+
+    detection: Literal["symptoms", "fixed_delay"] = "symptoms"
+    detection_delay: DurationDist = Field(
+        DurationDistribution(dist="lognormal", median=4 * 3600.0, sigma=1.0),
+        description="detection: fixed_delay only: time from a bad change's first bad request to people finding it")
+    mitigation: DurationDist = Field(
+        DurationDistribution(dist="lognormal", median=1800.0, sigma=0.5),
+        description="time from people deciding to revert to the last host reverted (manual speed)")
+    reports_per_failed_request: NonNegFloat = Field(
+        1e-4, description="customer reports per request the change failed (a Poisson process; 0: no reports)")
+    support_triage: DurationDist = Field(
+        DurationDistribution(dist="lognormal", median=1800.0, sigma=0.5),
+        description="time from a customer's report to the service's on-call being paged")
+    pages: tuple[str, ...] | None = Field(
+        None, description="alarms (by name) over each region that page on-call without rolling back; "
+        "default: the pipelines' region-watched and incident alarms and every dependency_error_rate alarm")
+    business_hours: BusinessHours = BusinessHours()
+    response_business_hours: DurationDist = Field(
+        DurationDistribution(dist="lognormal", median=900.0, sigma=0.5),
+        description="time from a page in business hours to on-call having tied it to the change")
+    response_off_hours: DurationDist = Field(
+        DurationDistribution(dist="lognormal", median=2700.0, sigma=0.5),
+        description="the same at night, at weekends and on the region's holidays")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_files_keep_their_model(cls, data: object) -> object:
+        # A file written for the fixed-delay model (it sets detection_delay) keeps that model.
+        if isinstance(data, dict) and "detection" not in data and "detection_delay" in data:
+            return {**data, "detection": "fixed_delay"}
+        return data
 
 
 # ---------------------------------------------------------------- alarms
@@ -307,6 +405,9 @@ class MetricAlarm(Frozen):
     )
     api: str | None = Field(None, description="restrict request metrics to one API")
     dependency: str | None = Field(None, description="for dependency_error_rate: which dependency")
+    evaluate_low_sample_count_percentile: Literal["evaluate", "ignore"] = Field(
+        "evaluate", description="latency percentile alarms: 'ignore' keeps the state in periods with fewer than "
+        "10/(1-q) requests (CloudWatch's rule; 1,000 for p99), 'evaluate' judges them anyway (CloudWatch's default)")
 
     @model_validator(mode="after")
     def _m_of_n(self):
@@ -327,6 +428,10 @@ class CompositeAlarm(Frozen):
 class Alarms(Frozen):
     metric: tuple[MetricAlarm, ...] = ()
     composite: tuple[CompositeAlarm, ...] = ()
+    ingestion_delay: Duration = Field(
+        0.0, description="time from a metric period's end until its datapoint can be read (0: at once)")
+    evaluation_delay: Duration = Field(
+        0.0, description="time from a datapoint being readable until the alarm evaluates it (0: at once)")
 
 
 # ---------------------------------------------------------------- policy
@@ -378,6 +483,10 @@ class Wave(Frozen):
 
     unit: Literal["region", "az", "cell"] = "region"
     count: Annotated[int, Field(ge=1)] | Literal["rest"] = "rest"
+    per_region: bool = Field(
+        False, description="`count` units in each region of the stage at once (e.g. one AZ per region), "
+        "not `count` units of the stage in region order"
+    )
     bake: BakeSpec = Bake()
 
 
@@ -415,7 +524,7 @@ class Stage(Frozen):
 
 
 class TimeWindow(Frozen):
-    """Hours (local time of each region) in which a production stage may start."""
+    """Hours (local time of each region) in which a production step (or stage, see `Blockers.check`) may start."""
 
     days: Annotated[tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...], Field(min_length=1)] = (
         "Mon", "Tue", "Wed", "Thu", "Fri")
@@ -430,7 +539,7 @@ class TimeWindow(Frozen):
 
 
 class Freeze(Frozen):
-    """A change freeze: no production stage starts between `start` and `end` (UTC)."""
+    """A change freeze: no production step (or stage) starts between `start` and `end` (UTC)."""
 
     start: dt.datetime
     end: dt.datetime
@@ -443,7 +552,7 @@ class Freeze(Frozen):
 
 
 class Blockers(Frozen):
-    """What stops a production stage from starting."""
+    """What stops a production step (one-box or a wave) from starting."""
 
     time_windows: tuple[TimeWindow, ...] = Field((), description="empty: any time")
     holidays: bool = Field(True, description="regions' holidays block")
@@ -453,6 +562,11 @@ class Blockers(Frozen):
     )
     incident_alarm: str | None = Field(None, description="the aggregate alarm that signals an incident in a region")
     recheck: Duration = Field(300.0, description="how often a blocked stage checks the incident state again")
+    check: Literal["every_step", "stage_start"] = Field(
+        "every_step",
+        description="when blockers are checked: before every step (one-box and each wave) of a production stage, "
+        "or only before its first step",
+    )
 
 
 class Rollback(Frozen):
@@ -460,7 +574,13 @@ class Rollback(Frozen):
     scope: Literal["everywhere", "stage"] = Field(
         "everywhere", description="revert every host running the change, or only the alarming stage's hosts"
     )
-    duration: Duration = Field(600.0, description="time from the rollback decision to the last host reverted")
+    duration: Duration = Field(
+        600.0, description="time to revert one batch; with max_share 1, from the decision to the last host reverted"
+    )
+    max_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        1.0, description="largest share of the hosts to revert reverted at once (batches one after another, "
+        "like a deployment's); 1: all at once"
+    )
 
 
 class PipelinePolicy(Frozen):
@@ -476,6 +596,63 @@ class Policy(Frozen):
     pipelines: dict[str, PipelinePolicy]
 
 
+# ---------------------------------------------------------------- replay: a scripted world
+
+
+def _time_point(value: object) -> object:
+    # "2d3h" or seconds: since the scenario's start; anything else is read as a date and time.
+    if isinstance(value, str):
+        try:
+            return parse_duration_s(value)
+        except ValueError:
+            pass
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected seconds, a duration such as '2d3h' or a date and time, got {value!r}") from None
+    return value
+
+
+TimePoint = Annotated[float | dt.datetime, BeforeValidator(_time_point)]
+
+
+class ReplayChange(Frozen):
+    """One change of a replayed incident: it enters `pipeline` at `at`, with `defect` (None: a good change)."""
+
+    pipeline: str
+    at: TimePoint = Field(description="seconds or a duration since the scenario's start, or a date and time")
+    defect: str | Defect | None = Field(
+        None, description="a defect's name in changes.<pipeline>.defects, or a defect written out")
+    caught_in_preprod: bool = False
+    mitigation: Duration | None = Field(None, description="people's revert time (default: drawn from humans)")
+
+
+class ReplayFault(Frozen):
+    """One infrastructure fault of a replayed incident."""
+
+    kind: Literal["az_outage", "dependency_degradation"]
+    region: str
+    az: Annotated[int, Field(ge=1)] = Field(1, description="az_outage: which AZ of the region, from 1")
+    dependency: str | None = Field(None, description="dependency_degradation: which dependency")
+    start: TimePoint
+    duration: Duration
+    error_rate: Probability = Field(0.2, description="dependency_degradation: share of its calls that fail")
+    failover: Duration = Field(300.0, description="az_outage: time its share of requests fails before traffic shifts")
+
+    @model_validator(mode="after")
+    def _dependency_named(self):
+        if self.kind == "dependency_degradation" and not self.dependency:
+            raise ValueError("a dependency_degradation needs `dependency`")
+        return self
+
+
+class Replay(Frozen):
+    """A scripted world: exactly these changes and faults (traffic is still drawn from the seed)."""
+
+    changes: tuple[ReplayChange, ...] = ()
+    faults: tuple[ReplayFault, ...] = ()
+
+
 # ---------------------------------------------------------------- the whole scenario
 
 
@@ -489,12 +666,17 @@ class Scenario(Frozen):
     fleet: Fleet
     traffic: Traffic
     baseline: Baseline = Baseline()
+    load_balancer: LoadBalancer = LoadBalancer()
+    latency_slo_ms: PositiveFloat | None = Field(
+        None, description="requests slower than this (ms) count as bad in the uptime figures, as failed "
+        "requests do (default: latency does not count)")
     dependencies: tuple[Dependency, ...] = ()
     changes: dict[str, ChangeSource]
     faults: Faults = Faults()
     humans: Humans = Humans()
     alarms: Alarms = Alarms()
     policy: Policy
+    replay: Replay | None = Field(None, description="replace the random changes and faults with these")
 
     @field_validator("start")
     @classmethod
