@@ -31,8 +31,9 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest
 
+# `make bench` prints every speed figure (a few minutes); `make bench QUICK=1` a short run.
 bench: install
-	$(BIN)/python benchmarks/bench_simulate.py
+	$(BIN)/python benchmarks/bench_all.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

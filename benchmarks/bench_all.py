@@ -1,0 +1,221 @@
+"""Benchmark: every speed figure of the project in one run (`make bench`; `make bench QUICK=1` for a short one).
+
+    python benchmarks/bench_all.py            # full run
+    python benchmarks/bench_all.py --quick    # fewer repeats, smaller curves and Monte Carlo
+
+Prints, for one 30-day month on one core (simulate + summary, process CPU time, median and min-max
+of several seeds): scenarios/aws-typical.yaml and benchmarks/reference.yaml in seconds and as a
+ratio to the numpy floor, one binomial draw per cell-minute of the month (cells x 43,200 draws of
+the month's errors), timed in the same run. Then the cost curve over x1..x16 hosts and x1..x8 change
+rates of the reference; a Monte Carlo on 1 and 2 workers started by spawn, with identical frames
+checked and the CPU time per replication; the start-up of `deploysim run benchmarks/reference.yaml`
+as a whole process against `python -c "import numpy, pandas"`; the peak RSS of one month; and the
+peak RSS of a Monte Carlo at two lengths, extrapolated to 10,000 replications. The issue's targets
+are printed beside the figures; nothing asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+    os.environ[_var] = "1"
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+import deploysim  # noqa: E402
+from deploysim.world import SECONDS_PER_MONTH  # noqa: E402
+
+sys.path.insert(0, str(HERE))
+from bench_startup import argv_for, timed  # noqa: E402
+
+AWS = REPO / "scenarios" / "aws-typical.yaml"
+REFERENCE = HERE / "reference.yaml"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def spread(values: list[float], digits: int = 3) -> str:
+    return (f"{statistics.median(values):.{digits}f} s ({min(values):.{digits}f}-{max(values):.{digits}f}, "
+            f"n={len(values)})")
+
+
+def month_cpu_s(scenario, seeds) -> list[float]:
+    """Process CPU seconds of simulate + summary of one month, one figure per seed."""
+    out = []
+    for seed in seeds:
+        c0 = time.process_time()
+        deploysim.simulate(scenario, seed=seed, months=1.0).summary()
+        out.append(time.process_time() - c0)
+    return out
+
+
+def numpy_floor_s(scenario, repeats: int) -> list[float]:
+    """One binomial draw per cell-minute of a month: the least a month's error counts can cost."""
+    cells = sum(r.azs * r.cells_per_az for r in scenario.fleet.regions)
+    minutes = int(SECONDS_PER_MONTH // 60)
+    per_cell = scenario.traffic.requests_per_min / cells
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(repeats):
+        c0 = time.process_time()
+        rng.binomial(int(per_cell), scenario.baseline.error_rate, size=(cells, minutes))
+        out.append(time.process_time() - c0)
+    return out
+
+
+def headline(label: str, path: Path, seeds, target_s: float) -> None:
+    scenario = deploysim.load_scenario(path)
+    deploysim.simulate(scenario, seed=seeds[0], months=1.0).summary()  # warm-up
+    cpu = month_cpu_s(scenario, seeds)
+    floor = numpy_floor_s(scenario, len(seeds))
+    med, fl = statistics.median(cpu), statistics.median(floor)
+    verdict = "met" if med <= target_s else f"NOT met (x{med / target_s:.1f} over)"
+    print(f"{label}: simulate + summary of one month, CPU {spread(cpu)}; target <= {target_s} s: {verdict}")
+    print(f"  numpy floor (one binomial draw per cell-minute): {spread(floor, 4)}; "
+          f"month / floor = {med / fl:.0f}x; target as a ratio: {target_s / fl:.2f}x")
+
+
+def scaled(data: dict, hosts: int = 1, rate: int = 1) -> dict:
+    out = copy.deepcopy(data)
+    for region in out["fleet"]["regions"]:
+        region["cells_per_az"] = region.get("cells_per_az", 1) * hosts
+    for source in out["changes"].values():
+        source["arrivals"]["changes_per_week"] *= rate
+    out["name"] = f"{data['name']}-hosts-x{hosts}-rate-x{rate}"
+    return out
+
+
+def curve(factors: tuple[int, ...], rates: tuple[int, ...], seeds) -> None:
+    data = yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))
+    print("\nCost curve of benchmarks/reference.yaml (CPU s per month, simulate + summary, median over seeds "
+          f"{list(seeds)}; linear means ratio <= factor):")
+    print("  | case | hosts | CPU s | ratio to x1 |")
+    print("  |---|---:|---:|---:|")
+    base = None
+    for kind, values in (("hosts", factors), ("change rate", rates)):
+        for k in values:
+            d = scaled(data, hosts=k) if kind == "hosts" else scaled(data, rate=k)
+            sc = deploysim.scenario_from_dict(d, source=d["name"])
+            s = statistics.median(month_cpu_s(sc, seeds))
+            base = base if base is not None else s
+            n_hosts = sum(r.azs * r.cells_per_az * r.hosts_per_cell for r in sc.fleet.regions)
+            print(f"  | {kind} x{k} | {n_hosts} | {s:.3f} | {s / base:.2f} |", flush=True)
+
+
+def children_cpu_s() -> float:
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
+def monte_carlo(n: int) -> None:
+    scenario = deploysim.load_scenario(REFERENCE)
+    print(f"\nMonte Carlo: {n} months of {scenario.name}, workers started by spawn, keep_changes=False")
+    frames, walls = {}, {}
+    for workers in (1, 2):
+        c0, k0, t0 = time.process_time(), children_cpu_s(), time.perf_counter()
+        exp = deploysim.monte_carlo(scenario, replications=n, seed=2026, workers=workers, keep_changes=False,
+                                    progress=False, start_method="spawn")
+        walls[workers] = time.perf_counter() - t0
+        cpu = time.process_time() - c0 + children_cpu_s() - k0
+        frames[workers] = exp.replications
+        print(f"  {workers} worker(s): wall {walls[workers]:.1f} s, CPU per replication {cpu / n:.3f} s", flush=True)
+    speedup = walls[1] / walls[2]
+    verdict = "met" if speedup >= 1.85 else f"NOT met ({speedup / 1.85 * 100:.0f}% of it)"
+    print(f"  speed-up 1 -> 2 workers: {speedup:.2f}x; target >= 1.85x: {verdict}")
+    print(f"  identical frames on 1 and 2 workers: {frames[1].equals(frames[2])}")
+
+
+def startup(runs: int) -> None:
+    print(f"\nStart-up, whole processes, {runs} runs after 1 warm-up (wall seconds):")
+    walls = {}
+    for title, args in (("deploysim run benchmarks/reference.yaml", ["run", "benchmarks/reference.yaml"]),
+                        ('python -c "import numpy, pandas"', None)):
+        argv = argv_for(sys.executable, args)
+        times = [timed(argv)[0] for _ in range(runs + 1)][1:]
+        walls[title] = times
+        print(f"  {title}: {spread(times)}", flush=True)
+    a, b = (statistics.median(v) for v in walls.values())
+    verdict = "met" if a <= 2 * b else f"NOT met (x{a / b:.1f})"
+    print(f"  ratio {a / b:.1f}x the import of numpy and pandas; target <= 2x: {verdict}")
+
+
+MEMORY_CODE = """
+import resource, sys, deploysim
+sc = deploysim.load_scenario(sys.argv[1])
+n = int(sys.argv[2])
+if n == 0:
+    deploysim.simulate(sc, seed=1, months=1.0).summary()
+else:
+    exp = deploysim.monte_carlo(sc, replications=n, seed=1, workers=1, keep_changes=False, progress=False)
+    assert len(exp.replications) == n
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_mib(path: Path, replications: int) -> float:
+    out = subprocess.run([sys.executable, "-c", MEMORY_CODE, str(path), str(replications)], cwd=REPO,
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1]) / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+def memory(n: int) -> None:
+    print("\nMemory (peak RSS of a fresh process):")
+    one = peak_rss_mib(AWS, 0)
+    print(f"  one month of aws-typical (simulate + summary): {one:.0f} MiB; target <= 250 MiB: "
+          f"{'met' if one <= 250 else 'NOT met'}")
+    small, large = peak_rss_mib(REFERENCE, max(n // 4, 1)), peak_rss_mib(REFERENCE, n)
+    slope = (large - small) / (n - max(n // 4, 1))
+    projected = large + slope * (10_000 - n)
+    few = max(n // 4, 1)
+    print(f"  Monte Carlo of reference on 1 worker: {few} months {small:.0f} MiB, {n} months {large:.0f} MiB "
+          f"({slope * 1024:.1f} KiB per replication); 10,000 months extrapolated linearly: {projected:.0f} MiB; "
+          f"target <= 1024 MiB: {'met' if projected <= 1024 else 'NOT met'} (extrapolated, not run)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short run: 3 seeds, small curves and Monte Carlo")
+    args = parser.parse_args()
+    seeds = (1, 2, 3) if args.quick else (1, 2, 3, 4, 5)
+    print("deploysim benchmark" + (" (--quick)" if args.quick else ""))
+    print(f"  python {platform.python_version()}, numpy {np.__version__}; {os.cpu_count()} CPUs, {cpu_model()}; "
+          "BLAS/OpenMP threads = 1; times are process CPU seconds unless said")
+    headline("aws-typical", AWS, seeds, 0.10)
+    headline("reference", REFERENCE, seeds, 0.05)
+    if args.quick:
+        curve((1, 2), (1, 2), seeds[:1])
+    else:
+        curve((1, 2, 4, 8, 16), (1, 2, 4, 8), seeds[:1])
+    monte_carlo(8 if args.quick else 40)
+    startup(5)
+    memory(8 if args.quick else 40)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
