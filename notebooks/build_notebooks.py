@@ -431,7 +431,7 @@ and faults but a one-region fleet, so its pairing is looser.
 """),
     code("""
 # Parameters: few replications so the notebook runs in a few minutes; for decisions use 300+ replications.
-REPLICATIONS = 8      # whole months of the six-region fleet: slow enough; intervals are wide
+REPLICATIONS = 4      # whole months of the six-region fleet: slow enough; intervals are wide
 SEED = 1
 MONTHS = 1           # 30-day months: the SLA is judged per month, so a shorter run would judge a
                      # week against a monthly target (one incident weighs four times as much in a week)

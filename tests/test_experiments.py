@@ -82,7 +82,8 @@ def test_paired_interval_is_narrower_than_unpaired_on_shipped_scenarios():
     for policy, metric in checked:
         row = paired[(paired["policy"] == policy) & (paired["metric"] == metric)].iloc[0]
         width, unpaired = row["ci_high"] - row["ci_low"], row["unpaired_ci_high"] - row["unpaired_ci_low"]
-        assert width < 0.8 * unpaired, (policy, metric, width, unpaired)
+        # No interval (NaN) means every paired difference was the same: the narrowest there is.
+        assert np.isnan(width) or width < 0.8 * unpaired, (policy, metric, width, unpaired)
 
 
 def test_summary_reports_intervals_that_contain_the_estimate(small):
@@ -233,12 +234,12 @@ def test_pareto_front_keeps_exactly_the_non_dominated_points():
 
 
 def test_parameter_paths_can_name_stages_instead_of_counting_them():
-    """`stages[name=prod-2-eu-west-1]` is the fourth code stage of aws-typical (beta, gamma, prod-1, prod-2)."""
+    """`stages[name=prod-2-ap-northeast-1]` is the fourth code stage of aws-typical (beta, gamma, prod-1, prod-2)."""
     from deploysim.experiments.params import get_value, parse_path, resolve_path
 
     aws = deploysim.load_scenario(SCENARIOS / "aws-typical.yaml")
-    named = "policy.pipelines.code.stages[name=prod-2-eu-west-1].waves[0].bake.duration"
-    assert parse_path(named)[4] == ("name", "prod-2-eu-west-1")
+    named = "policy.pipelines.code.stages[name=prod-2-ap-northeast-1].waves[0].bake.duration"
+    assert parse_path(named)[4] == ("name", "prod-2-ap-northeast-1")
     assert resolve_path(aws, named) == "policy.pipelines.code.stages[3].waves[0].bake.duration"
     assert get_value(aws, named) == get_value(aws, "policy.pipelines.code.stages[3].waves[0].bake.duration")
     changed = deploysim.experiments.with_values(aws, {named: "30m"})
