@@ -23,25 +23,25 @@ class StateDirLocked(RuntimeError):
     """Another executor holds the state directory."""
 
 
-class StateDirLock:
-    def __init__(self, state_dir: Path):
-        self.path = Path(state_dir) / LOCK_FILE
-        self._fd: int | None = None
+class _HeldFlock:
+    """An exclusive, non-blocking `flock` on `self.path`, holding a few lines that say who holds it."""
 
-    def acquire(self) -> StateDirLock:
+    path: Path
+    _fd: int | None = None
+
+    def _take(self, holder_lines: str) -> str | None:
+        """Lock the file and write `holder_lines` into it; None on success, else the holder's lines."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_pid(fd)
+            holder = os.pread(fd, 4096, 0).decode(errors="replace")
             os.close(fd)
-            who = f" (pid {holder})" if holder else ""
-            raise StateDirLocked(f"another executor{who} is running on {self.path.parent}; "
-                                 "wait for it to finish or stop it (Ctrl-C), then use --resume") from None
+            return holder
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, holder_lines.encode())
         self._fd = fd
-        return self
+        return None
 
     def release(self) -> None:
         if self._fd is not None:
@@ -49,11 +49,25 @@ class StateDirLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> StateDirLock:
-        return self.acquire()
-
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+class StateDirLock(_HeldFlock):
+    def __init__(self, state_dir: Path):
+        self.path = Path(state_dir) / LOCK_FILE
+
+    def acquire(self) -> StateDirLock:
+        holder = self._take(f"{os.getpid()}\n")
+        if holder is not None:
+            pid = holder.strip()
+            who = f" (pid {pid})" if pid.isdigit() else ""
+            raise StateDirLocked(f"another executor{who} is running on {self.path.parent}; "
+                                 "wait for it to finish or stop it (Ctrl-C), then use --resume")
+        return self
+
+    def __enter__(self) -> StateDirLock:
+        return self.acquire()
 
 
 def holder_pid(state_dir: Path) -> int | None:
@@ -95,7 +109,7 @@ def target_group_key(rollout: Rollout) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
 
-class TargetGroupLock:
+class TargetGroupLock(_HeldFlock):
     """One rollout at a time per target group (as a deployment tool refuses a second active
     deployment on a group): an exclusive `flock` on a file named after `target_group_key`, held
     for the process's life, in DEPLOYSIM_LOCK_DIR (default: the temporary directory)."""
@@ -105,26 +119,16 @@ class TargetGroupLock:
         root = lock_dir or Path(os.environ.get(LOCK_DIR_ENV) or default)
         self.path = Path(root) / f"{target_group_key(rollout)}.lock"
         self.state_dir = Path(state_dir).resolve()
-        self._fd: int | None = None
 
     def acquire(self) -> TargetGroupLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip().split("\n", 1)
-            os.close(fd)
-            who = f" (pid {holder[0]}, state directory {holder[1]})" if len(holder) == 2 else ""
+        holder = self._take(f"{os.getpid()}\n{self.state_dir}\n")
+        if holder is not None:
+            lines = holder.strip().split("\n", 1)
+            who = f" (pid {lines[0]}, state directory {lines[1]})" if len(lines) == 2 else ""
             raise StateDirLocked(f"another rollout{who} is running on these targets; one rollout at a time per "
-                                 "target group: wait for it to finish, or stop it and --resume it") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n{self.state_dir}\n".encode())
-        self._fd = fd
+                                 "target group: wait for it to finish, or stop it and --resume it")
         return self
 
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+    def __enter__(self) -> TargetGroupLock:
+        return self.acquire()

@@ -312,8 +312,8 @@ class Faults(Frozen):
     dependency_degradation: DependencyDegradation = DependencyDegradation()
 
 
-class BusinessHours(Frozen):
-    """When people are at their desks, in each region's local time; the region's holidays are off hours."""
+class WeeklyHours(Frozen):
+    """Hours of chosen weekdays, in each region's local time (Mon–Fri 09:00–17:00 by default)."""
 
     days: Annotated[tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...], Field(min_length=1)] = (
         "Mon", "Tue", "Wed", "Thu", "Fri")
@@ -325,6 +325,10 @@ class BusinessHours(Frozen):
         if self.end_hour <= self.start_hour:
             raise ValueError("end_hour must be after start_hour")
         return self
+
+
+class BusinessHours(WeeklyHours):
+    """When people are at their desks, in each region's local time; the region's holidays are off hours."""
 
 
 class Humans(Frozen):
@@ -523,19 +527,8 @@ class Stage(Frozen):
         return self
 
 
-class TimeWindow(Frozen):
+class TimeWindow(WeeklyHours):
     """Hours (local time of each region) in which a production step (or stage, see `Blockers.check`) may start."""
-
-    days: Annotated[tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...], Field(min_length=1)] = (
-        "Mon", "Tue", "Wed", "Thu", "Fri")
-    start_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 9.0
-    end_hour: Annotated[float, Field(gt=0.0, le=24.0)] = 17.0
-
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.end_hour <= self.start_hour:
-            raise ValueError("end_hour must be after start_hour")
-        return self
 
 
 class Freeze(Frozen):
