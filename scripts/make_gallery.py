@@ -32,13 +32,14 @@ CREDIT_TABLE = "dynamodb-standard"  # the shipped table whose first tier is 99.9
 def _bakes(scenario: deploysim.Scenario, wave: str, one_box: str, name: str) -> deploysim.Scenario:
     """Every production bake of the code and config pipelines set to `wave` (one-box: `one_box`)."""
     values = {}
-    for i in range(2, 7):  # code: beta, gamma, then five production stages of a one-box and two waves
+    for i in range(2, 6):  # code: beta, gamma, then four production stages of a one-box and two waves
         values[f"policy.pipelines.code.stages[{i}].one_box.bake"] = one_box
         for w in (0, 1):
             values[f"policy.pipelines.code.stages[{i}].waves[{w}].bake"] = wave
-    for i in range(1, 5):  # config: a test stage, then four production stages of a one-box and one wave
+    for i in range(1, 5):  # config: a test stage, then four production stages of a one-box and two waves
         values[f"policy.pipelines.config.stages[{i}].one_box.bake"] = one_box
-        values[f"policy.pipelines.config.stages[{i}].waves[0].bake"] = wave
+        for w in (0, 1):
+            values[f"policy.pipelines.config.stages[{i}].waves[{w}].bake"] = wave
     return with_values(scenario, values, name=name)
 
 

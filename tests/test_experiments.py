@@ -34,6 +34,11 @@ def test_replications_frame_is_tidy_and_complete(small):
     assert reps.loc[1, "changes"] == len(one.changes)
     assert reps.loc[1, "downtime_s"] == pytest.approx(
         (100 - one.summary()["overall"]["uptime_avg_error_rate_pct"]) / 100 * 30 * 86400)
+    # Every change of a replication is in exactly one row of its accounting.
+    rows = reps[["deployed", "in_flight_at_end", "caught_in_preprod", "caught_by_alarm", "found_by_people",
+                 "false_rollbacks", "rolled_back_with_bad_change"]].sum(axis=1)
+    assert (rows == reps["changes"]).all()
+    assert (reps["bad_changes"] > 0).any()
 
 
 def test_same_seed_same_frames_on_one_or_two_workers(small):

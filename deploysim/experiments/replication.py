@@ -33,7 +33,8 @@ METRIC_COLUMNS = [
     "downtime_az_outage_s", "downtime_correlated_az_outage_s", "downtime_region_event_s",
     "downtime_dependency_degradation_s", "downtime_other_s",
     "changes", "bad_changes", "caught_in_preprod", "bad_in_production", "caught_by_alarm", "found_by_people",
-    "false_rollbacks", "deployed", "ttd_p50_s", "ttr_p50_s", "lead_time_p50_h", "lead_time_p90_h",
+    "false_rollbacks", "rolled_back_with_bad_change", "in_flight_at_end", "latent_in_production",
+    "deployed", "ttd_p50_s", "ttr_p50_s", "lead_time_p50_h", "lead_time_p90_h",
     "lead_time_p50_business_days", "change_failure_rate", "deployments_per_week",
 ]
 """Columns of the replications frame after `policy` and `replication` (units in the names); one
