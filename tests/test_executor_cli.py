@@ -26,10 +26,11 @@ def test_plan_prints_steps_hosts_bakes_alarms_and_expected_duration_and_changes_
     result = run("execute", str(scenario), "--inventory", str(inventory), "--version", "v2", "--plan")
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "Stage 1/1 prod (production, regions r1)" in out
-    assert "one-box: 1 host(s) in 1 batch(es)" in out and "wave-2: 3 host(s) in 3 batch(es)" in out
+    assert "\nstage 1/1 prod (production, regions r1)\n" in out
+    assert "stage 1/1 prod, step 1/3 one-box: 1 host(s) in 1 batch(es)" in out
+    assert "stage 1/1 prod, step 3/3 wave-2: 3 host(s) in 3 batch(es)" in out
     assert "watches: fault_rate@wave-1 (2 hosts)" in out
-    assert f"batch 1: {names[0]} (file:{names[0]})" in out
+    assert f"batch 1/1: {names[0]} (file:{names[0]})" in out
     # Bakes 1 s + 2 s + 1 s, batches of 0 s, no blockers.
     assert "Expected duration: 4.0s" in out and "Nothing was changed" in out
     assert set(versions(tmp_path / "fleet", names).values()) == {"v1"}
@@ -158,3 +159,69 @@ def test_resume_with_rollback_returns_every_moved_target(tmp_path):
     undone = run("execute", "--resume", str(state), "--rollback")
     assert undone.exit_code == 1 and "rolled_back" in undone.output
     assert set(versions(tmp_path / "fleet", names).values()) == {"v1"}
+
+
+def test_plan_without_an_inventory_names_hosts_by_the_scenarios_fleet(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scenario, inventory, names = write_inputs(tmp_path, fast_scenario_dict(), tmp_path / "fleet")
+    result = CliRunner().invoke(main, ["execute", str(scenario), "--version", "v2", "--plan"])
+    assert result.exit_code == 0, result.output + result.stderr
+    out = result.stdout
+    assert "(6 hosts)" in out and "No inventory given: hosts are named by the scenario's fleet" in out
+    # The same steps, batches and hosts as the plan with the inventory, without the addresses.
+    assert f"batch 1/1: {names[0]}\n" in out and f"batch 1/2: {names[1]}\n" in out
+    assert "stage 1/1 prod, step 3/3 wave-2: 3 host(s) in 3 batch(es)" in out
+    assert "Expected duration: 4.0s" in out and "Nothing was changed" in out
+    with_inventory = run("execute", str(scenario), "--inventory", str(inventory), "--version", "v2", "--plan").output
+    steps = [line for line in out.splitlines() if line.startswith("  stage ")]
+    assert steps and steps == [line for line in with_inventory.splitlines() if line.startswith("  stage ")]
+    assert not (tmp_path / ".deploysim-state").exists()
+    assert set(versions(tmp_path / "fleet", names).values()) == {"v1"}
+
+
+def test_a_real_rollout_still_needs_its_inventory_and_says_so_in_one_line(tmp_path):
+    scenario, _, names = write_inputs(tmp_path, fast_scenario_dict(), tmp_path / "fleet")
+    result = CliRunner().invoke(main, ["execute", str(scenario), "--version", "v2",
+                                       "--state-dir", str(tmp_path / "state")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: missing --inventory (see deploysim execute --help); only --plan runs without --inventory"]
+    assert "Traceback" not in result.output and not (tmp_path / "state").exists()
+    assert set(versions(tmp_path / "fleet", names).values()) == {"v1"}
+    bad = CliRunner().invoke(main, ["execute", str(scenario), "--version", "v2", "--plan", "--pipeline", "config"])
+    assert bad.exit_code == 2 and "--pipeline: unknown pipeline 'config'" in bad.stderr
+    assert "Traceback" not in bad.output
+
+
+def _plan_step_labels(plan_text: str) -> list[str]:
+    """The step labels a plan prints: '  stage 1/2 beta, step 1/1 preprod: ...' -> 'stage 1/2 beta, step 1/1 preprod'."""
+    return [line.strip().split(": ")[0] for line in plan_text.splitlines()
+            if line.startswith("  stage ") and ", step " in line]
+
+
+def test_status_labels_stages_and_steps_as_the_plan_does(tmp_path):
+    data = fast_scenario_dict(bakes_s=(0, 0, 0))
+    data["policy"]["pipelines"]["code"]["stages"].insert(
+        0, {"name": "beta", "kind": "preproduction", "duration": "0s", "bake": "0s"})
+    scenario, inventory, _ = write_inputs(tmp_path, data, tmp_path / "fleet")
+    plan = run("execute", str(scenario), "--version", "v2", "--plan")
+    assert plan.exit_code == 0, plan.output
+    labels = _plan_step_labels(plan.output)
+    assert labels == ["stage 1/2 beta, step 1/1 preprod", "stage 2/2 prod, step 1/3 one-box",
+                      "stage 2/2 prod, step 2/3 wave-1", "stage 2/2 prod, step 3/3 wave-2"]
+    assert "\nstage 2/2 prod (production, regions r1)\n" in plan.output
+    # A version named "bad" trips the first wave's alarm: the rollout rolls back from stage 2's wave-1.
+    state = tmp_path / "state"
+    rolled = run("execute", str(scenario), "--inventory", str(inventory), "--version", "v2-bad",
+                 "--state-dir", str(state))
+    assert rolled.exit_code == 1, rolled.output
+    text = run("status", str(state)).output
+    for label in labels:
+        assert f"\n  {label}  " in text, (label, text)
+    assert "Last decision: RollBack stage 2/2 prod, step 2/3 wave-1 (" in text
+    steps = dict(line.strip().split("  ", 1) for line in text.split("\nSteps\n")[1].split("\n\n")[0].splitlines())
+    assert {label: state.strip() for label, state in steps.items()} == {
+        labels[0]: "done", labels[1]: "done", labels[2]: "baking, rolled back from here", labels[3]: "not reached"}
+    info = json.loads(run("status", str(state), "--json").output)
+    assert info["last_decision"]["label"] == "stage 2/2 prod, step 2/3 wave-1"
+    assert [row["label"] for row in info["steps"]] == labels

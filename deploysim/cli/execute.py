@@ -60,7 +60,8 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
 @click.command()
 @click.argument("scenario_path", metavar="SCENARIO", required=False, type=click.Path(path_type=Path))
 @click.option("--inventory", "inventory_path", type=click.Path(path_type=Path),
-              help="Inventory file: the real target of every host, the adapter and the metric source.")
+              help="Inventory file: the real target of every host, the adapter and the metric source "
+              "(optional with --plan).")
 @click.option("--version", "version", help="The version to roll out, as the adapter names it (e.g. v2).")
 @click.option("--pipeline", help="Which pipeline's policy to apply (default: the scenario's first).")
 @click.option("--plan", "plan_only", is_flag=True, help="Print the plan and its expected duration; change nothing.")
@@ -73,11 +74,14 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
 def execute(scenario_path: Path | None, inventory_path: Path | None, version: str | None,
             pipeline: str | None, plan_only: bool, state_dir: Path | None, resume_dir: Path | None,
             rollback: bool, reason: str) -> None:
-    """Apply SCENARIO's policy to a real rollout of --version over the --inventory's targets."""
+    """Apply SCENARIO's policy to a real rollout of --version over the --inventory's targets.
+
+    With --plan, print what the rollout would do instead; without --inventory the plan names hosts
+    by the scenario's fleet."""
     from ..executor.driver import Executor
     from ..executor.journal import JOURNAL_FILE, Journal
     from ..executor.plan_text import format_plan
-    from ..executor.rollout import load_rollout_files, rollout_meta
+    from ..executor.rollout import load_plan_file, load_rollout_files, rollout_meta
 
     if resume_dir is not None:
         if scenario_path or inventory_path or version or pipeline or plan_only or state_dir:
@@ -86,11 +90,23 @@ def execute(scenario_path: Path | None, inventory_path: Path | None, version: st
         return
     if rollback or reason:
         _fail("--rollback and --reason go with --resume STATE_DIR")
-    missing = [name for name, value in (("SCENARIO", scenario_path), ("--inventory", inventory_path),
-                                        ("--version", version)) if value is None]
+    # --plan needs only the scenario: its policy's plan over the scenario's fleet. A real rollout
+    # also needs the inventory (the real targets, the adapter, the metric source).
+    needed = (("SCENARIO", scenario_path), ("--version", version)) + (
+        () if plan_only else (("--inventory", inventory_path),))
+    missing = [name for name, value in needed if value is None]
     if missing:
-        _fail(f"missing {', '.join(missing)} (see deploysim execute --help)")
-    assert scenario_path is not None and inventory_path is not None and version is not None  # none is missing
+        hint = "; only --plan runs without --inventory" if missing == ["--inventory"] else ""
+        _fail(f"missing {', '.join(missing)} (see deploysim execute --help){hint}")
+    assert scenario_path is not None and version is not None  # neither is missing
+    if plan_only and inventory_path is None:
+        try:
+            planned = load_plan_file(scenario_path, version, pipeline)
+        except ValueError as error:
+            _fail(_error_text(error))
+        click.echo(format_plan(planned, time.time()))
+        return
+    assert inventory_path is not None  # required without --plan
     try:
         rollout = load_rollout_files(scenario_path, inventory_path, version, pipeline)
     except ValueError as error:

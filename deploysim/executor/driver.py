@@ -37,6 +37,7 @@ from .alarm_reader import NO_DATA_PAUSE_PERIODS, AlarmReader
 from .clock import RealClock, wait_until
 from .interfaces import Adapter, Clock, MetricSource
 from .journal import Journal
+from .labels import stage_label, step_label
 from .outcome import (
     EXIT_COMPLETE,
     EXIT_HALTED,
@@ -85,7 +86,7 @@ class ExecutorDriver:
     def enter_stage(self, decision: EnterStage) -> Observation:
         self.actions.check_stop()
         stage = self.r.plan.stages[decision.stage]
-        self.log(f"stage {stage.name} ({stage.kind})")
+        self.log(f"{stage_label(self.r.plan, decision.stage)} ({stage.kind})")
         return Observation(incident=self.alarms.incident(decision.stage, self.clock.now()))
 
     def wait_blocker(self, decision: WaitBlocker) -> Observation:
@@ -107,7 +108,8 @@ class ExecutorDriver:
         stage = self.r.plan.stages[decision.stage]
         step = stage.steps[decision.step]
         if step.kind == StepKind.PREPROD:
-            self.log(f"pre-production {stage.name}: {decision.duration_s:g}s")
+            self.log(f"{step_label(self.r.plan, decision.stage, decision.step)}: "
+                     f"pre-production {decision.duration_s:g}s")
             self.actions.preprod(stage.name)
             wait_until(self.clock, self.stop, started_s + decision.duration_s)
             return Observation()
@@ -115,7 +117,7 @@ class ExecutorDriver:
         self.actions.keeps_serving = step.hosts_keep_serving
         known = self.journal.current_versions()
         todo = [self.r.targets[h] for h in decision.hosts if known.get(self.r.targets[h].name) != self.r.version]
-        self.log(f"{stage.name} {step.name} batch {decision.batch + 1}/{len(step.batches)}: "
+        self.log(f"{step_label(self.r.plan, decision.stage, decision.step, decision.batch)}: "
                  f"{', '.join(t.name for t in todo) or 'already deployed'}")
         step_from = self._step_started[(decision.stage, decision.step)]
         alarm, failures = self.actions.run("deploy", todo, lambda t: self.r.version,
@@ -132,7 +134,8 @@ class ExecutorDriver:
         step = stage.steps[decision.step]
         now = self.clock.now()
         if now < decision.min_until_s:
-            self.log(f"{stage.name} {step.name}: bake until {_utc(decision.min_until_s)}")
+            self.log(f"{step_label(self.r.plan, decision.stage, decision.step)}: "
+                     f"bake until {_utc(decision.min_until_s)}")
             until = decision.min_until_s
         elif self._bake_looked != (decision.stage, decision.step, decision.since_s):
             until = now  # the duration is over (or zero): look at the data now

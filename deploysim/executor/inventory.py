@@ -5,6 +5,7 @@ its field path, as scenario errors do.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -122,15 +123,17 @@ def _check_metric_command(inv: Inventory):
 
 
 def build_targets(inv: Inventory, layout: FleetLayout) -> list[Target]:
-    """One Target per host of the layout, in host order."""
-    names = host_names(layout)
-    out = []
-    for h, name in enumerate(names):
-        spec = inv.targets[name]
-        out.append(Target(host=h, name=name, region=layout.region_names[int(layout.host_region[h])],
-                          az=layout.az_names[int(layout.host_az[h])], cell=layout.cell_names[int(layout.host_cell[h])],
-                          address=spec.address, labels=dict(spec.labels)))
-    return out
+    """One Target per host of the layout, in host order, with the inventory's address and labels."""
+    return [dataclasses.replace(t, address=inv.targets[t.name].address, labels=dict(inv.targets[t.name].labels))
+            for t in fleet_targets(layout)]
+
+
+def fleet_targets(layout: FleetLayout) -> list[Target]:
+    """One Target per host of the scenario's fleet, in host order, named as inventories name them
+    ({cell}-h{k}), with no address or labels: what a plan without an inventory shows."""
+    return [Target(host=h, name=name, region=layout.region_names[int(layout.host_region[h])],
+                   az=layout.az_names[int(layout.host_az[h])], cell=layout.cell_names[int(layout.host_cell[h])])
+            for h, name in enumerate(host_names(layout))]
 
 
 def make_adapter(inv: Inventory, base_dir: Path) -> Adapter:

@@ -23,7 +23,8 @@ from ..policy.decisions import (
     WaitBlocker,
 )
 from ..policy.drive import drive, run_to_end
-from .rollout import Rollout, new_controller
+from .labels import stage_label, step_label
+from .rollout import Rollout, RolloutPlan, new_controller
 
 MAX_DECISIONS = 100_000
 """A plan longer than this is cut short (its expected duration is then unknown)."""
@@ -75,7 +76,7 @@ class PlanningDriver:
         return None
 
 
-def expected_timeline(rollout: Rollout, start_s: float) -> list[tuple[float, Decision]]:
+def expected_timeline(rollout: RolloutPlan, start_s: float) -> list[tuple[float, Decision]]:
     """(time, decision) of every decision of the happy path from `start_s` (Unix seconds), as the
     one rollout loop takes them with a `PlanningDriver`."""
     driver = PlanningDriver(start_s, float(rollout.scenario.metric_period))
@@ -86,7 +87,7 @@ def expected_timeline(rollout: Rollout, start_s: float) -> list[tuple[float, Dec
     return driver.timeline
 
 
-def _hosts(rollout: Rollout, hosts, limit: int = 8) -> str:
+def _hosts(rollout: RolloutPlan, hosts, limit: int = 8) -> str:
     names = [rollout.targets[h].name + (f" ({rollout.targets[h].address})" if rollout.targets[h].address else "")
              for h in hosts.tolist()]
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -96,22 +97,35 @@ def _utc(t_s: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t_s))
 
 
-def format_plan(rollout: Rollout, now_s: float) -> str:
-    """The plan as text: stages, steps, batches with their hosts, bakes, watched alarms, blockers,
-    and the expected duration from `now_s`."""
-    plan, inv = rollout.plan, rollout.inventory
-    timeline = expected_timeline(rollout, now_s)
+def _inventory_lines(rollout: RolloutPlan) -> list[str]:
+    """How the rollout would deploy and observe: the inventory's adapter and metric source."""
+    if not isinstance(rollout, Rollout):
+        return ["No inventory given: hosts are named by the scenario's fleet ({cell}-h{k}), as an inventory "
+                "names its targets; how they are deployed and observed is the inventory's",
+                f"Metrics: one datapoint per {format_duration_s(rollout.scenario.metric_period)}"]
+    inv = rollout.inventory
     adapter = inv.adapter
     how = (f"local fleet in {adapter.fleet_dir}" if adapter.kind == "local"
            else "command: " + " ".join(adapter.deploy or []))
     source = {"prometheus": f"Prometheus at {inv.metrics.url}", "probe": "HTTP probes of the targets",
               "command": "command: " + " ".join(inv.metrics.command or [])}[inv.metrics.kind]
+    return [f"Deploys with {how} (time-out {format_duration_s(adapter.timeout)}, {adapter.retries} retries, "
+            f"{adapter.parallel} at a time)",
+            f"Metrics from {source}, one datapoint per {format_duration_s(rollout.scenario.metric_period)}"]
+
+
+def format_plan(rollout: RolloutPlan, now_s: float) -> str:
+    """The plan as text: stages, steps, batches with their hosts, bakes, watched alarms, blockers,
+    and the expected duration from `now_s`. A `Rollout` (with its inventory) also says how hosts are
+    deployed and observed and shows their addresses. Stages, steps and batches are labelled as
+    `deploysim status` labels them (`labels.step_label`)."""
+    plan = rollout.plan
+    timeline = expected_timeline(rollout, now_s)
+    preprod_command = isinstance(rollout, Rollout) and bool(rollout.inventory.adapter.preprod)
+    what = f"{len(rollout.targets)} targets" if isinstance(rollout, Rollout) else f"{len(rollout.targets)} hosts"
     out = [
-        f"Plan: {rollout.version} through pipeline {rollout.pipeline} of scenario {rollout.scenario.name} "
-        f"({len(rollout.targets)} targets)",
-        f"Deploys with {how} (time-out {format_duration_s(adapter.timeout)}, {adapter.retries} retries, "
-        f"{adapter.parallel} at a time)",
-        f"Metrics from {source}, one datapoint per {format_duration_s(rollout.scenario.metric_period)}",
+        f"Plan: {rollout.version} through pipeline {rollout.pipeline} of scenario {rollout.scenario.name} ({what})",
+        *_inventory_lines(rollout),
     ]
     waits: dict[tuple[int, int], tuple[float, WaitBlocker]] = {}  # (stage, step) -> the step's first blocker wait
     for t, d in timeline:
@@ -120,25 +134,27 @@ def format_plan(rollout: Rollout, now_s: float) -> str:
             waits.setdefault((d.stage, blocked), (t, d))
     for s, stage in enumerate(plan.stages):
         where = f", regions {', '.join(rollout.layout.region_names[r] for r in stage.regions)}" if stage.regions else ""
-        out += ["", f"Stage {s + 1}/{len(plan.stages)} {stage.name} ({stage.kind}{where})"]
+        out += ["", f"{stage_label(plan, s)} ({stage.kind}{where})"]
         for k, step in enumerate(stage.steps):
             if (s, k) in waits:
                 t, d = waits[(s, k)]
-                out.append(f"  {'' if k == 0 else step.name + ' '}blocked by its {d.reason.replace('_', ' ')} "
-                           f"until {_utc(d.until_s)} (waits {format_duration_s(d.until_s - t)})")
+                where_blocked = stage_label(plan, s) if k == 0 else step_label(plan, s, k)
+                out.append(f"  {where_blocked} blocked by its {d.reason.replace('_', ' ')} until {_utc(d.until_s)} "
+                           f"(waits {format_duration_s(d.until_s - t)})")
             bake = step.bake
             extra = "".join([f", min requests {', '.join(f'{api} {n:g}' for api, n in bake.min_requests.items())}"
                              if bake.min_requests else "",
                              f", min datapoints {bake.min_datapoints}" if bake.min_datapoints else ""])
             if step.kind == "preprod":
-                run = "runs the preprod command" if adapter.preprod else "nothing real to deploy: waits"
-                out.append(f"  pre-production: {run} {format_duration_s(step.batch_s)}, "
+                run = "runs the preprod command" if preprod_command else "nothing real to deploy: waits"
+                out.append(f"  {step_label(plan, s, k)}: pre-production, {run} {format_duration_s(step.batch_s)}, "
                            f"then bakes {format_duration_s(bake.duration)}{extra}")
                 continue
-            out.append(f"  {step.name}: {step.hosts.size} host(s) in {len(step.batches)} batch(es) of at least "
-                       f"{format_duration_s(step.batch_s)}, then bake {format_duration_s(bake.duration)}{extra}")
+            out.append(f"  {step_label(plan, s, k)}: {step.hosts.size} host(s) in {len(step.batches)} batch(es) "
+                       f"of at least {format_duration_s(step.batch_s)}, "
+                       f"then bake {format_duration_s(bake.duration)}{extra}")
             for b, batch in enumerate(step.batches):
-                out.append(f"    batch {b + 1}: {_hosts(rollout, batch)}")
+                out.append(f"    batch {b + 1}/{len(step.batches)}: {_hosts(rollout, batch)}")
             watched = ", ".join(f"{w.alarm}@{w.label} ({w.hosts.size} hosts)" for w in step.watched) or "nothing"
             out.append(f"    watches: {watched}")
     end_s = timeline[-1][0] if isinstance(timeline[-1][1], Complete) else float("nan")

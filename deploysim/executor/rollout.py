@@ -18,23 +18,32 @@ from ..scenario.loader import ScenarioError, scenario_from_dict
 from ..scenario.schema import Scenario
 from .clock import RealClock
 from .interfaces import Clock, Target
-from .inventory import Inventory, build_targets, inventory_from_dict
+from .inventory import Inventory, build_targets, fleet_targets, inventory_from_dict
 
 UNIX_EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 """The executor's time is Unix seconds, so blockers' windows are judged on the real clock."""
 
 
 @dataclass(frozen=True)
-class Rollout:
-    """Everything one rollout needs, validated: scenario, plan of one pipeline, inventory, targets."""
+class RolloutPlan:
+    """What a rollout would do, from the scenario alone: its policy's plan of one pipeline over the
+    scenario's fleet. `execute --plan` needs no more; `targets` are the fleet's hosts by name, with
+    no address (an inventory's targets carry the same names)."""
 
     scenario: Scenario
     layout: FleetLayout
     pipeline: str
     plan: PipelinePlan
-    inventory: Inventory
     targets: tuple[Target, ...]
     version: str
+
+
+@dataclass(frozen=True)
+class Rollout(RolloutPlan):
+    """Everything one real rollout needs, validated: the plan and the inventory (the real targets,
+    the adapter and the metric source)."""
+
+    inventory: Inventory
     inventory_dir: Path  # where the inventory's relative paths start
 
 
@@ -45,29 +54,48 @@ def check_version(version: str) -> None:
                               "(not empty, no leading '-', no control characters)")], "command line")
 
 
-def load_rollout(scenario_text: str, scenario_source: str, inventory_text: str, inventory_source: str,
-                 inventory_dir: Path, version: str, pipeline: str | None) -> Rollout:
-    """Validate every input before anything is touched; raises ScenarioError (or InventoryError)."""
+def _load_scenario(scenario_text: str, scenario_source: str) -> tuple[Scenario, FleetLayout]:
     try:
         data = yaml.safe_load(scenario_text)
     except yaml.YAMLError as error:
         raise ScenarioError([("", f"not valid YAML: {error}")], scenario_source) from None
     scenario = scenario_from_dict(data if data is not None else {}, scenario_source)
-    layout = build_fleet(scenario)
-    try:
-        inv_data = yaml.safe_load(inventory_text)
-    except yaml.YAMLError as error:
-        raise ScenarioError([("", f"not valid YAML: {error}")], inventory_source) from None
-    inventory = inventory_from_dict(inv_data if inv_data is not None else {}, layout, inventory_source)
+    return scenario, build_fleet(scenario)
+
+
+def _plan_of(scenario: Scenario, layout: FleetLayout, version: str, pipeline: str | None) -> tuple[str, PipelinePlan]:
     names = list(scenario.policy.pipelines)
     if pipeline is None:
         pipeline = names[0]
     elif pipeline not in scenario.policy.pipelines:
         raise ScenarioError([("--pipeline", f"unknown pipeline {pipeline!r}; expected one of {names}")], "command line")
     check_version(version)
-    plan = build_plan(pipeline, scenario.policy.pipelines[pipeline], layout)
-    return Rollout(scenario, layout, pipeline, plan, inventory, tuple(build_targets(inventory, layout)), version,
-                   inventory_dir)
+    return pipeline, build_plan(pipeline, scenario.policy.pipelines[pipeline], layout)
+
+
+def load_plan(scenario_text: str, scenario_source: str, version: str, pipeline: str | None) -> RolloutPlan:
+    """The plan alone (`execute --plan` without an inventory): hosts named by the scenario's fleet."""
+    scenario, layout = _load_scenario(scenario_text, scenario_source)
+    pipeline, plan = _plan_of(scenario, layout, version, pipeline)
+    return RolloutPlan(scenario, layout, pipeline, plan, tuple(fleet_targets(layout)), version)
+
+
+def load_rollout(scenario_text: str, scenario_source: str, inventory_text: str, inventory_source: str,
+                 inventory_dir: Path, version: str, pipeline: str | None) -> Rollout:
+    """Validate every input before anything is touched; raises ScenarioError (or InventoryError)."""
+    scenario, layout = _load_scenario(scenario_text, scenario_source)
+    try:
+        inv_data = yaml.safe_load(inventory_text)
+    except yaml.YAMLError as error:
+        raise ScenarioError([("", f"not valid YAML: {error}")], inventory_source) from None
+    inventory = inventory_from_dict(inv_data if inv_data is not None else {}, layout, inventory_source)
+    pipeline, plan = _plan_of(scenario, layout, version, pipeline)
+    return Rollout(scenario, layout, pipeline, plan, tuple(build_targets(inventory, layout)), version,
+                   inventory, inventory_dir)
+
+
+def load_plan_file(scenario_path: Path, version: str, pipeline: str | None) -> RolloutPlan:
+    return load_plan(_read_text(scenario_path, "scenario"), str(scenario_path), version, pipeline)
 
 
 def load_rollout_files(scenario_path: Path, inventory_path: Path, version: str, pipeline: str | None) -> Rollout:
@@ -104,6 +132,6 @@ def rollout_from_meta(meta: dict) -> Rollout:
                         Path(meta["inventory_dir"]), meta["version"], meta["pipeline"])
 
 
-def new_controller(rollout: Rollout) -> RolloutController:
+def new_controller(rollout: RolloutPlan) -> RolloutController:
     """The shared brain, on Unix seconds: time windows are judged on the real clock in each region's zone."""
     return policy_controller(rollout.plan, rollout.scenario, UNIX_EPOCH_UTC)

@@ -7,10 +7,63 @@ import time
 from pathlib import Path
 
 from ..durations import format_duration_s
+from ..policy.plan import PipelinePlan
 from .interfaces import Adapter
-from .journal import TERMINAL_EVENTS, Journal
+from .journal import TERMINAL_EVENTS, DecisionRow, Journal
+from .labels import step_label
 from .lock import holder_pid
-from .rollout import Rollout
+from .rollout import Rollout, load_plan
+
+
+def journaled_plan(meta: dict) -> PipelinePlan | None:
+    """The plan of the journaled rollout, from the scenario text the journal keeps (None if it no
+    longer loads, e.g. after an upgrade changed the schema: status then numbers without names)."""
+    try:
+        return load_plan(meta["scenario_text"], meta["scenario_path"], meta["version"], meta["pipeline"]).plan
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def step_progress(plan: PipelinePlan, decisions: list[DecisionRow]) -> list[dict]:
+    """Every step of the plan with its label and how far the journaled decisions took it: 'done',
+    'deploying batch B/N', 'baking' or 'not reached' (and where a rollback or failure ended it)."""
+    frontier: tuple[float, float] = (-1, -1)  # the furthest place decided: steps before it are done
+    batches: dict[tuple[int, int], int] = {}
+    baking: set[tuple[int, int]] = set()
+    complete = False
+    ended = ""
+    for row in decisions:
+        if row.kind == "Complete":
+            complete = True
+        elif row.kind in ("RollBack", "Fail"):
+            ended = "rolled back from here" if row.kind == "RollBack" else "failed here"
+        if row.stage is None:
+            continue
+        if row.kind == "EnterStage":
+            frontier = max(frontier, (row.stage, -1))
+        elif row.kind == "WaitBlocker" and row.detail.get("watch_step") is not None:
+            frontier = max(frontier, (row.stage, row.detail["watch_step"] + 0.5))  # that step is baked, watched
+        elif row.kind in ("DeployBatch", "BakeWait") and row.step is not None:
+            place = (row.stage, row.step)
+            frontier = max(frontier, place)
+            if row.kind == "DeployBatch":
+                batches[place] = max(batches.get(place, 0), (row.batch or 0) + 1)
+            else:
+                baking.add(place)
+    out = []
+    for s, stage in enumerate(plan.stages):
+        for k, step in enumerate(stage.steps):
+            if complete or (s, k) < frontier:
+                state = "done"
+            elif (s, k) == frontier:
+                state = "baking" if (s, k) in baking else \
+                    f"deploying batch {batches.get((s, k), 1)}/{len(step.batches) or 1}"
+            else:
+                state = "not reached"
+            if ended and state != "not reached" and (s, k) >= frontier:
+                state += f", {ended}"
+            out.append({"stage": s, "step": k, "label": step_label(plan, s, k), "state": state})
+    return out
 
 
 def rollout_status(state_dir: Path, journal: Journal | None = None) -> dict:
@@ -19,6 +72,7 @@ def rollout_status(state_dir: Path, journal: Journal | None = None) -> dict:
     journal = journal or Journal.open_existing(state_dir, readonly=True)
     try:
         meta = journal.meta()
+        plan = journaled_plan(meta)
         previous = journal.previous_versions()
         current = journal.current_versions()
         intended: dict[str, str] = {}
@@ -45,7 +99,9 @@ def rollout_status(state_dir: Path, journal: Journal | None = None) -> dict:
             "last_message": terminal[1] if terminal else "",
             "last_decision": None if last is None else {
                 "kind": last.kind, "stage": last.stage, "step": last.step, "batch": last.batch,
+                "label": None if last.stage is None else step_label(plan, last.stage, last.step, last.batch),
                 "time_s": last.time_s, "phase": last.controller.get("phase")},
+            "steps": [] if plan is None else step_progress(plan, journal.decisions()),
             "targets": [{"name": name, "before": before, "intended": intended.get(name),
                          "current": None if name in pending else current.get(name), "in_progress": name in pending}
                         for name, before in previous.items()],
@@ -86,10 +142,13 @@ def format_status(info: dict, now_s: float | None = None) -> str:
     last = info["last_decision"]
     if last:
         ago = format_duration_s(max(0.0, now_s - last["time_s"]))
-        where = " ".join(f"{k} {last[k]}" for k in ("stage", "step", "batch") if last[k] is not None)
+        where = last.get("label")
         out.append(
             f"Last decision: {last['kind']}{' ' + where if where else ''} ({ago} ago; controller phase {last['phase']})"
         )
+    if info.get("steps"):
+        width = max(len(row["label"]) for row in info["steps"])
+        out += ["", "Steps"] + [f"  {row['label'].ljust(width)}  {row['state']}" for row in info["steps"]]
     verified = any("reports_now" in t for t in info["targets"])
     rows = [("target", "before", "intended", "current") + (("reports now",) if verified else ())] + [
         (t["name"], t["before"], t["intended"] or "-",
