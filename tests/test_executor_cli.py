@@ -194,7 +194,7 @@ def test_a_real_rollout_still_needs_its_inventory_and_says_so_in_one_line(tmp_pa
 
 
 def _plan_step_labels(plan_text: str) -> list[str]:
-    """The step labels a plan prints: '  stage 1/2 beta, step 1/1 preprod: ...' -> 'stage 1/2 beta, step 1/1 preprod'."""
+    """The step labels a plan prints: '  stage 1/2 beta, step 1/1 preprod: ...' -> the text before ': '."""
     return [line.strip().split(": ")[0] for line in plan_text.splitlines()
             if line.startswith("  stage ") and ", step " in line]
 

@@ -170,3 +170,86 @@ def test_package_is_typed_and_completion_is_available():
     proc = subprocess.run([str(script)], env={"_DEPLOYSIM_COMPLETE": "bash_source", "PATH": str(script.parent)},
                           capture_output=True, text=True, timeout=60)
     assert "_deploysim_completion()" in proc.stdout
+
+
+COMMENTED = """\
+# A hand-written scenario: these comments, the order and the shorthands must survive.
+name: tiny  # the policy's name
+start: '2026-01-05T00:00:00Z'
+metric_period: 1m
+fleet:
+  host_capacity_rpm: 10000
+  regions:
+    - {name: r1, timezone: UTC, azs: 1, cells_per_az: 1, hosts_per_cell: 10}
+traffic: {requests_per_min: 6000, daily_amplitude: 0.0, weekend_factor: 1.0, noise_cv: 0.0}
+baseline: {error_rate: 0.0, latency_noise_cv: 0.0, resource_noise_pct: 0.0}
+changes:
+  code:
+    arrivals: {changes_per_week: 1, working_hours_only: false}
+    bad_probability: 0.5
+    preprod_catch_probability: 0.0
+    defects: [{name: all-fail, error_rate: 1.0}]
+humans: {detection_delay: 30d, mitigation: 1h}
+alarms:
+  metric:
+    - {name: fault_rate, metric: error_rate, threshold: 0.5, evaluation_periods: 3, datapoints_to_alarm: 3}
+policy:
+  pipelines:
+    code:
+      watch: {one_box: [fault_rate]}
+      rollback: {automatic: true, duration: 10m}
+      blockers: {incidents: false}
+      stages:
+        - name: prod
+          kind: production
+          regions: [r1]
+          one_box:
+            hosts: 1
+            bake:  # spelled out: only its duration may change
+              duration: 10m
+              min_datapoints: 2
+          batching:
+            max_share: 1.0  # all at once
+            duration: 5m
+          waves: [{unit: region, count: rest, bake: 10m}]
+"""
+SHARE = "policy.pipelines.code.stages[0].batching.max_share"
+
+
+@pytest.mark.parametrize("pick", ["4", "code.stages[0].one_box.bake=5m, code.stages[0].batching.max_share=0.5"])
+def test_sweep_writes_the_picked_setting_into_the_users_file_keeping_comments(tmp_path, pick):
+    source = tmp_path / "tiny.yaml"
+    source.write_text(COMMENTED)
+    out_file = tmp_path / "picked.yaml"
+    bake = "policy.pipelines.code.stages[0].one_box.bake"  # a bake given a duration changes only its duration
+    out = invoke("sweep", source, "--param", f"{bake}=1m,5m", "--param", f"{SHARE}=1.0,0.5", "-n", 1,
+                 "--months", 0.1, "--workers", 1, "--quiet", "--write-scenario", out_file, "--pick", pick)
+    assert out.exit_code == 0, out.output
+    label = "code.stages[0].one_box.bake=5m, code.stages[0].batching.max_share=0.5"
+    assert f"  {label}  " in out.stdout  # the fourth setting the sweep printed (the first param varies slowest)
+    assert out.stderr.strip().splitlines()[-1] == f"wrote setting 4/4 ({label}) to {out_file} (2 field(s) changed)"
+    before, after = source.read_text().splitlines(), out_file.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert changed == [("              duration: 10m", "              duration: 5m"),
+                       ("            max_share: 1.0  # all at once", "            max_share: 0.5  # all at once")]
+    written = deploysim.load_scenario(out_file)
+    stage = written.policy.pipelines["code"].stages[0]
+    assert (stage.one_box.bake.duration, stage.one_box.bake.min_datapoints, stage.batching.max_share) == (300, 2, 0.5)
+    assert written.name == "tiny"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--write-scenario", "{o}"], "--write-scenario FILE needs --pick SETTING (a sweep has no single best setting"),
+    (["--pick", "2"], "--pick goes with --write-scenario FILE"),
+    (["--write-scenario", "{o}", "--pick", "3"], "--pick: setting 3 does not exist; the sweep has settings 1 to 2"),
+    (["--write-scenario", "{o}", "--pick", "0"], "--pick: setting 0 does not exist"),
+    (["--write-scenario", "{o}", "--pick", "bake=7m"], "--pick: no setting is labelled 'bake=7m'; give a setting's "
+     "number (1 to 2) or its label as sweep prints it (1: code.stages[0].one_box.bake.duration=1m; 2: "),
+])
+def test_sweep_pick_errors_are_one_line_before_anything_is_simulated(tiny_path, tmp_path, args, message):
+    out_file = tmp_path / "picked.yaml"
+    out = invoke("sweep", tiny_path, "--param", f"{BAKE}=1m,5m", "-n", 1, "--months", 0.1,
+                 *[a.replace("{o}", str(out_file)) for a in args])
+    assert out.exit_code == 2, out.output
+    assert out.stderr.startswith(f"error: {message}") and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out.stdout == "" and not out_file.exists()  # nothing was simulated, nothing written

@@ -14,7 +14,7 @@ import click
 
 import deploysim
 
-from .common import FILE_FORMATS, dask_client, fail, guarded, load, write_csvs
+from .common import FILE_FORMATS, dask_client, error_text, fail, guarded, load, write_csvs
 from .options import apply
 from .options import experiment_options as _shared_options
 
@@ -85,12 +85,24 @@ def compare(paths: tuple[str, ...], baseline: str | None, **kw: Any) -> None:
     default=None,
     help="Pipeline whose lead time the trade-off shows (default: the one the swept paths name, else all changes).",
 )
+@click.option("--write-scenario", "write_to", type=click.Path(dir_okay=False), default=None,
+              help="With --pick: write the scenario with that setting to this YAML file: the input file as written "
+              "(comments, order, shorthands), with only the swept fields changed.")
+@click.option("--pick", default=None, metavar="SETTING",
+              help="The setting --write-scenario writes (a sweep has no single best one): its number, from 1 in "
+              "the order sweep prints the settings (the first --param's values vary slowest), or its label as "
+              "printed, e.g. 'code.stages[0].one_box.bake.duration=5m'.")
 @experiment_options
-def sweep(scenario_path: str, params: tuple[str, ...], pipeline: str | None, **kw: Any) -> None:
+def sweep(scenario_path: str, params: tuple[str, ...], pipeline: str | None, write_to: str | None,
+          pick: str | None, **kw: Any) -> None:
     """Run every value (or combination) of scenario fields, under common random numbers."""
-    from ..experiments.params import parse_param, swept_pipeline
+    from ..experiments.api import sweep_settings
+    from ..experiments.params import check_grid, parse_param, pick_setting, swept_pipeline
     from ..experiments.text import format_sweep
 
+    if (write_to is None) != (pick is None):
+        fail("--write-scenario FILE needs --pick SETTING (a sweep has no single best setting: say which to write)"
+             if pick is None else "--pick goes with --write-scenario FILE")
     scenario = load(scenario_path)
     grid = {}
     for spec in params:
@@ -101,11 +113,35 @@ def sweep(scenario_path: str, params: tuple[str, ...], pipeline: str | None, **k
     pipeline = pipeline or swept_pipeline(grid)
     if pipeline is not None and pipeline not in scenario.policy.pipelines:
         fail(f"unknown pipeline {pipeline!r}; the scenario has {', '.join(scenario.policy.pipelines)}")
+    picked = None
+    if pick is not None:  # checked before anything is simulated
+        settings = sweep_settings(guarded(check_grid)(scenario, grid))
+        number, label = guarded(pick_setting)(settings, pick)
+        picked = (number, label, settings[label], len(settings))
     with dask_client(kw["dask_scheduler"]) as client:
         exp = guarded(deploysim.sweep)(scenario, grid, **_run_kwargs(kw, client))
     tradeoff = exp.tradeoff(pipeline=pipeline)
     _print_experiment(exp, kw, format_sweep(exp, tradeoff, pipeline),
                       {"summary": exp.summary(), "paired": exp.paired(), "tradeoff": tradeoff})
+    if write_to is not None and picked is not None:
+        number, label, values, total = picked
+        changed = _write_scenario(scenario_path, scenario, values, write_to)
+        click.echo(f"wrote setting {number}/{total} ({label}) to {write_to} ({changed} field(s) changed)", err=True)
+
+
+def _write_scenario(scenario_path: str, scenario: Any, values: dict[str, Any], write_to: str) -> int:
+    """The input file with only `values` (path → value) changed, written to `write_to`; how many fields."""
+    from ..experiments.params import file_values
+    from ..scenario.edit import write_scenario
+
+    positional = guarded(file_values)(scenario, values)
+    try:
+        write_scenario(scenario_path, positional, write_to)
+    except OSError as error:
+        fail(f"cannot write {write_to}: {error.strerror or error}")
+    except ValueError as error:
+        fail(error_text(error, write_to).replace("\n", ";"))
+    return len(positional)
 
 
 @click.command()
@@ -158,12 +194,5 @@ def tune(scenario_path: str, max_breach_probability: float, vary: tuple[str, ...
             click.echo(f"no setting met the bound: {write_to} not written", err=True)
         raise SystemExit(1)
     if write_to is not None and result.best_values is not None:
-        from ..experiments.params import resolve_path
-        from ..scenario.edit import write_scenario
-
-        values = {resolve_path(scenario, p): v for p, v in result.best_values.items()}
-        try:
-            write_scenario(scenario_path, values, write_to)
-        except OSError as error:
-            fail(f"cannot write {write_to}: {error.strerror or error}")
-        click.echo(f"wrote the tuned scenario to {write_to} ({len(values)} field(s) changed)", err=True)
+        changed = _write_scenario(scenario_path, scenario, result.best_values, write_to)
+        click.echo(f"wrote the tuned scenario to {write_to} ({changed} field(s) changed)", err=True)

@@ -122,12 +122,22 @@ def sweep(scenario: Scenario, grid: Mapping[str, Sequence[Any]], **kwargs: Any) 
     variants: dict[str, Scenario] = {}
     parameters: dict[str, dict[str, Any]] = {}
     short = _short_names(list(grid))
-    for combo in itertools.product(*grid.values()):
-        values = dict(zip(grid, combo, strict=True))
-        label = ", ".join(f"{short[p]}={v}" for p, v in values.items())
+    for label, values in sweep_settings(grid).items():
         variants[label] = with_values(scenario, values, name=f"{scenario.name} [{label}]")
         parameters[label] = {short[p]: v for p, v in values.items()}
     return compare(variants, parameters=parameters, **kwargs)
+
+
+def sweep_settings(grid: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, Any]]:
+    """The settings a sweep of `grid` runs, in its order (the first path's values vary slowest; the
+    first setting is the baseline): label (as printed, e.g. ``code.stages[0].one_box.bake.duration=5m``)
+    → {path: value}."""
+    short = _short_names(list(grid))
+    out = {}
+    for combo in itertools.product(*grid.values()):
+        values = dict(zip(grid, combo, strict=True))
+        out[", ".join(f"{short[p]}={v}" for p, v in values.items())] = values
+    return out
 
 
 def _short_names(paths: list[str]) -> dict[str, str]:

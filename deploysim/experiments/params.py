@@ -186,3 +186,42 @@ def swept_pipeline(paths: Iterable[str]) -> str | None:
     """The one pipeline whose settings `paths` name (`policy.pipelines.NAME....`), or None if none or several."""
     named = {p.split(".")[2] for p in paths if p.startswith("policy.pipelines.") and p.count(".") >= 3}
     return named.pop() if len(named) == 1 else None
+
+
+def pick_setting(settings: Mapping[str, Mapping[str, Any]], pick: str) -> tuple[int, str]:
+    """The setting `pick` names among a sweep's `settings` (label → values, in the sweep's order):
+    its number (from 1, in the order the sweep prints them) or its label as printed (policy paths
+    may also be written in full, ``policy.pipelines.code...``). Returns (number, label)."""
+    labels = list(settings)
+    text = pick.strip()
+    if text.isdigit():
+        number = int(text)
+        if 1 <= number <= len(labels):
+            return number, labels[number - 1]
+        raise ParameterError(f"--pick: setting {number} does not exist; the sweep has settings 1 to {len(labels)}")
+    wanted = _normal_label(text)
+    for number, label in enumerate(labels, start=1):
+        if _normal_label(label) == wanted:
+            return number, label
+    shown = "; ".join(f"{n}: {label}" for n, label in enumerate(labels[:6], start=1))
+    more = f"; and {len(labels) - 6} more" if len(labels) > 6 else ""
+    raise ParameterError(f"--pick: no setting is labelled {text!r}; give a setting's number (1 to {len(labels)}) "
+                         f"or its label as sweep prints it ({shown}{more})")
+
+
+def _normal_label(label: str) -> str:
+    """A setting's label without spaces after commas and with policy paths written short."""
+    return ",".join(part.strip().removeprefix("policy.pipelines.") for part in label.split(","))
+
+
+def file_values(scenario: Scenario, values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` (path → value, as sweeps and tuning take them) as positional paths for
+    `deploysim.scenario.edit.write_scenario`: items named by a field are written by position, and a
+    bake given a duration (``...bake=1h``) changes the bake's duration, not the whole bake."""
+    out = {}
+    for path, value in values.items():
+        current = get_value(scenario, path)
+        if isinstance(current, dict) and not isinstance(value, dict) and "duration" in current:
+            path = f"{path}.duration"
+        out[resolve_path(scenario, path)] = value
+    return out
