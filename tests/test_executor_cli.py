@@ -167,7 +167,7 @@ def test_plan_without_an_inventory_names_hosts_by_the_scenarios_fleet(tmp_path, 
     result = CliRunner().invoke(main, ["execute", str(scenario), "--version", "v2", "--plan"])
     assert result.exit_code == 0, result.output + result.stderr
     out = result.stdout
-    assert "(6 hosts)" in out and "No inventory given: hosts are named by the scenario's fleet" in out
+    assert "(6 hosts)" in out and "No inventory: hosts are named by the scenario's fleet" in out
     # The same steps, batches and hosts as the plan with the inventory, without the addresses.
     assert f"batch 1/1: {names[0]}\n" in out and f"batch 1/2: {names[1]}\n" in out
     assert "stage 1/1 prod, step 3/3 wave-2: 3 host(s) in 3 batch(es)" in out

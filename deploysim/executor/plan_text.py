@@ -100,8 +100,8 @@ def _utc(t_s: float) -> str:
 def _inventory_lines(rollout: RolloutPlan) -> list[str]:
     """How the rollout would deploy and observe: the inventory's adapter and metric source."""
     if not isinstance(rollout, Rollout):
-        return ["No inventory given: hosts are named by the scenario's fleet ({cell}-h{k}), as an inventory "
-                "names its targets; how they are deployed and observed is the inventory's",
+        return ["No inventory: hosts are named by the scenario's fleet ({cell}-h{k}), as an inventory names "
+                "its targets; give --inventory to see their addresses, adapter and metric source",
                 f"Metrics: one datapoint per {format_duration_s(rollout.scenario.metric_period)}"]
     inv = rollout.inventory
     adapter = inv.adapter
