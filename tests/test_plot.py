@@ -418,15 +418,29 @@ def test_the_plot_package_exports_only_figure_functions():
 
 
 def _overlapping_texts(fig: Figure) -> list[tuple[str, str]]:
-    """Pairs of visible, non-empty texts whose boxes, as the renderer lays them out, overlap by more than a pixel."""
+    """Pairs of drawn, non-empty texts whose boxes, as the renderer lays them out, overlap by more than a pixel.
+
+    Only texts the renderer draws count: an axis keeps tick labels just outside its limits
+    (visible, but never drawn), and those overlap nothing a reader sees.
+    """
+    from unittest import mock
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.text import Text
 
+    drawn: dict[int, Text] = {}
+    draw = Text.draw
+
+    def recording_draw(text, renderer):
+        drawn[id(text)] = text
+        return draw(text, renderer)
+
     canvas = FigureCanvasAgg(fig)
-    canvas.draw()
+    with mock.patch.object(Text, "draw", recording_draw):
+        canvas.draw()
     renderer = canvas.get_renderer()
     boxes = []
-    for text in fig.findobj(Text):
+    for text in drawn.values():
         if text.get_visible() and text.get_text().strip() and text.get_alpha() != 0:
             boxes.append((text.get_text(), text.get_window_extent(renderer).padded(-1.0)))
     return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
@@ -460,16 +474,67 @@ def test_sensitivity_tornado_draws_one_row_per_variant_with_its_interval():
     assert size[int(top_label.split(" → ")[0].rsplit(" ", 1)[1])] == size.max()
 
 
-@pytest.mark.parametrize("name", ["rollout_timeline", "version_map", "error_rate", "uptime_histogram",
+def test_the_overlap_check_sees_the_texts_a_reader_sees():
+    """Two labels at one spot overlap; tick labels an axis keeps just outside its limits are never drawn."""
+    fig = Figure(figsize=(4, 3))
+    ax = fig.subplots()
+    ax.plot([0.05, 20.95], [0, 1])  # the locator keeps ticks at 0 and 22.5, outside the limits
+    assert _overlapping_texts(fig) == []
+    ax.text(0.5, 0.5, "first label", transform=ax.transAxes)
+    ax.text(0.5, 0.5, "second label", transform=ax.transAxes)
+    assert _overlapping_texts(fig) == [("first label", "second label")]
+
+
+def _long_named_changes_frame() -> pd.DataFrame:
+    """Six policies, one with a name longer than a panel is wide, minutes to days apart."""
+    rng = np.random.default_rng(1)
+    names = ["aws-typical", "any hour", "any hour, short bakes", "any hour, no bakes",
+             "code later-wave bakes of every production stage 4 h – 8 h, manual rollback", "no-safety"]
+    return pd.DataFrame([
+        {"policy": p, "replication": i % 5, "ttd_s": rng.lognormal(6, 2), "ttr_s": rng.lognormal(7, 2),
+         "lead_time_s": rng.lognormal(9, 2)}
+        for p in names for i in range(40)
+    ])
+
+
+def test_cdf_keeps_its_panels_readable_with_long_policy_names():
+    """A long policy name wraps inside its panel's legend instead of pushing the panels apart."""
+    fig = plot.cdf(_long_named_changes_frame())
+    fig.savefig(io.BytesIO(), format="png")
+    for ax in fig.axes:
+        box = ax.get_window_extent()
+        assert box.width >= 250 and box.height >= 200  # pixels at the figure's dpi
+        long_entry = ax.get_legend().get_texts()[4].get_text()
+        assert long_entry.startswith("code later-wave") and "\n" in long_entry
+    assert _overlapping_texts(fig) == []
+
+
+def _zoomed_rollback_run():
+    """A bad change blocked until 09:00: its rollback is too short to see, so the timeline gets an inset."""
+    data = patched(tiny_scenario_dict(), "policy.pipelines.code.blockers.time_windows",
+                   [{"days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "start_hour": 9, "end_hour": 17}])
+    scenario = deploysim.scenario_from_dict(data)
+    return with_changes(scenario, [bad_change(scenario, arrival_s=0.0)], months=0.05)
+
+
+@pytest.mark.parametrize("name", ["rollout_timeline", "rollout_timeline_with_inset", "version_map", "error_rate",
+                                  "budget_burndown", "cdf", "cdf_long_policy_names", "uptime_histogram",
                                   "policy_comparison", "sensitivity_tornado"])
 def test_no_label_of_any_figure_overlaps_another(name, bad_run):
     figures = {
         "rollout_timeline": lambda: plot.rollout_timeline(bad_run),
+        "rollout_timeline_with_inset": lambda: plot.rollout_timeline(_zoomed_rollback_run()),
         "version_map": lambda: plot.version_map(bad_run),
         "error_rate": lambda: plot.error_rate(bad_run),
+        "budget_burndown": lambda: plot.budget_burndown(bad_run, 99.9),
+        "cdf": lambda: plot.cdf(_changes_frame()),
+        "cdf_long_policy_names": lambda: plot.cdf(_long_named_changes_frame()),
         "uptime_histogram": lambda: plot.uptime_histogram(_replications_frame(), sla_target_pct=99.9,
                                                           credit_table="s3-standard"),
         "policy_comparison": lambda: plot.policy_comparison(_tradeoff_frame()),
         "sensitivity_tornado": lambda: plot.sensitivity_tornado(_sensitivity_frame()),
     }
-    assert _overlapping_texts(figures[name]()) == []
+    fig = figures[name]()
+    if name == "rollout_timeline_with_inset":
+        assert fig.axes[0].child_axes  # the inset's labels are among those checked
+    assert _overlapping_texts(fig) == []
