@@ -162,6 +162,8 @@ def test_rollout_timeline_zooms_on_a_rollback_too_short_to_see(tiny_scenario):
     assert inset.get_xlabel() == "zoom on detection and rollback: time since the first bad request (min)"
     assert inset.xaxis.get_label_position() == "top"
     assert _overlapping_texts(fig) == []
+    # Two rows of chart still leave the inset room for a readable bar (about an inch at the figure's dpi).
+    assert inset.get_window_extent().height >= 0.9 * fig.dpi
     assert _vlines(inset, "#d62728") == pytest.approx([0.0, 3.0])  # first bad request, alarm
     (band,) = inset.patches[-1:]
     assert band.get_bbox().x0 == pytest.approx(3.0) and band.get_bbox().x1 == pytest.approx(13.0)
