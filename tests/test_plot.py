@@ -540,3 +540,39 @@ def test_no_label_of_any_figure_overlaps_another(name, bad_run):
     if name == "rollout_timeline_with_inset":
         assert fig.axes[0].child_axes  # the inset's labels are among those checked
     assert _overlapping_texts(fig) == []
+
+
+# ---------------------------------------------------------------- figures of a sweep (long policy names)
+
+
+@pytest.fixture(scope="module")
+def sweep_experiment(tiny_scenario):
+    """A 2 × 2 sweep, as notebook 02 runs one: its policies are named "path=value, path=value"."""
+    bake = "policy.pipelines.code.stages[0].one_box.bake"
+    return deploysim.sweep(tiny_scenario, {f"{bake}.duration": ["0s", "20m"], f"{bake}.min_datapoints": [0, 5]},
+                           replications=2, seed=1, months=0.05, workers=1, progress=False)
+
+
+def test_policy_comparison_of_a_sweep_keeps_a_readable_plot_area(sweep_experiment):
+    """Notebook 02's comparison: long policy names beside the points once squashed the axes to a sliver;
+    the points now carry numbers and a key below gives the names."""
+    tradeoff = sweep_experiment.tradeoff()
+    policies = list(tradeoff["policy"])
+    assert min(len(p) for p in policies) > 40
+    fig = plot.policy_comparison(tradeoff)
+    fig.savefig(io.BytesIO(), format="png")  # at the figure's own dpi, as a notebook shows it
+    (ax,) = fig.axes
+    box = ax.get_window_extent()
+    assert box.height >= 250 and box.width >= 400  # pixels at fig.dpi
+    assert sorted(t.get_text() for t in ax.texts) == [str(i) for i in range(1, len(policies) + 1)]
+    (key,) = fig.legends
+    assert [t.get_text() for t in key.get_texts()] == [f"{i}: {p}" for i, p in enumerate(policies, 1)]
+    assert _overlapping_texts(fig) == []
+
+
+def test_uptime_histogram_of_a_sweep_keeps_a_readable_plot_area(sweep_experiment):
+    fig = plot.uptime_histogram(sweep_experiment.replications, sla_target_pct=99.9)
+    fig.savefig(io.BytesIO(), format="png")
+    box = fig.axes[0].get_window_extent()
+    assert box.height >= 250 and box.width >= 400
+    assert _overlapping_texts(fig) == []
