@@ -27,7 +27,9 @@ from scipy import stats as sps
 
 import deploysim
 from deploysim.cli import main
+from deploysim.durations import format_duration_s
 from deploysim.experiments.replication import replication_row
+from deploysim.readable import percent_text
 from deploysim.report import build, render
 from deploysim.report.build import (
     BUDGET_CAUSES,
@@ -39,6 +41,7 @@ from deploysim.report.build import (
     fmt_prob,
     fmt_rate,
     fmt_seconds,
+    fmt_signed,
 )
 from deploysim.report.policy_text import bake_words, pipeline_words, policy_text
 from deploysim.report.sensitivity import BASE, sensitivity, settings_of
@@ -252,6 +255,27 @@ def test_html_escapes_text_and_keeps_bold():
     rep = build.Report("t", [build.Paragraph("a <b> & **bold** `code`")], {})
     page = render.to_html(rep)
     assert "<p>a &lt;b&gt; &amp; <strong>bold</strong> <code>code</code></p>" in page
+
+
+def test_tiny_and_normal_figures_read_as_people_write_them():
+    """Three significant digits, no scientific notation, and a floor (1 ms, 0.001%) below which a
+    non-zero figure says '< floor'; a difference keeps its sign."""
+    assert [fmt_seconds(v) for v in (0.0, 5.48e-4, 0.0749, 0.9996, 25.92, 259.2, 2.5 * 86400, 4 * 86400)] == [
+        "0 s", "< 1 ms", "74.9 ms", "1 s", "25.9 s", "4.32 min", "60 h", "4 days"]
+    assert [fmt_signed(v, fmt_seconds) for v in (0.0, 5.48e-4, -5.48e-4, 0.548, -42.0)] == [
+        "+0 s", "+< 1 ms", "−< 1 ms", "+548 ms", "−42 s"]
+    assert [fmt_credit(v) for v in (0.0, 1.6e-05, 0.0123, 10.0, 25.0)] == ["0%", "< 0.001%", "0.0123%", "10%", "25%"]
+    assert [percent_text(v) for v in (-1.6e-05, -4.5)] == ["−< 0.001%", "−4.5%"]
+    assert fmt_seconds(float("nan")) == fmt_credit(None) == fmt_signed(float("nan"), fmt_seconds) == "n/a"
+    # The text tables' compact durations: no false zero either.
+    assert [format_duration_s(v) for v in (0.0, 5.48e-4, 25.92, 4320.0)] == ["0.0s", "<0.1s", "25.9s", "1h12m"]
+
+
+def test_the_report_has_no_scientific_notation(made):
+    """Tiny shares and differences (a month's failed requests, a sweep's downtime deltas) read as numbers."""
+    for text in (made["md"], made["html"]):
+        prose = re.sub(r"data:image/png;base64,[^\"]+", "", text)
+        assert re.findall(r"\d(?:\.\d+)?e[-+]\d+", prose) == []
 
 
 # ---------------------------------------------------------------- the command
