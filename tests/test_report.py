@@ -352,28 +352,42 @@ def _chromium() -> str:
 
 
 CHECK_IMAGES = "Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth, alt: i.alt}))"
+# A laptop's screen: the report must read there without zooming or scrolling sideways.
+VIEWPORT = {"width": 1366, "height": 768}
+# As displayed: each image's width, each table's width against the room its container gives it, the page's width.
+CHECK_LAYOUT = """(() => {
+  const room = el => { const s = getComputedStyle(el);
+                       return el.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); };
+  return {
+    page: {scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth},
+    images: Array.from(document.images).map(i => ({alt: i.alt, width: i.getBoundingClientRect().width})),
+    tables: Array.from(document.querySelectorAll("table")).map(t => ({
+      head: t.rows[0].innerText.slice(0, 60), scroll: t.scrollWidth, room: room(t.parentElement)})),
+  };
+})()"""
 
 
-def _render_with_playwright(chromium: str, url: str) -> tuple[list[dict], list[str], str]:
+def _render_with_playwright(chromium: str, url: str) -> tuple[list[dict], list[str], str, dict]:
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page()
+            page = browser.new_page(viewport=VIEWPORT)
             page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
             page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url[:80]}"))
             page.goto(url, wait_until="load")
             images = page.evaluate(CHECK_IMAGES)
             title = page.title()
+            layout = page.evaluate(CHECK_LAYOUT)
         finally:
             browser.close()
-    return images, errors, title
+    return images, errors, title, layout
 
 
-def _render_with_devtools(chromium: str, url: str) -> tuple[list[dict], list[str], str]:
+def _render_with_devtools(chromium: str, url: str) -> tuple[list[dict], list[str], str, dict]:
     """The same check over Chromium's DevTools protocol directly (for when playwright's driver cannot start)."""
     from tornado.websocket import websocket_connect
 
@@ -409,7 +423,7 @@ def _wait_group_gone(pgid: int, timeout_s: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-async def _devtools_session(connect, ws_url: str, url: str) -> tuple[list[dict], list[str], str]:
+async def _devtools_session(connect, ws_url: str, url: str) -> tuple[list[dict], list[str], str, dict]:
     conn = await connect(ws_url, max_message_size=64 * 1024 * 1024)
     counter, errors = [0], []
 
@@ -425,6 +439,8 @@ async def _devtools_session(connect, ws_url: str, url: str) -> tuple[list[dict],
 
     for domain in ("Runtime", "Log", "Page"):
         await call(f"{domain}.enable")
+    await call("Emulation.setDeviceMetricsOverride", width=VIEWPORT["width"], height=VIEWPORT["height"],
+               deviceScaleFactor=1, mobile=False)
     await call("Page.navigate", url=url)
     while True:
         msg = json.loads(await asyncio.wait_for(conn.read_message(), 60))
@@ -433,8 +449,9 @@ async def _devtools_session(connect, ws_url: str, url: str) -> tuple[list[dict],
         _collect(msg, errors)
     images = (await call("Runtime.evaluate", expression=CHECK_IMAGES, returnByValue=True))["result"]["value"]
     title = (await call("Runtime.evaluate", expression="document.title", returnByValue=True))["result"]["value"]
+    layout = (await call("Runtime.evaluate", expression=CHECK_LAYOUT, returnByValue=True))["result"]["value"]
     conn.close()
-    return images, errors, title
+    return images, errors, title, layout
 
 
 def _collect(msg: dict, errors: list[str]) -> None:
@@ -447,22 +464,40 @@ def _collect(msg: dict, errors: list[str]) -> None:
         errors.append(f"log: {params['entry'].get('text')}")
 
 
-def test_html_renders_in_headless_chromium_with_every_image_loaded(made):
-    chromium = _chromium()
-    url = (made["out"] / "index.html").resolve().as_uri()
+def _render(chromium: str, url: str) -> tuple[list[dict], list[str], str, dict]:
     try:
-        images, errors, title = _render_with_playwright(chromium, url)
+        return _render_with_playwright(chromium, url)
     except ImportError:
-        images, errors, title = _render_with_devtools(chromium, url)
+        return _render_with_devtools(chromium, url)
     except Exception as error:  # playwright's driver could not start: talk to Chromium directly
         if "playwright" not in type(error).__module__:
             raise
-        images, errors, title = _render_with_devtools(chromium, url)
+        return _render_with_devtools(chromium, url)
+
+
+@pytest.fixture(scope="module")
+def rendered(made):
+    """The report's HTML as headless Chromium shows it on a 1366 × 768 laptop screen."""
+    return _render(_chromium(), (made["out"] / "index.html").resolve().as_uri())
+
+
+def test_html_renders_in_headless_chromium_with_every_image_loaded(made, rendered):
+    images, errors, title, _ = rendered
     assert title == "SLA budget report: aws-typical"
     assert len(images) == len(made["report"].figures) >= 5
     broken = [i["alt"] for i in images if not (i["complete"] and i["width"] > 0)]
     assert broken == []
     assert errors == []
+
+
+def test_html_reads_on_a_laptop_screen_without_sideways_scrolling(made, rendered):
+    """At 1366 × 768 every figure is shown at least 500 px wide and no table is wider than its room."""
+    layout = rendered[3]
+    assert len(layout["images"]) == len(made["report"].figures)
+    assert [i["alt"] for i in layout["images"] if i["width"] < 500] == []
+    assert [t["head"] for t in layout["tables"] if t["scroll"] > t["room"]] == []
+    assert len(layout["tables"]) >= 5
+    assert layout["page"]["scroll"] <= layout["page"]["client"]
 
 
 def test_devtools_fallback_sees_images_and_errors(tmp_path):
@@ -475,10 +510,11 @@ def test_devtools_fallback_sees_images_and_errors(tmp_path):
     page.write_text(f'<html><head><title>x</title></head><body><img alt="good" src="data:image/png;base64,'
                     f'{base64.b64encode(png).decode()}"><img alt="bad" src="data:image/png;base64,AAAA">'
                     '<script>console.error("boom")</script></body></html>')
-    images, errors, title = _render_with_devtools(chromium, page.as_uri())
+    images, errors, title, layout = _render_with_devtools(chromium, page.as_uri())
     assert title == "x"
     assert [(i["alt"], i["complete"] and i["width"] > 0) for i in images] == [("good", True), ("bad", False)]
     assert any("boom" in e for e in errors)
+    assert layout["page"]["client"] == VIEWPORT["width"]  # the laptop screen was emulated
 
 
 def _small_figure():
