@@ -42,9 +42,15 @@ def parse_duration_s(value: object) -> float:
 
 
 def format_duration_s(seconds: float) -> str:
-    """Render seconds compactly for people: 4320 -> '1h12m', 25.92 -> '25.9s'."""
+    """Render seconds compactly for people: 4320 -> '1h12m', 25.92 -> '25.9s', 0.0005 -> '<0.1s'.
+
+    A duration above zero that one decimal of a second would show as 0.0 is '<0.1s' (the rule of
+    `deploysim.readable`: below the smallest step shown, say so rather than print a false zero).
+    """
     if not math.isfinite(seconds):
         return "n/a"
+    if 0 < seconds < 0.05:
+        return "<0.1s"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes = seconds / 60

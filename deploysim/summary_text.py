@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .durations import format_duration_s
+from .readable import percent_text
 
 __all__ = ["format_summary", "summary_json"]
 
@@ -91,7 +92,7 @@ def format_summary(summary: dict) -> str:
     blast = summary["blast_radius"]
     out += _lines("Blast radius of bad changes in production", [
         ("failed requests, total", _fmt(blast["failed_requests_total"], "{:,.0f}".format)
-         + f" ({_fmt(blast['failed_request_share_total'], lambda s: f'{s * 100:.4g}%')} of all requests)"),
+         + f" ({_fmt(blast['failed_request_share_total'], lambda s: percent_text(100 * s, 4))} of all requests)"),
         ("failed requests, p50 / max", _fmt(blast["failed_requests_p50"], "{:,.0f}".format)
          + " / " + _fmt(blast["failed_requests_max"], "{:,.0f}".format)),
         ("peak capacity share, max", _fmt(blast["peak_capacity_share_max"], lambda s: f"{s * 100:.2f}%")),

@@ -162,6 +162,8 @@ def test_rollout_timeline_zooms_on_a_rollback_too_short_to_see(tiny_scenario):
     assert inset.get_xlabel() == "zoom on detection and rollback: time since the first bad request (min)"
     assert inset.xaxis.get_label_position() == "top"
     assert _overlapping_texts(fig) == []
+    # Two rows of chart still leave the inset room for a readable bar (about an inch at the figure's dpi).
+    assert inset.get_window_extent().height >= 0.9 * fig.dpi
     assert _vlines(inset, "#d62728") == pytest.approx([0.0, 3.0])  # first bad request, alarm
     (band,) = inset.patches[-1:]
     assert band.get_bbox().x0 == pytest.approx(3.0) and band.get_bbox().x1 == pytest.approx(13.0)
@@ -418,15 +420,29 @@ def test_the_plot_package_exports_only_figure_functions():
 
 
 def _overlapping_texts(fig: Figure) -> list[tuple[str, str]]:
-    """Pairs of visible, non-empty texts whose boxes, as the renderer lays them out, overlap by more than a pixel."""
+    """Pairs of drawn, non-empty texts whose boxes, as the renderer lays them out, overlap by more than a pixel.
+
+    Only texts the renderer draws count: an axis keeps tick labels just outside its limits
+    (visible, but never drawn), and those overlap nothing a reader sees.
+    """
+    from unittest import mock
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.text import Text
 
+    drawn: dict[int, Text] = {}
+    draw = Text.draw
+
+    def recording_draw(text, renderer):
+        drawn[id(text)] = text
+        return draw(text, renderer)
+
     canvas = FigureCanvasAgg(fig)
-    canvas.draw()
+    with mock.patch.object(Text, "draw", recording_draw):
+        canvas.draw()
     renderer = canvas.get_renderer()
     boxes = []
-    for text in fig.findobj(Text):
+    for text in drawn.values():
         if text.get_visible() and text.get_text().strip() and text.get_alpha() != 0:
             boxes.append((text.get_text(), text.get_window_extent(renderer).padded(-1.0)))
     return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
@@ -460,16 +476,103 @@ def test_sensitivity_tornado_draws_one_row_per_variant_with_its_interval():
     assert size[int(top_label.split(" → ")[0].rsplit(" ", 1)[1])] == size.max()
 
 
-@pytest.mark.parametrize("name", ["rollout_timeline", "version_map", "error_rate", "uptime_histogram",
+def test_the_overlap_check_sees_the_texts_a_reader_sees():
+    """Two labels at one spot overlap; tick labels an axis keeps just outside its limits are never drawn."""
+    fig = Figure(figsize=(4, 3))
+    ax = fig.subplots()
+    ax.plot([0.05, 20.95], [0, 1])  # the locator keeps ticks at 0 and 22.5, outside the limits
+    assert _overlapping_texts(fig) == []
+    ax.text(0.5, 0.5, "first label", transform=ax.transAxes)
+    ax.text(0.5, 0.5, "second label", transform=ax.transAxes)
+    assert _overlapping_texts(fig) == [("first label", "second label")]
+
+
+def _long_named_changes_frame() -> pd.DataFrame:
+    """Six policies, one with a name longer than a panel is wide, minutes to days apart."""
+    rng = np.random.default_rng(1)
+    names = ["aws-typical", "any hour", "any hour, short bakes", "any hour, no bakes",
+             "code later-wave bakes of every production stage 4 h – 8 h, manual rollback", "no-safety"]
+    return pd.DataFrame([
+        {"policy": p, "replication": i % 5, "ttd_s": rng.lognormal(6, 2), "ttr_s": rng.lognormal(7, 2),
+         "lead_time_s": rng.lognormal(9, 2)}
+        for p in names for i in range(40)
+    ])
+
+
+def test_cdf_keeps_its_panels_readable_with_long_policy_names():
+    """A long policy name wraps inside its panel's legend instead of pushing the panels apart."""
+    fig = plot.cdf(_long_named_changes_frame())
+    fig.savefig(io.BytesIO(), format="png")
+    for ax in fig.axes:
+        box = ax.get_window_extent()
+        assert box.width >= 250 and box.height >= 200  # pixels at the figure's dpi
+        long_entry = ax.get_legend().get_texts()[4].get_text()
+        assert long_entry.startswith("code later-wave") and "\n" in long_entry
+    assert _overlapping_texts(fig) == []
+
+
+def _zoomed_rollback_run():
+    """A bad change blocked until 09:00: its rollback is too short to see, so the timeline gets an inset."""
+    data = patched(tiny_scenario_dict(), "policy.pipelines.code.blockers.time_windows",
+                   [{"days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "start_hour": 9, "end_hour": 17}])
+    scenario = deploysim.scenario_from_dict(data)
+    return with_changes(scenario, [bad_change(scenario, arrival_s=0.0)], months=0.05)
+
+
+@pytest.mark.parametrize("name", ["rollout_timeline", "rollout_timeline_with_inset", "version_map", "error_rate",
+                                  "budget_burndown", "cdf", "cdf_long_policy_names", "uptime_histogram",
                                   "policy_comparison", "sensitivity_tornado"])
 def test_no_label_of_any_figure_overlaps_another(name, bad_run):
     figures = {
         "rollout_timeline": lambda: plot.rollout_timeline(bad_run),
+        "rollout_timeline_with_inset": lambda: plot.rollout_timeline(_zoomed_rollback_run()),
         "version_map": lambda: plot.version_map(bad_run),
         "error_rate": lambda: plot.error_rate(bad_run),
+        "budget_burndown": lambda: plot.budget_burndown(bad_run, 99.9),
+        "cdf": lambda: plot.cdf(_changes_frame()),
+        "cdf_long_policy_names": lambda: plot.cdf(_long_named_changes_frame()),
         "uptime_histogram": lambda: plot.uptime_histogram(_replications_frame(), sla_target_pct=99.9,
                                                           credit_table="s3-standard"),
         "policy_comparison": lambda: plot.policy_comparison(_tradeoff_frame()),
         "sensitivity_tornado": lambda: plot.sensitivity_tornado(_sensitivity_frame()),
     }
-    assert _overlapping_texts(figures[name]()) == []
+    fig = figures[name]()
+    if name == "rollout_timeline_with_inset":
+        assert fig.axes[0].child_axes  # the inset's labels are among those checked
+    assert _overlapping_texts(fig) == []
+
+
+# ---------------------------------------------------------------- figures of a sweep (long policy names)
+
+
+@pytest.fixture(scope="module")
+def sweep_experiment(tiny_scenario):
+    """A 2 × 2 sweep, as notebook 02 runs one: its policies are named "path=value, path=value"."""
+    bake = "policy.pipelines.code.stages[0].one_box.bake"
+    return deploysim.sweep(tiny_scenario, {f"{bake}.duration": ["0s", "20m"], f"{bake}.min_datapoints": [0, 5]},
+                           replications=2, seed=1, months=0.05, workers=1, progress=False)
+
+
+def test_policy_comparison_of_a_sweep_keeps_a_readable_plot_area(sweep_experiment):
+    """Notebook 02's comparison: long policy names beside the points once squashed the axes to a sliver;
+    the points now carry numbers and a key below gives the names."""
+    tradeoff = sweep_experiment.tradeoff()
+    policies = list(tradeoff["policy"])
+    assert min(len(p) for p in policies) > 40
+    fig = plot.policy_comparison(tradeoff)
+    fig.savefig(io.BytesIO(), format="png")  # at the figure's own dpi, as a notebook shows it
+    (ax,) = fig.axes
+    box = ax.get_window_extent()
+    assert box.height >= 250 and box.width >= 400  # pixels at fig.dpi
+    assert sorted(t.get_text() for t in ax.texts) == [str(i) for i in range(1, len(policies) + 1)]
+    (key,) = fig.legends
+    assert [t.get_text() for t in key.get_texts()] == [f"{i}: {p}" for i, p in enumerate(policies, 1)]
+    assert _overlapping_texts(fig) == []
+
+
+def test_uptime_histogram_of_a_sweep_keeps_a_readable_plot_area(sweep_experiment):
+    fig = plot.uptime_histogram(sweep_experiment.replications, sla_target_pct=99.9)
+    fig.savefig(io.BytesIO(), format="png")
+    box = fig.axes[0].get_window_extent()
+    assert box.height >= 250 and box.width >= 400
+    assert _overlapping_texts(fig) == []

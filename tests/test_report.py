@@ -27,7 +27,9 @@ from scipy import stats as sps
 
 import deploysim
 from deploysim.cli import main
+from deploysim.durations import format_duration_s
 from deploysim.experiments.replication import replication_row
+from deploysim.readable import percent_text
 from deploysim.report import build, render
 from deploysim.report.build import (
     BUDGET_CAUSES,
@@ -39,6 +41,7 @@ from deploysim.report.build import (
     fmt_prob,
     fmt_rate,
     fmt_seconds,
+    fmt_signed,
 )
 from deploysim.report.policy_text import bake_words, pipeline_words, policy_text
 from deploysim.report.sensitivity import BASE, sensitivity, settings_of
@@ -254,6 +257,27 @@ def test_html_escapes_text_and_keeps_bold():
     assert "<p>a &lt;b&gt; &amp; <strong>bold</strong> <code>code</code></p>" in page
 
 
+def test_tiny_and_normal_figures_read_as_people_write_them():
+    """Three significant digits, no scientific notation, and a floor (1 ms, 0.001%) below which a
+    non-zero figure says '< floor'; a difference keeps its sign."""
+    assert [fmt_seconds(v) for v in (0.0, 5.48e-4, 0.0749, 0.9996, 25.92, 259.2, 2.5 * 86400, 4 * 86400)] == [
+        "0 s", "< 1 ms", "74.9 ms", "1 s", "25.9 s", "4.32 min", "60 h", "4 days"]
+    assert [fmt_signed(v, fmt_seconds) for v in (0.0, 5.48e-4, -5.48e-4, 0.548, -42.0)] == [
+        "+0 s", "+< 1 ms", "−< 1 ms", "+548 ms", "−42 s"]
+    assert [fmt_credit(v) for v in (0.0, 1.6e-05, 0.0123, 10.0, 25.0)] == ["0%", "< 0.001%", "0.0123%", "10%", "25%"]
+    assert [percent_text(v) for v in (-1.6e-05, -4.5)] == ["−< 0.001%", "−4.5%"]
+    assert fmt_seconds(float("nan")) == fmt_credit(None) == fmt_signed(float("nan"), fmt_seconds) == "n/a"
+    # The text tables' compact durations: no false zero either.
+    assert [format_duration_s(v) for v in (0.0, 5.48e-4, 25.92, 4320.0)] == ["0.0s", "<0.1s", "25.9s", "1h12m"]
+
+
+def test_the_report_has_no_scientific_notation(made):
+    """Tiny shares and differences (a month's failed requests, a sweep's downtime deltas) read as numbers."""
+    for text in (made["md"], made["html"]):
+        prose = re.sub(r"data:image/png;base64,[^\"]+", "", text)
+        assert re.findall(r"\d(?:\.\d+)?e[-+]\d+", prose) == []
+
+
 # ---------------------------------------------------------------- the command
 
 
@@ -328,28 +352,42 @@ def _chromium() -> str:
 
 
 CHECK_IMAGES = "Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth, alt: i.alt}))"
+# A laptop's screen: the report must read there without zooming or scrolling sideways.
+VIEWPORT = {"width": 1366, "height": 768}
+# As displayed: each image's width, each table's width against the room its container gives it, the page's width.
+CHECK_LAYOUT = """(() => {
+  const room = el => { const s = getComputedStyle(el);
+                       return el.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); };
+  return {
+    page: {scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth},
+    images: Array.from(document.images).map(i => ({alt: i.alt, width: i.getBoundingClientRect().width})),
+    tables: Array.from(document.querySelectorAll("table")).map(t => ({
+      head: t.rows[0].innerText.slice(0, 60), scroll: t.scrollWidth, room: room(t.parentElement)})),
+  };
+})()"""
 
 
-def _render_with_playwright(chromium: str, url: str) -> tuple[list[dict], list[str], str]:
+def _render_with_playwright(chromium: str, url: str) -> tuple[list[dict], list[str], str, dict]:
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page()
+            page = browser.new_page(viewport=VIEWPORT)
             page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
             page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url[:80]}"))
             page.goto(url, wait_until="load")
             images = page.evaluate(CHECK_IMAGES)
             title = page.title()
+            layout = page.evaluate(CHECK_LAYOUT)
         finally:
             browser.close()
-    return images, errors, title
+    return images, errors, title, layout
 
 
-def _render_with_devtools(chromium: str, url: str) -> tuple[list[dict], list[str], str]:
+def _render_with_devtools(chromium: str, url: str) -> tuple[list[dict], list[str], str, dict]:
     """The same check over Chromium's DevTools protocol directly (for when playwright's driver cannot start)."""
     from tornado.websocket import websocket_connect
 
@@ -385,7 +423,7 @@ def _wait_group_gone(pgid: int, timeout_s: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-async def _devtools_session(connect, ws_url: str, url: str) -> tuple[list[dict], list[str], str]:
+async def _devtools_session(connect, ws_url: str, url: str) -> tuple[list[dict], list[str], str, dict]:
     conn = await connect(ws_url, max_message_size=64 * 1024 * 1024)
     counter, errors = [0], []
 
@@ -401,6 +439,8 @@ async def _devtools_session(connect, ws_url: str, url: str) -> tuple[list[dict],
 
     for domain in ("Runtime", "Log", "Page"):
         await call(f"{domain}.enable")
+    await call("Emulation.setDeviceMetricsOverride", width=VIEWPORT["width"], height=VIEWPORT["height"],
+               deviceScaleFactor=1, mobile=False)
     await call("Page.navigate", url=url)
     while True:
         msg = json.loads(await asyncio.wait_for(conn.read_message(), 60))
@@ -409,8 +449,9 @@ async def _devtools_session(connect, ws_url: str, url: str) -> tuple[list[dict],
         _collect(msg, errors)
     images = (await call("Runtime.evaluate", expression=CHECK_IMAGES, returnByValue=True))["result"]["value"]
     title = (await call("Runtime.evaluate", expression="document.title", returnByValue=True))["result"]["value"]
+    layout = (await call("Runtime.evaluate", expression=CHECK_LAYOUT, returnByValue=True))["result"]["value"]
     conn.close()
-    return images, errors, title
+    return images, errors, title, layout
 
 
 def _collect(msg: dict, errors: list[str]) -> None:
@@ -423,22 +464,40 @@ def _collect(msg: dict, errors: list[str]) -> None:
         errors.append(f"log: {params['entry'].get('text')}")
 
 
-def test_html_renders_in_headless_chromium_with_every_image_loaded(made):
-    chromium = _chromium()
-    url = (made["out"] / "index.html").resolve().as_uri()
+def _render(chromium: str, url: str) -> tuple[list[dict], list[str], str, dict]:
     try:
-        images, errors, title = _render_with_playwright(chromium, url)
+        return _render_with_playwright(chromium, url)
     except ImportError:
-        images, errors, title = _render_with_devtools(chromium, url)
+        return _render_with_devtools(chromium, url)
     except Exception as error:  # playwright's driver could not start: talk to Chromium directly
         if "playwright" not in type(error).__module__:
             raise
-        images, errors, title = _render_with_devtools(chromium, url)
+        return _render_with_devtools(chromium, url)
+
+
+@pytest.fixture(scope="module")
+def rendered(made):
+    """The report's HTML as headless Chromium shows it on a 1366 × 768 laptop screen."""
+    return _render(_chromium(), (made["out"] / "index.html").resolve().as_uri())
+
+
+def test_html_renders_in_headless_chromium_with_every_image_loaded(made, rendered):
+    images, errors, title, _ = rendered
     assert title == "SLA budget report: aws-typical"
     assert len(images) == len(made["report"].figures) >= 5
     broken = [i["alt"] for i in images if not (i["complete"] and i["width"] > 0)]
     assert broken == []
     assert errors == []
+
+
+def test_html_reads_on_a_laptop_screen_without_sideways_scrolling(made, rendered):
+    """At 1366 × 768 every figure is shown at least 500 px wide and no table is wider than its room."""
+    layout = rendered[3]
+    assert len(layout["images"]) == len(made["report"].figures)
+    assert [i["alt"] for i in layout["images"] if i["width"] < 500] == []
+    assert [t["head"] for t in layout["tables"] if t["scroll"] > t["room"]] == []
+    assert len(layout["tables"]) >= 5
+    assert layout["page"]["scroll"] <= layout["page"]["client"]
 
 
 def test_devtools_fallback_sees_images_and_errors(tmp_path):
@@ -451,10 +510,11 @@ def test_devtools_fallback_sees_images_and_errors(tmp_path):
     page.write_text(f'<html><head><title>x</title></head><body><img alt="good" src="data:image/png;base64,'
                     f'{base64.b64encode(png).decode()}"><img alt="bad" src="data:image/png;base64,AAAA">'
                     '<script>console.error("boom")</script></body></html>')
-    images, errors, title = _render_with_devtools(chromium, page.as_uri())
+    images, errors, title, layout = _render_with_devtools(chromium, page.as_uri())
     assert title == "x"
     assert [(i["alt"], i["complete"] and i["width"] > 0) for i in images] == [("good", True), ("bad", False)]
     assert any("boom" in e for e in errors)
+    assert layout["page"]["client"] == VIEWPORT["width"]  # the laptop screen was emulated
 
 
 def _small_figure():

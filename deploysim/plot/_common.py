@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 
 import pandas as pd
@@ -64,3 +65,9 @@ def duration_label(seconds: float) -> str:
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} d"
+
+
+def wrap_label(text: str, width: int) -> str:
+    """`text` broken into lines of at most `width` characters, so a long policy name cannot run into
+    the next panel's legend; continuation lines are indented to read as one entry."""
+    return textwrap.fill(text, width=width, subsequent_indent="  ", break_on_hyphens=False)

@@ -10,10 +10,12 @@ from matplotlib.figure import Figure
 
 from .. import sla
 from ..world import SECONDS_PER_MONTH
-from ._common import new_figure, policy_colors
+from ._common import new_figure, policy_colors, wrap_label
 
 DAY_S = 86400.0
 INTERVAL_S = 300.0
+# The legend's two columns under the 10-inch figure hold about this many characters each at font size 8.
+LEGEND_CHARS_PER_COLUMN = 70
 
 
 def budget_curves(result, sla_target_pct: float | None = None, month: int = 0,
@@ -89,7 +91,8 @@ def budget_burndown(result, sla_target_pct: float | None = None, month: int = 0,
             if budget_s
             else ""
         )
-        ax.plot(t_d, curve["remaining_s"].to_numpy(float) / div, color=colours[region], linewidth=1.5, label=label)
+        ax.plot(t_d, curve["remaining_s"].to_numpy(float) / div, color=colours[region], linewidth=1.5,
+                label=wrap_label(label, LEGEND_CHARS_PER_COLUMN))
         if out is not None:
             ax.plot([out / DAY_S], [0.0], marker="X", markersize=11, color=colours[region], linestyle="none",
                     markeredgecolor="black", zorder=4)

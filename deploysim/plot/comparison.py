@@ -8,10 +8,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ..experiments.experiment import pareto_front
-from ._common import new_figure, policy_colors, require_columns
+from ._common import new_figure, policy_colors, require_columns, wrap_label
 
 TRADEOFF_COLUMNS = ["policy", "lead_time_p50_h", "lead_time_ci_low_h", "lead_time_ci_high_h",
                     "breach_probability", "breach_ci_low", "breach_ci_high"]
+# Point labels longer than this become numbers, with the names in a key below the axes.
+MAX_POINT_LABEL_CHARS = 24
+KEY_CHARS = 110  # a line of the key under the 8.5-inch figure at font size 8
 
 
 def policy_comparison(tradeoff_frame: pd.DataFrame) -> Figure:
@@ -19,7 +22,8 @@ def policy_comparison(tradeoff_frame: pd.DataFrame) -> Figure:
 
     Error bars are the confidence intervals of the frame (`*_ci_low*`, `*_ci_high*`). The Pareto
     frontier (policies no other is faster *and* safer than) is drawn as a staircase, its points
-    ringed: every policy off it is beaten on both figures by one on it.
+    ringed: every policy off it is beaten on both figures by one on it. Points are labelled with the
+    policy's name, or, when a name is long (a sweep's), with a number that a key below the axes explains.
     """
     require_columns(tradeoff_frame, TRADEOFF_COLUMNS, "policy_comparison")
     frame = tradeoff_frame.reset_index(drop=True)
@@ -45,11 +49,15 @@ def policy_comparison(tradeoff_frame: pd.DataFrame) -> Figure:
                 label="Pareto frontier (nothing is faster and safer)")
         ax.scatter(fx, fy, s=260, facecolors="none", edgecolors="#2ca02c", linewidths=2.0, zorder=3,
                    label="on the frontier")
-    labels = []
+    # Long names (a sweep's "path=value, path=value") beside the points would push the axes into a
+    # sliver under constrained layout: the points then carry a number, and a key below gives the names.
+    keyed = any(len(p) > MAX_POINT_LABEL_CHARS for p in policies)
+    tags = [str(i + 1) if keyed else p for i, p in enumerate(policies)]
+    labels, points = [], []
     for i, p in enumerate(policies):
-        ax.errorbar(x[i], y[i], xerr=xerr[:, i:i + 1], yerr=yerr[:, i:i + 1], fmt="o", markersize=7,
-                    color=colours[p], ecolor=colours[p], elinewidth=1.2, capsize=4, zorder=2, label=p)
-        labels.append(ax.annotate(p, (x[i], y[i]), xytext=(8, 6), textcoords="offset points", fontsize=9,
+        points.append(ax.errorbar(x[i], y[i], xerr=xerr[:, i:i + 1], yerr=yerr[:, i:i + 1], fmt="o", markersize=7,
+                                  color=colours[p], ecolor=colours[p], elinewidth=1.2, capsize=4, zorder=2, label=p))
+        labels.append(ax.annotate(tags[i], (x[i], y[i]), xytext=(8, 6), textcoords="offset points", fontsize=9,
                                   color=colours[p], fontweight="bold" if p in front else "normal"))
     ax.set_xlabel("lead time, median over replications (h)")
     ax.set_ylabel("SLA breach probability (%)")
@@ -64,6 +72,9 @@ def policy_comparison(tradeoff_frame: pd.DataFrame) -> Figure:
     keep = [i for i, n in enumerate(names) if n not in policies]
     example = Line2D([], [], color="#555555", marker="o", linestyle="-", label="policy: median and confidence interval")
     ax.legend(handles=[example] + [handles[i] for i in keep], fontsize=8, loc="best")
+    if keyed:
+        fig.legend(points, [wrap_label(f"{tag}: {p}", KEY_CHARS) for tag, p in zip(tags, policies, strict=True)],
+                   loc="outside lower center", ncol=1, fontsize=8, frameon=False, title="policies", title_fontsize=8)
     return fig
 
 

@@ -10,7 +10,16 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .. import sla
-from ._common import SLA_COLOR, new_figure, plain_numbers, policies_of, policy_colors, require_columns, rows_of
+from ._common import (
+    SLA_COLOR,
+    new_figure,
+    plain_numbers,
+    policies_of,
+    policy_colors,
+    require_columns,
+    rows_of,
+    wrap_label,
+)
 
 # Known per-change columns: (what it is, divide by, unit).
 COLUMN_UNITS = {
@@ -24,6 +33,8 @@ COLUMN_UNITS = {
     "failed_requests": ("failed requests", 1.0, "requests"),
     "peak_capacity_share": ("peak capacity share", 0.01, "%"),
 }
+# A legend under a 4.6-inch panel holds about this many characters at font size 8 (handle included).
+LEGEND_CHARS_PER_PANEL = 52
 CDF_NOTES = {
     "ttd_s": "bad changes an alarm or people caught",
     "ttr_s": "bad changes that reached production",
@@ -57,24 +68,33 @@ def cdf(changes_frame: pd.DataFrame, columns: Sequence[str] = ("ttd_s", "ttr_s",
     require_columns(changes_frame, columns, "cdf")
     policies = policies_of(changes_frame)
     colours = policy_colors(policies)
-    n = len(columns)
-    fig = new_figure(4.6 * n + 0.4, 4.0 + 0.17 * len(policies))
-    axes = np.atleast_1d(fig.subplots(1, n, squeeze=False)[0])
-    for ax, column in zip(axes, columns, strict=True):
+    panels = []  # (column, what, unit, log, [(policy, values, legend label)])
+    for column in columns:
         what, div, unit = column_unit(column)
         values_all = pd.to_numeric(changes_frame[column], errors="coerce").to_numpy(float)
         positive = values_all[np.isfinite(values_all) & (values_all > 0)]
         log = (positive.size > 0 and positive.max() / positive.min() > 100.0) if log_x == "auto" else bool(log_x)
+        series = []
         for p in policies:
             values = pd.to_numeric(rows_of(changes_frame, p)[column], errors="coerce").dropna().to_numpy(float) / div
             label = f"{p + ': ' if p else ''}n={values.size}"
+            label += f", median {np.median(values):.3g} {unit}" if values.size else " (none)"
+            series.append((p, values, wrap_label(label, LEGEND_CHARS_PER_PANEL)))
+        panels.append((column, what, unit, log, series))
+    n = len(columns)
+    # Each panel's legend sits under it: the tallest one (wrapped long policy names) sets the height.
+    legend_lines = max(sum(label.count("\n") + 1 for *_, label in panel[-1]) for panel in panels)
+    fig = new_figure(4.6 * n + 0.4, 4.0 + 0.17 * legend_lines)
+    axes = np.atleast_1d(fig.subplots(1, n, squeeze=False)[0])
+    for ax, (column, what, unit, log, series) in zip(axes, panels, strict=True):
+        for p, values, label in series:
             if values.size == 0:
-                ax.plot([], [], color=colours[p], label=label + " (none)")
+                ax.plot([], [], color=colours[p], label=label)
                 continue
             x, y = _ecdf(values)
             # Start the step at 0 % just left of the smallest value.
             ax.step(np.concatenate([[x[0]], x]), np.concatenate([[0.0], y]), where="post", color=colours[p],
-                    linewidth=1.6, label=f"{label}, median {np.median(values):.3g} {unit}")
+                    linewidth=1.6, label=label)
         if log:
             ax.set_xscale("log")
         ax.set_xlabel(f"{what} ({unit}{', log scale' if log else ''})" if unit else what)

@@ -29,6 +29,8 @@ SEGMENT_STYLES = {
     "blocked": ("blocked (time window, incident, freeze)", "white", "////"),
     "wait": ("queued behind another version", WAIT_COLOR, None),
 }
+# Height (inches) of a timeline with a zoom inset, whatever its number of rows.
+MIN_HEIGHT_WITH_INSET_IN = 4.8
 
 
 @dataclass
@@ -241,7 +243,9 @@ def rollout_timeline(result, change_id: int | None = None) -> Figure:
 
     ax.set_yticks(range(n_rows), journey.row_labels, fontsize=9)
     ax.set_ylim(n_rows - 0.4, -0.6)
-    _zoom(ax, journey, float(row["first_bad_s"]), hours, x_max)
+    if _zoom(ax, journey, float(row["first_bad_s"]), hours, x_max) is not None:
+        # The inset takes a third of the chart's height: a chart of a few rows needs room for it and its labels.
+        fig.set_size_inches(12.0, max(fig.get_figheight(), MIN_HEIGHT_WITH_INSET_IN))
     ax.set_xlabel("time since the change entered its pipeline (h)")
     ax.set_xlim(0.0, x_max * 1.04 + 0.1)
     ax.xaxis.set_major_locator(_hour_locator(x_max))

@@ -21,6 +21,7 @@ from ..experiments import monte_carlo, stats
 from ..experiments.experiment import Experiment
 from ..experiments.runner import child_seeds
 from ..figures import bad_in_production
+from ..readable import percent_text, seconds_text, signed_text, significant
 from ..results import SimulationResult
 from ..run import simulate
 from ..scenario import Scenario
@@ -49,18 +50,8 @@ def _finite(v: Any) -> bool:
 
 
 def fmt_seconds(v: Any) -> str:
-    """A duration in seconds for people: 0.0749 s, 59.7 s, 4.32 min, 3.5 h, 2.1 days."""
-    if not _finite(v):
-        return "n/a"
-    v = float(v)
-    a = abs(v)
-    if a < 60:
-        return f"{v:.3g} s"
-    if a < 2 * 3600:
-        return f"{v / 60:.3g} min"
-    if a < 3 * 86400:
-        return f"{v / 3600:.3g} h"
-    return f"{v / 86400:.3g} days"
+    """A duration in seconds for people (the rule of `deploysim.readable`): < 1 ms, 74.9 ms, 4.32 min, 2.1 days."""
+    return seconds_text(float(v)) if _finite(v) else "n/a"
 
 
 def fmt_hours(v: Any) -> str:
@@ -77,7 +68,8 @@ def fmt_prob(v: Any) -> str:
 
 
 def fmt_credit(v: Any) -> str:
-    return f"{float(v):.3g}%" if _finite(v) else "n/a"
+    """A percentage for people (the rule of `deploysim.readable`): 0%, < 0.001%, 0.0123%, 10%."""
+    return percent_text(float(v)) if _finite(v) else "n/a"
 
 
 def fmt_count(v: Any) -> str:
@@ -99,9 +91,8 @@ def fmt_ci(low: Any, high: Any, fmt: Callable[[Any], str]) -> str:
 
 
 def fmt_signed(v: Any, fmt: Callable[[Any], str]) -> str:
-    if not _finite(v):
-        return "n/a"
-    return ("+" if float(v) >= 0 else "−") + fmt(abs(float(v)))
+    """A difference with its sign always shown: +548 ms, −< 1 ms."""
+    return signed_text(float(v), fmt) if _finite(v) else "n/a"
 
 
 def _fmt_pct(v: Any) -> str:
@@ -110,7 +101,7 @@ def _fmt_pct(v: Any) -> str:
 
 def budget_text(seconds: float) -> str:
     """Allowed downtime as the SLA pages quote it: 43.2 min, 4.32 min, 25.9 s."""
-    return f"{seconds / 60:.3g} min" if seconds >= 60 else f"{seconds:.3g} s"
+    return f"{significant(seconds / 60)} min" if seconds >= 60 else f"{significant(seconds)} s"
 
 
 # metric -> (label, formatter): every figure of the summary tables
@@ -514,8 +505,8 @@ def _example_blocks(result: SimulationResult, notes: list[str], data: dict[str, 
     out += [Heading(f"The costliest bad change: change {change_id} ({row['pipeline']}, defect {row['defect']})", 3),
             Table(["blast radius", "value"], [
                 ["failed requests", f"{fmt_requests(blast['failed_requests'])} "
-                                    f"({100 * blast['failed_request_share']:.2g}% of the month's requests)"],
-                ["customer-impact minutes", f"{blast['impact_minutes']:g}"],
+                                    f"({percent_text(100 * blast['failed_request_share'])} of the month's requests)"],
+                ["customer-impact minutes", significant(blast["impact_minutes"])],
                 ["peak share of fleet capacity running it", f"{100 * blast['peak_capacity_share']:.2f}%"],
                 ["reached", f"{blast['hosts_reached']} host(s), {blast['cells_reached']} cell(s), "
                             f"{blast['azs_reached']} AZ(s), {blast['regions_reached']} region(s)"],
