@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -53,7 +55,8 @@ def policy_comparison(tradeoff_frame: pd.DataFrame) -> Figure:
     # sliver under constrained layout: the points then carry a number, and a key below gives the names.
     keyed = any(len(p) > MAX_POINT_LABEL_CHARS for p in policies)
     tags = [str(i + 1) if keyed else p for i, p in enumerate(policies)]
-    labels, points = [], []
+    labels: list = []
+    points: list[Any] = []  # errorbar containers: legend handles, though not Artists to the stubs
     for i, p in enumerate(policies):
         points.append(ax.errorbar(x[i], y[i], xerr=xerr[:, i:i + 1], yerr=yerr[:, i:i + 1], fmt="o", markersize=7,
                                   color=colours[p], ecolor=colours[p], elinewidth=1.2, capsize=4, zorder=2, label=p))
@@ -73,7 +76,8 @@ def policy_comparison(tradeoff_frame: pd.DataFrame) -> Figure:
     example = Line2D([], [], color="#555555", marker="o", linestyle="-", label="policy: median and confidence interval")
     ax.legend(handles=[example] + [handles[i] for i in keep], fontsize=8, loc="best")
     if keyed:
-        fig.legend(points, [wrap_label(f"{tag}: {p}", KEY_CHARS) for tag, p in zip(tags, policies, strict=True)],
+        key = [wrap_label(f"{tag}: {p}", KEY_CHARS) for tag, p in zip(tags, policies, strict=True)]
+        fig.legend(handles=points, labels=key,
                    loc="outside lower center", ncol=1, fontsize=8, frameon=False, title="policies", title_fontsize=8)
     return fig
 
