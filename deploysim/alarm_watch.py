@@ -75,7 +75,7 @@ class AlarmWatch:
 
     # ------------------------------------------------------------ healthy scopes, cached
 
-    def _healthy_states(self, alarm: str, hosts: np.ndarray) -> np.ndarray:
+    def healthy_states(self, alarm: str, hosts: np.ndarray) -> np.ndarray:
         """States of `alarm` over the whole run for a scope running only good versions."""
         scope = hosts.tobytes()
         key = (scope, alarm)
@@ -134,7 +134,7 @@ class AlarmWatch:
         # N + 2 datapoints before the first: every period gets the evaluation range CloudWatch uses with missing data.
         k0 = max(0, k_first - (self.max_n + EXTRA_EVALUATION_RANGE - 1))
         if not self._touched(hosts, k0 * p, k_end * p, overlay):
-            return self._healthy_states(alarm, hosts)[k_first:k_end]
+            return self.healthy_states(alarm, hosts)[k_first:k_end]
         key = hosts.tobytes()
         if key not in window_cache:
             window_cache[key] = self.metrics.expected(hosts, k0, k_end, self.exposures, overlay)

@@ -209,7 +209,7 @@ class People:
         if not watched:
             return None
         flags, names = self.alarms.series(watched, k0, k1)
-        healthy = np.array([self.alarms._healthy_states(w.alarm, w.hosts)[k0:k1] for w in watched], dtype=bool)
+        healthy = np.array([self.alarms.healthy_states(w.alarm, w.hosts)[k0:k1] for w in watched], dtype=bool)
         caused = flags & ~healthy
         hits = np.flatnonzero(caused.any(axis=0))
         if hits.size == 0:

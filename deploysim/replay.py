@@ -69,9 +69,13 @@ def replay_world(scenario: Scenario, *, changes: Iterable[ReplayChange | Mapping
         region = layout.region_index(f.region)
         start = _seconds_since(scenario, f.start)
         if f.kind == "az_outage":
-            az = layout.az_names.index(f"{f.region}-az{f.az}")
-            world_faults.append(Fault("az_outage", region, start, start + f.duration, az=az,
-                                      failover_s=min(f.failover, f.duration)))
+            kind = "az_outage" if f.second_az is None else "correlated_az_outage"
+            for number in (f.az,) if f.second_az is None else (f.az, f.second_az):
+                az = layout.az_names.index(f"{f.region}-az{number}")
+                world_faults.append(Fault(kind, region, start, start + f.duration, az=az,
+                                          failover_s=min(f.failover, f.duration)))
+        elif f.kind == "region_event":
+            world_faults.append(Fault("region_event", region, start, start + f.duration, error_rate=f.error_rate))
         else:
             world_faults.append(Fault("dependency_degradation", region, start, start + f.duration,
                                       dependency=f.dependency or "", error_rate=f.error_rate))

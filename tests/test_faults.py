@@ -84,3 +84,28 @@ def test_the_budget_breakdown_names_the_fault_kind():
              "dependency_degradation", "other")
     assert sum(row[f"downtime_{p}_s"] for p in parts) == pytest.approx(row["downtime_s"])
     assert np.isfinite(row["downtime_faults_s"])
+
+
+def test_replayed_region_event_and_correlated_outage_fail_the_hand_worked_requests():
+    """The same two faults as above, scripted in a scenario's `replay:` section: a region event of
+    30% for 10 minutes (18,000 failed) and an outage of AZs 1 and 2 for 30 minutes (95,000)."""
+    data = _three_azs()
+    data["replay"] = {"faults": [
+        {"kind": "region_event", "region": "r1", "start": 0, "duration": "10m", "error_rate": 0.3},
+        {"kind": "az_outage", "region": "r1", "az": 1, "second_az": 2, "start": 0, "duration": "30m",
+         "failover": "5m"}]}
+    world = deploysim.replay_world(deploysim.scenario_from_dict(data), months=0.01)
+    kinds = sorted((f.kind, f.az) for f in world.faults)
+    assert kinds == [("correlated_az_outage", 0), ("correlated_az_outage", 1), ("region_event", -1)]
+    event = tuple(f for f in world.faults if f.kind == "region_event")
+    outage = tuple(f for f in world.faults if f.kind != "region_event")
+    assert _failed(data, event, 20) == pytest.approx(18_000.0)
+    assert _failed(data, outage, 40) == pytest.approx(95_000.0)
+
+
+def test_a_second_az_must_be_another_az_of_the_region():
+    data = _three_azs()
+    data["replay"] = {"faults": [{"kind": "az_outage", "region": "r1", "az": 1, "second_az": 4, "start": 0,
+                                  "duration": "30m"}]}
+    with pytest.raises(deploysim.ScenarioError, match=r"replay.faults\[0\].second_az: region 'r1' has 3 AZ"):
+        deploysim.scenario_from_dict(data)

@@ -460,8 +460,12 @@ def _check_replay(sc, regions, deps, apis):
         base = f"replay.faults[{i}]"
         if fault.region not in regions:
             yield (f"{base}.region", f"unknown region {fault.region!r}; expected one of {sorted(regions)}")
-        elif fault.kind == "az_outage" and fault.az > regions[fault.region].azs:
-            yield (f"{base}.az", f"region {fault.region!r} has {regions[fault.region].azs} AZ(s)")
+        elif fault.kind == "az_outage":
+            azs = regions[fault.region].azs
+            if fault.az > azs:
+                yield (f"{base}.az", f"region {fault.region!r} has {azs} AZ(s)")
+            if fault.second_az is not None and fault.second_az > azs:
+                yield (f"{base}.second_az", f"region {fault.region!r} has {azs} AZ(s)")
         if fault.dependency is not None and fault.dependency not in deps:
             yield (f"{base}.dependency", f"unknown dependency {fault.dependency!r}; expected one of {sorted(deps)}")
         if _seconds_since(sc, fault.start) < 0:

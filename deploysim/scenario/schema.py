@@ -623,19 +623,24 @@ class ReplayChange(Frozen):
 class ReplayFault(Frozen):
     """One infrastructure fault of a replayed incident."""
 
-    kind: Literal["az_outage", "dependency_degradation"]
+    kind: Literal["az_outage", "region_event", "dependency_degradation"]
     region: str
     az: Annotated[int, Field(ge=1)] = Field(1, description="az_outage: which AZ of the region, from 1")
+    second_az: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="az_outage: a second AZ of the region down for the same time (a correlated outage)")
     dependency: str | None = Field(None, description="dependency_degradation: which dependency")
     start: TimePoint
     duration: Duration
-    error_rate: Probability = Field(0.2, description="dependency_degradation: share of its calls that fail")
+    error_rate: Probability = Field(0.2, description="dependency_degradation: share of its calls that fail; "
+                                    "region_event: share of every host's requests that fail")
     failover: Duration = Field(300.0, description="az_outage: time its share of requests fails before traffic shifts")
 
     @model_validator(mode="after")
     def _dependency_named(self):
         if self.kind == "dependency_degradation" and not self.dependency:
             raise ValueError("a dependency_degradation needs `dependency`")
+        if self.second_az is not None and (self.kind != "az_outage" or self.second_az == self.az):
+            raise ValueError("`second_az` belongs to an az_outage and names an AZ other than `az`")
         return self
 
 
