@@ -188,14 +188,17 @@ class MetricModel:
         if exposures is None or self.defects is None:
             empty = np.empty(0)
             return empty.astype(np.int64), empty.astype(np.int64), empty, empty
-        n = exposures.size
-        change, host = exposures.change[:n], exposures.host[:n]
-        on, off = exposures.on_s[:n], exposures.off_s[:n]
+        if only_change is None:
+            n = exposures.size
+            change, host = exposures.change[:n], exposures.host[:n]
+            on, off = exposures.on_s[:n], exposures.off_s[:n]
+        else:  # that change's rows only, in the same (row) order
+            rows = exposures.rows_of(only_change)
+            change, host = exposures.change[rows], exposures.host[rows]
+            on, off = exposures.on_s[rows], exposures.off_s[rows]
         if overlay is not None:
             off = np.minimum(off, overlay.switch_s[host])
         keep = in_scope[host] & (off > t0) & (on < t1) & (off > on)
-        if only_change is not None:
-            keep &= change == only_change
         change, host, on, off = change[keep], host[keep], on[keep], off[keep]
         if overlay is not None and overlay.new_changes:
             planned = np.flatnonzero(in_scope & (overlay.switch_s < t1))
