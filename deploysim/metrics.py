@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.special import betaincinv, ndtr, ndtri
@@ -76,12 +77,19 @@ class WindowMetrics:
     cpu_pct: dict[str, np.ndarray]  # statistic -> values
     memory_pct: dict[str, np.ndarray]
     disk_pct: dict[str, np.ndarray]
-    latency_ms: dict[str, np.ndarray]  # "p50"/"p90"/"p99" -> values
     dependency_error_rate: dict[str, np.ndarray]
     noise: dict[str, np.ndarray] = field(default_factory=dict)  # noise already computed for this window, by kind
     slow_share: np.ndarray | None = None  # share of requests served slowed by a defect (None: none)
     slow_factor: np.ndarray | None = None  # their mean latency factor
     slo_breaches: np.ndarray | None = None  # requests served (not failed) slower than the latency SLO, if any
+    model: MetricModel | None = field(default=None, repr=False, compare=False)  # for latency_ms, when asked
+
+    @cached_property
+    def latency_ms(self) -> dict[str, np.ndarray]:
+        """"p50"/"p90"/"p99" -> mean latency per period, computed when first asked: alarms do not need
+        it (they sample their percentiles from `slow_share` and `slow_factor`), and it is costly."""
+        assert self.model is not None
+        return self.model._latency(self.requests, self.slow_share, self.slow_factor)
 
 
 class DefectTable:
@@ -478,7 +486,6 @@ class MetricModel:
 
         errors_api = np.minimum(errors_api, requests_api)
         errors = errors_api.sum(axis=0)
-        latency = self._latency(requests, slow_req, slow_weighted)
         slow_share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
         slow_factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
         slo_breaches = None
@@ -497,11 +504,11 @@ class MetricModel:
             cpu_pct={"average": cpu_base + cpu_add, "maximum": cpu_base_max + cpu_max},
             memory_pct={"average": base.memory_pct + mem_add, "maximum": base.memory_pct + mem_max},
             disk_pct={"average": base.disk_pct + disk_add, "maximum": base.disk_pct + disk_max},
-            latency_ms=latency,
             dependency_error_rate=dep_rate,
             slow_share=slow_share if slow_share.any() else None,
             slow_factor=slow_factor,
             slo_breaches=slo_breaches,
+            model=self,
         )
 
     def _slower_than(self, limit_ms: float, factor: np.ndarray | float) -> np.ndarray:
@@ -509,15 +516,15 @@ class MetricModel:
         (the baseline lognormal fitted to p50 and p99)."""
         return ndtr((self._lat_mu + np.log(factor) - np.log(limit_ms)) / self._lat_sigma)
 
-    def _latency(self, requests: np.ndarray, slow_req: np.ndarray, slow_weighted: np.ndarray) -> dict[str, np.ndarray]:
-        """Latency percentiles of a mixture: a share of requests on slowed hosts, the rest at baseline.
+    def _latency(self, requests: np.ndarray, share: np.ndarray | None,
+                 factor: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Latency percentiles of a mixture: a share of requests on slowed hosts (slowed `factor`
+        times on average), the rest at baseline.
 
         The baseline is lognormal fitted to p50 and p99; each configured percentile is scaled by
         how far the mixture's quantile moved from the baseline's.
         """
-        share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
-        factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
-        if not share.any():
+        if share is None or factor is None or not share.any():
             base = self.sc.baseline
             return {"p50": np.full(requests.shape, base.latency_p50_ms), "p90": np.full(requests.shape,
                     base.latency_p90_ms), "p99": np.full(requests.shape, base.latency_p99_ms)}
