@@ -24,8 +24,7 @@ def blast_radius(metrics: MetricModel, layout: FleetLayout, exposures: ExposureL
                  horizon_s: float) -> BlastRadius:
     """Failed requests a bad change caused, its peak share of fleet capacity, and how far it reached."""
     ex, lay = exposures, layout
-    n = ex.size
-    rows = np.flatnonzero(ex.change[:n] == bad_idx)
+    rows = ex.rows_of(bad_idx)
     if rows.size == 0:
         return BlastRadius()
     hosts = np.unique(ex.host[rows])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.special import betaincinv, ndtr, ndtri
@@ -62,6 +63,11 @@ class Overlay:
     new_changes: tuple[int, ...]  # bad-change indices the new version contains
 
 
+# Long windows with many intervals are computed in blocks of periods (MetricModel._blocks).
+BLOCK_PERIODS = 60
+BLOCK_MIN_INTERVALS = 64
+
+
 @dataclass
 class WindowMetrics:
     """Expected metrics of one scope over periods [k0, k1); arrays have one value per period."""
@@ -76,12 +82,19 @@ class WindowMetrics:
     cpu_pct: dict[str, np.ndarray]  # statistic -> values
     memory_pct: dict[str, np.ndarray]
     disk_pct: dict[str, np.ndarray]
-    latency_ms: dict[str, np.ndarray]  # "p50"/"p90"/"p99" -> values
     dependency_error_rate: dict[str, np.ndarray]
     noise: dict[str, np.ndarray] = field(default_factory=dict)  # noise already computed for this window, by kind
     slow_share: np.ndarray | None = None  # share of requests served slowed by a defect (None: none)
     slow_factor: np.ndarray | None = None  # their mean latency factor
     slo_breaches: np.ndarray | None = None  # requests served (not failed) slower than the latency SLO, if any
+    model: MetricModel | None = field(default=None, repr=False, compare=False)  # for latency_ms, when asked
+
+    @cached_property
+    def latency_ms(self) -> dict[str, np.ndarray]:
+        """"p50"/"p90"/"p99" -> mean latency per period, computed when first asked: alarms do not need
+        it (they sample their percentiles from `slow_share` and `slow_factor`), and it is costly."""
+        assert self.model is not None
+        return self.model._latency(self.requests, self.slow_share, self.slow_factor)
 
 
 class DefectTable:
@@ -188,14 +201,17 @@ class MetricModel:
         if exposures is None or self.defects is None:
             empty = np.empty(0)
             return empty.astype(np.int64), empty.astype(np.int64), empty, empty
-        n = exposures.size
-        change, host = exposures.change[:n], exposures.host[:n]
-        on, off = exposures.on_s[:n], exposures.off_s[:n]
+        if only_change is None:
+            n = exposures.size
+            change, host = exposures.change[:n], exposures.host[:n]
+            on, off = exposures.on_s[:n], exposures.off_s[:n]
+        else:  # that change's rows only, in the same (row) order
+            rows = exposures.rows_of(only_change)
+            change, host = exposures.change[rows], exposures.host[rows]
+            on, off = exposures.on_s[rows], exposures.off_s[rows]
         if overlay is not None:
             off = np.minimum(off, overlay.switch_s[host])
         keep = in_scope[host] & (off > t0) & (on < t1) & (off > on)
-        if only_change is not None:
-            keep &= change == only_change
         change, host, on, off = change[keep], host[keep], on[keep], off[keep]
         if overlay is not None and overlay.new_changes:
             planned = np.flatnonzero(in_scope & (overlay.switch_s < t1))
@@ -332,6 +348,33 @@ class MetricModel:
 
     # ------------------------------------------------------------ expected values
 
+    def _blocks(self, on: np.ndarray, off: np.ndarray, k0: int, k1: int) -> list[tuple[slice, np.ndarray]]:
+        """Periods [k0, k1) cut into blocks (slices from k0), each with the intervals that overlap it,
+        in their order; blocks no interval overlaps are left out.
+
+        An interval adds exact zeros to every period it does not overlap, and numpy sums a
+        (intervals x periods) array over its first axis one interval after another when there are
+        two periods or more: leaving those zeros out of a block gives every period the same sum, to
+        the last bit, for much less work when many short intervals cross a long window. A window
+        of one period (summed pairwise) or with few intervals is one block, as it always was.
+        """
+        L = k1 - k0
+        if not on.size:
+            return []
+        every = np.arange(on.size)
+        if L < 2 * BLOCK_PERIODS or on.size < BLOCK_MIN_INTERVALS:
+            return [(slice(0, L), every)]
+        p = self.period_s
+        out = []
+        for a in range(0, L, BLOCK_PERIODS):
+            b = L if L - a < 2 * BLOCK_PERIODS else a + BLOCK_PERIODS  # no block of fewer than two periods
+            rows = every[(on < (k0 + b) * p) & (off > (k0 + a) * p)]
+            if rows.size:
+                out.append((slice(a, b), rows))
+            if b == L:
+                break
+        return out
+
     def expected(self, hosts: np.ndarray, k0: int, k1: int, exposures: ExposureLog | None = None,
                  overlay: Overlay | None = None, only_change: int | None = None,
                  baseline: bool = True, with_batches: bool = True) -> WindowMetrics:
@@ -373,69 +416,75 @@ class MetricModel:
         slow_req, slow_weighted = np.zeros(L), np.zeros(L)
         dep_extra_load = np.zeros((len(self.deps), lay.n_regions, L))
 
-        change, host, on, off = self._select(exposures, in_scope, t0[0] if L else 0, (k1) * p, overlay, only_change)
-        if change.size:
+        change_all, host_all, on_all, off_all = self._select(exposures, in_scope, t0[0] if L else 0, (k1) * p, overlay,
+                                                             only_change)
+        # Period blocks, each with only the intervals that overlap it (see _blocks): the same sums.
+        for s, rows in self._blocks(on_all, off_all, k0, k1):
             d = self.defects
             assert d is not None  # _select returns intervals only when there are bad changes
-            frac = self._frac(on, off, t0)
+            change, host, on, off = change_all[rows], host_all[rows], on_all[rows], off_all[rows]
+            ka, kb = k0 + s.start, k0 + s.stop
+            tb0, tb_mid = t0[s], t_mid[s]
+            frac = self._frac(on, off, tb0)
             # A host that fails its health checks serves (and fails) requests until the load balancer
             # takes it out of rotation; it stays unhealthy and keeps its resource use meanwhile.
             serving_off = np.where(d.fails_health[change], np.minimum(off, on + d.down_after_s[change] + self.lb_out_s),
                                    off)
-            frac_serving = self._frac(on, serving_off, t0)
+            frac_serving = self._frac(on, serving_off, tb0)
             r_i = lay.host_region[host]
-            load = self.load[r_i, k0:k1]
-            since = t_mid[None, :] - on[:, None]
+            load = self.load[r_i, ka:kb]
+            since = tb_mid[None, :] - on[:, None]
             active = (since >= d.delay_s[change][:, None]) & (load >= d.min_load[change][:, None])
             age_h = np.where(active, (since - d.delay_s[change][:, None]) / 3600.0, 0.0)
-            host_req = self.requests[r_i, k0:k1] * lay.host_weight[host][:, None] * frac_serving
+            host_req = self.requests[r_i, ka:kb] * lay.host_weight[host][:, None] * frac_serving
             cpu_delta = d.cpu_growth[change][:, None] * age_h
             mem_delta = d.memory_growth[change][:, None] * age_h
             disk_delta = d.disk_growth[change][:, None] * age_h
-            cpu = self._cpu_pct(self.requests[r_i, k0:k1] * lay.host_weight[host][:, None]) + cpu_delta
+            cpu = self._cpu_pct(self.requests[r_i, ka:kb] * lay.host_weight[host][:, None]) + cpu_delta
             down = active & (d.crash[change][:, None] | (base.memory_pct + mem_delta >= 100.0))
             overload = np.where(cpu > 100.0, 1.0 - 100.0 / np.maximum(cpu, 1e-9), 0.0)
             general = np.where(d.api[change] < 0, d.error_rate[change], 0.0)[:, None] * active
             err_all = np.where(down, 1.0, np.minimum(1.0, general + overload))
             api_specific = np.where(down, 0.0, (d.api[change] >= 0)[:, None] * d.error_rate[change][:, None] * active)
-            errors_api += (host_req * err_all).sum(axis=0)[None, :] * self.api_share[:, None]
+            errors_api[:, s] += (host_req * err_all).sum(axis=0)[None, :] * self.api_share[:, None]
             for a in range(n_api):
-                rows = d.api[change] == a
-                if rows.any():
-                    errors_api[a] += (host_req[rows] * api_specific[rows]).sum(axis=0) * self.api_share[a]
-            unhealthy += (frac * down).sum(axis=0)
-            cpu_add += (frac * cpu_delta).sum(axis=0) / n_scope
-            mem_add += (frac * mem_delta).sum(axis=0) / n_scope
-            disk_add += (frac * disk_delta).sum(axis=0) / n_scope
-            cpu_max = (frac * cpu_delta).max(axis=0)
-            mem_max = (frac * mem_delta).max(axis=0)
-            disk_max = (frac * disk_delta).max(axis=0)
+                api_rows = d.api[change] == a
+                if api_rows.any():
+                    errors_api[a, s] += (host_req[api_rows] * api_specific[api_rows]).sum(axis=0) * self.api_share[a]
+            unhealthy[s] += (frac * down).sum(axis=0)
+            cpu_add[s] += (frac * cpu_delta).sum(axis=0) / n_scope
+            mem_add[s] += (frac * mem_delta).sum(axis=0) / n_scope
+            disk_add[s] += (frac * disk_delta).sum(axis=0) / n_scope
+            cpu_max[s] = (frac * cpu_delta).max(axis=0)
+            mem_max[s] = (frac * mem_delta).max(axis=0)
+            disk_max[s] = (frac * disk_delta).max(axis=0)
             is_slow = (d.latency_factor[change] > 1.0)[:, None] & active & ~down
-            slow_req += (host_req * is_slow).sum(axis=0)
-            slow_weighted += (host_req * is_slow * d.latency_factor[change][:, None]).sum(axis=0)
+            slow_req[s] += (host_req * is_slow).sum(axis=0)
+            slow_weighted[s] += (host_req * is_slow * d.latency_factor[change][:, None]).sum(axis=0)
             # Clients give up on requests slower than their timeout: those a defect slows past it fail
             # (the baseline's own timeouts are part of the baseline error rate).
             for a in np.flatnonzero(np.isfinite(self.timeout_ms)).tolist():
                 extra = self._slower_than(self.timeout_ms[a], d.latency_factor[change]) - self._slower_than(
                     self.timeout_ms[a], 1.0)
-                errors_api[a] += (host_req * is_slow * extra[:, None]).sum(axis=0) * self.api_share[a]
+                errors_api[a, s] += (host_req * is_slow * extra[:, None]).sum(axis=0) * self.api_share[a]
 
         # Dependencies see load from every host of the region, not only the scope's.
         if self.deps and self.defects is not None and exposures is not None:
             region_mask = np.isin(lay.host_region, regions)
             dc, dh, don, doff = self._select(exposures, region_mask, t0[0] if L else 0, k1 * p, overlay, only_change)
             rows = self.defects.dependency[dc] >= 0
-            if rows.any():
-                dc, dh, don, doff = dc[rows], dh[rows], don[rows], doff[rows]
-                frac = self._frac(don, doff, t0)
-                since = t_mid[None, :] - don[:, None]
-                r_i = lay.host_region[dh]
-                active = (since >= self.defects.delay_s[dc][:, None]) & (
-                    self.load[r_i, k0:k1] >= self.defects.min_load[dc][:, None])
+            dc, dh, don, doff = dc[rows], dh[rows], don[rows], doff[rows]
+            for s, block in self._blocks(don, doff, k0, k1):
+                bc, bh, bon = dc[block], dh[block], don[block]
+                frac = self._frac(bon, doff[block], t0[s])
+                since = t_mid[s][None, :] - bon[:, None]
+                r_i = lay.host_region[bh]
+                active = (since >= self.defects.delay_s[bc][:, None]) & (
+                    self.load[r_i, k0 + s.start:k0 + s.stop] >= self.defects.min_load[bc][:, None])
                 extra = (
-                    lay.host_weight[dh][:, None] * frac * active * (self.defects.dependency_factor[dc][:, None] - 1.0)
+                    lay.host_weight[bh][:, None] * frac * active * (self.defects.dependency_factor[bc][:, None] - 1.0)
                 )
-                np.add.at(dep_extra_load, (self.defects.dependency[dc], r_i), extra)
+                np.add.at(dep_extra_load[:, :, s], (self.defects.dependency[bc], r_i), extra)
 
         dep_rate: dict[str, np.ndarray] = {}
         for j, dep in enumerate(self.deps):
@@ -475,7 +524,6 @@ class MetricModel:
 
         errors_api = np.minimum(errors_api, requests_api)
         errors = errors_api.sum(axis=0)
-        latency = self._latency(requests, slow_req, slow_weighted)
         slow_share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
         slow_factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
         slo_breaches = None
@@ -494,11 +542,11 @@ class MetricModel:
             cpu_pct={"average": cpu_base + cpu_add, "maximum": cpu_base_max + cpu_max},
             memory_pct={"average": base.memory_pct + mem_add, "maximum": base.memory_pct + mem_max},
             disk_pct={"average": base.disk_pct + disk_add, "maximum": base.disk_pct + disk_max},
-            latency_ms=latency,
             dependency_error_rate=dep_rate,
             slow_share=slow_share if slow_share.any() else None,
             slow_factor=slow_factor,
             slo_breaches=slo_breaches,
+            model=self,
         )
 
     def _slower_than(self, limit_ms: float, factor: np.ndarray | float) -> np.ndarray:
@@ -506,15 +554,15 @@ class MetricModel:
         (the baseline lognormal fitted to p50 and p99)."""
         return ndtr((self._lat_mu + np.log(factor) - np.log(limit_ms)) / self._lat_sigma)
 
-    def _latency(self, requests: np.ndarray, slow_req: np.ndarray, slow_weighted: np.ndarray) -> dict[str, np.ndarray]:
-        """Latency percentiles of a mixture: a share of requests on slowed hosts, the rest at baseline.
+    def _latency(self, requests: np.ndarray, share: np.ndarray | None,
+                 factor: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Latency percentiles of a mixture: a share of requests on slowed hosts (slowed `factor`
+        times on average), the rest at baseline.
 
         The baseline is lognormal fitted to p50 and p99; each configured percentile is scaled by
         how far the mixture's quantile moved from the baseline's.
         """
-        share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
-        factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
-        if not share.any():
+        if share is None or factor is None or not share.any():
             base = self.sc.baseline
             return {"p50": np.full(requests.shape, base.latency_p50_ms), "p90": np.full(requests.shape,
                     base.latency_p90_ms), "p99": np.full(requests.shape, base.latency_p99_ms)}

@@ -108,6 +108,10 @@ class People:
         self._holidays = [frozenset(r.holidays) for r in regions]
         hours = self.humans.business_hours
         self._days = frozenset(WEEKDAYS.index(d) for d in hours.days)
+        # The first page of a region over periods [k0, k1) depends on the exposures and the batches
+        # out of service, not on which bad change asks: answers are kept until either changes.
+        self._pages_seen: dict[tuple[int, int, int], tuple[int, str] | None] = {}
+        self._pages_seen_for: tuple[int, int] = (-1, -1)
 
     # ------------------------------------------------------------ keyed draws
 
@@ -140,14 +144,17 @@ class People:
 
     def _regions_running(self, bad_idx: int, t0: float, t1: float) -> list[int]:
         ex = self.exposures
-        n = ex.size
-        rows = (ex.change[:n] == bad_idx) & (ex.off_s[:n] > t0) & (ex.on_s[:n] < t1)
-        return np.unique(self.layout.host_region[ex.host[:n][rows]]).tolist()
+        rows = ex.rows_of(bad_idx)
+        rows = rows[(ex.off_s[rows] > t0) & (ex.on_s[rows] < t1)]
+        return np.unique(self.layout.host_region[ex.host[rows]]).tolist()
+
+    def _may_report(self, defect: Defect) -> bool:
+        return self.humans.reports_per_failed_request > 0 and fails_requests(defect)
 
     def report_rate(self, bad_idx: int, defect: Defect, regions: list[int], k0: int, k1: int) -> np.ndarray:
         """Expected reports per period (regions x periods [k0, k1)), given the exposures so far."""
         out = np.zeros((len(regions), max(k1 - k0, 0)))
-        if self.humans.reports_per_failed_request <= 0 or not fails_requests(defect) or k1 <= k0:
+        if not self._may_report(defect) or k1 <= k0:
             return out
         for i, r in enumerate(regions):
             m = self.metrics.expected(self.layout.hosts_in_region(r), k0, k1, self.exposures,
@@ -157,7 +164,7 @@ class People:
 
     def reports_between(self, bad_idx: int, defect: Defect, t0: float, t1: float) -> float:
         """Expected reports in [t0, t1) (the rate is constant within a metric period)."""
-        if t1 <= t0:
+        if t1 <= t0 or not self._may_report(defect):  # no report can come: nothing to look up
             return 0.0
         p = self.period_s
         k0, k1 = int(t0 // p), min(int(math.ceil(t1 / p)), self.metrics.n_periods)
@@ -175,6 +182,8 @@ class People:
         `reports_left` is what remains of the report threshold: the first report comes when the
         expected reports since the change began reach it (interpolated within a period).
         """
+        if not self._may_report(defect) and not shows_in_metrics(defect):  # it shows nowhere: latent
+            return None
         p = self.period_s
         k0, k1 = int(t0 // p), min(int(math.ceil(t1 / p)), self.metrics.n_periods)
         regions = self._regions_running(bad_idx, t0, t1)
@@ -208,6 +217,21 @@ class People:
         watched = self.pages[region]
         if not watched:
             return None
+        state = (self.exposures.edits, len(self.metrics.batches_out))
+        if state != self._pages_seen_for:
+            self._pages_seen.clear()
+            self._pages_seen_for = state
+        key = (region, k0, k1)
+        if key not in self._pages_seen:
+            self._pages_seen[key] = self._first_caused(watched, k0, k1)
+        first = self._pages_seen[key]
+        if first is None:
+            return None
+        k, name = first
+        return Symptom(max(t0, (k0 + k + 1) * self.period_s), "page", region, name)
+
+    def _first_caused(self, watched: tuple[WatchedAlarm, ...], k0: int, k1: int) -> tuple[int, str] | None:
+        """The first period (from k0) and alarm in which a watched alarm is in ALARM but not for the healthy fleet."""
         flags, names = self.alarms.series(watched, k0, k1)
         healthy = np.array([self.alarms.healthy_states(w.alarm, w.hosts)[k0:k1] for w in watched], dtype=bool)
         caused = flags & ~healthy
@@ -215,5 +239,4 @@ class People:
         if hits.size == 0:
             return None
         k = int(hits[0])
-        name = names[int(np.flatnonzero(caused[:, k])[0])]
-        return Symptom(max(t0, (k0 + k + 1) * self.period_s), "page", region, name)
+        return k, names[int(np.flatnonzero(caused[:, k])[0])]
