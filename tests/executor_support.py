@@ -71,6 +71,12 @@ def fast_scenario_dict(hosts_per_cell: int = 3, cells_per_az: int = 2, bakes_s=(
     }
 
 
+def manual_rollback(scenario: dict) -> dict:
+    """`scenario` with automatic rollback off: a failed deploy halts for people instead of rolling back."""
+    scenario["policy"]["pipelines"]["code"]["rollback"] = {"automatic": False}
+    return scenario
+
+
 def write_inputs(tmp: Path, scenario: dict, fleet_root: Path, **inventory_options) -> tuple[Path, Path, list[str]]:
     """Scenario and inventory files for a file fleet; returns their paths and the host names."""
     names = list(host_names(build_fleet(deploysim.scenario_from_dict(scenario))))
