@@ -31,7 +31,7 @@ def versions(root: Path, names) -> dict[str, str]:
 
 
 def command_inventory(fleet_dir: Path, names, *, sleep_s: float = 0.0, timeout: str = "20s", retries: int = 0,
-                      backoff: str = "0.1s", parallel: int = 1) -> dict:
+                      backoff: str = "0.1s", parallel: int = 1, health: bool = False) -> dict:
     """An inventory whose adapter and metrics are the file fleet's commands."""
     deploy = [sys.executable, HELPER, str(fleet_dir), "deploy", "{target}", "{version}"]
     if sleep_s:
@@ -44,6 +44,8 @@ def command_inventory(fleet_dir: Path, names, *, sleep_s: float = 0.0, timeout: 
                                                    "{start}", "{end}", "{period}", "{targets}"]},
         "targets": {name: {"address": f"file:{name}"} for name in names},
     }
+    if health:
+        inv["adapter"]["health"] = [sys.executable, HELPER, str(fleet_dir), "health", "{target}"]
     return inv
 
 
