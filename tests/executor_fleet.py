@@ -3,13 +3,15 @@ changed and read by this script, which the command adapter runs as a separate pr
 
     executor_fleet.py DIR deploy TARGET VERSION [SLEEP_S]   put TARGET on VERSION (after SLEEP_S)
     executor_fleet.py DIR current TARGET                    print TARGET's version
+    executor_fleet.py DIR health TARGET                     exit 1 if TARGET's version names "sick"
     executor_fleet.py DIR metrics METRIC START END PERIOD TARGETS
         print a JSON list, one value per period: `error_rate` is 1.0 in a period whose end finds a
         target on a version whose name contains "bad", else 0.0; `requests` is 100 per target per
         period; other metrics 0.0.
 
 Faults on demand: a file `DIR/fail-TARGET` makes deploys of TARGET exit 1; `DIR/hang-TARGET`
-makes them hang. Every deploy appends "time target version" to `DIR/history` (atomic writes).
+makes them hang; `DIR/fail-once-TARGET-VERSION` makes the next deploy of TARGET to VERSION exit 1
+(and is removed). Every deploy appends "time target version" to `DIR/history` (atomic writes).
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ def main(argv: list[str]) -> int:
         if (root / f"fail-{target}").exists():
             print(f"cannot deploy {target}: injected failure", file=sys.stderr)
             return 1
+        once = root / f"fail-once-{target}-{version}"
+        if once.exists():
+            once.unlink()
+            print(f"cannot deploy {target} to {version}: injected failure (once)", file=sys.stderr)
+            return 1
         if (root / f"hang-{target}").exists():
             time.sleep(3600)
         if len(argv) > 4:
@@ -58,6 +65,10 @@ def main(argv: list[str]) -> int:
             return 1
         print(path.read_text().strip())
         return 0
+    if action == "health":
+        version = (root / f"{argv[2]}.version").read_text().strip()
+        print(f"{argv[2]} runs {version}: {'sick' if 'sick' in version else 'healthy'}")
+        return 1 if "sick" in version else 0
     if action == "metrics":
         metric, start, end, period, targets = argv[2], float(argv[3]), float(argv[4]), float(argv[5]), argv[6]
         names = set(targets.split(",")) if targets else set()

@@ -31,7 +31,7 @@ def versions(root: Path, names) -> dict[str, str]:
 
 
 def command_inventory(fleet_dir: Path, names, *, sleep_s: float = 0.0, timeout: str = "20s", retries: int = 0,
-                      backoff: str = "0.1s", parallel: int = 1) -> dict:
+                      backoff: str = "0.1s", parallel: int = 1, health: bool = False) -> dict:
     """An inventory whose adapter and metrics are the file fleet's commands."""
     deploy = [sys.executable, HELPER, str(fleet_dir), "deploy", "{target}", "{version}"]
     if sleep_s:
@@ -44,6 +44,8 @@ def command_inventory(fleet_dir: Path, names, *, sleep_s: float = 0.0, timeout: 
                                                    "{start}", "{end}", "{period}", "{targets}"]},
         "targets": {name: {"address": f"file:{name}"} for name in names},
     }
+    if health:
+        inv["adapter"]["health"] = [sys.executable, HELPER, str(fleet_dir), "health", "{target}"]
     return inv
 
 
@@ -69,6 +71,12 @@ def fast_scenario_dict(hosts_per_cell: int = 3, cells_per_az: int = 2, bakes_s=(
                         "waves": [{"unit": "cell", "count": 1, "bake": bakes_s[1]},
                                   {"unit": "cell", "count": "rest", "bake": bakes_s[2]}]}]}}},
     }
+
+
+def manual_rollback(scenario: dict) -> dict:
+    """`scenario` with automatic rollback off: a failed deploy halts for people instead of rolling back."""
+    scenario["policy"]["pipelines"]["code"]["rollback"] = {"automatic": False}
+    return scenario
 
 
 def write_inputs(tmp: Path, scenario: dict, fleet_root: Path, **inventory_options) -> tuple[Path, Path, list[str]]:

@@ -97,8 +97,9 @@ def test_current_version_is_none_when_it_cannot_be_told():
     assert silent.current_version(target(), timeout_s=5) is None
 
 
-def _executor(tmp_path, inventory_changes=None, version="v2"):
+def _executor(tmp_path, inventory_changes=None, version="v2", automatic_rollback=True):
     data = fast_scenario_dict()
+    data["policy"]["pipelines"]["code"]["rollback"] = {"automatic": automatic_rollback}
     scenario_path, inventory_path, names = write_inputs(tmp_path, data, tmp_path / "fleet")
     inventory = yaml.safe_load(inventory_path.read_text())
     for key, value in (inventory_changes or {}).items():
@@ -112,18 +113,27 @@ def _executor(tmp_path, inventory_changes=None, version="v2"):
                      make_metric_source(rollout.inventory, rollout.targets), journal), journal, names)
 
 
-def test_a_deploy_that_claims_success_but_changes_nothing_halts_the_rollout(tmp_path):
+def test_a_deploy_that_claims_success_but_changes_nothing_fails_and_is_rolled_back(tmp_path):
     executor, journal, names = _executor(tmp_path, {"deploy": ["true"]})
     outcome = executor.start()
-    assert outcome.status == "halted" and outcome.exit_code == 3
-    assert "reports 'v1'" in outcome.message and names[0] in outcome.message
+    assert outcome.status == "rolled_back" and outcome.exit_code == 1, outcome.message
+    assert "deploy failed" in outcome.message and "reports 'v1'" in outcome.message and names[0] in outcome.message
     failed = [a for a in journal.actions() if a.phase == "failed"]
     assert len(failed) == 1 and "reported success but the target reports version 'v1'" in failed[0].detail
     assert not [a for a in journal.actions() if a.phase == "done"]
+    assert journal.decisions()[-1].detail["cause"] == "deploy_failed"
+    # With automatic rollback off, the same failure halts for people instead.
+    other = tmp_path / "manual"
+    other.mkdir()
+    manual, _, _ = _executor(other, {"deploy": ["true"]}, automatic_rollback=False)
+    halted = manual.start()
+    assert (halted.status, halted.exit_code) == ("halted", 3) and "reports 'v1'" in halted.message
 
 
 def test_a_hanging_deploy_times_out_is_retried_then_halts_with_a_clear_message(tmp_path):
-    executor, journal, names = _executor(tmp_path, {"timeout": "0.3s", "retries": 1, "backoff": "0.1s"})
+    # Automatic rollback off: a failed action halts for people, and --resume carries on once it is fixed.
+    executor, journal, names = _executor(tmp_path, {"timeout": "0.3s", "retries": 1, "backoff": "0.1s"},
+                                         automatic_rollback=False)
     (tmp_path / "fleet" / f"hang-{names[1]}").touch()
     start = time.monotonic()
     outcome = executor.start()
@@ -143,7 +153,7 @@ def test_a_hanging_deploy_times_out_is_retried_then_halts_with_a_clear_message(t
 @pytest.mark.parametrize("deploy", [[PY, "-c", "import sys; sys.exit(7)"]])
 def test_failures_are_journaled_with_the_commands_output(tmp_path, deploy):
     executor, journal, _ = _executor(tmp_path, {"deploy": deploy})
-    assert executor.start().status == "halted"
+    assert executor.start().status == "rolled_back"
     failed = [a for a in journal.actions() if a.phase == "failed"][0]
     assert "exit 7" in failed.detail and f"$ {PY} -c" in failed.detail
     assert command_inventory  # the shared builder the other tests use

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import REPO
-from executor_support import fast_scenario_dict
+from executor_support import fast_scenario_dict, manual_rollback
 
 import deploysim
 import deploysim.executor.driver as driver_module
@@ -212,7 +212,7 @@ def test_a_good_version_completes_over_the_fake_fleet_with_bakes_on_the_step_clo
 def test_an_operator_rollback_is_the_controllers_decision_journaled_before_it_is_carried_out(tmp_path):
     """A deploy fails and the run halts; `--resume --rollback` asks the controller for an operator
     rollback, journals it as a RollBack decision, then returns every moved target."""
-    rollout, clock, adapter, source = fake_rollout(tmp_path, fast_scenario_dict(), "v2")
+    rollout, clock, adapter, source = fake_rollout(tmp_path, manual_rollback(fast_scenario_dict()), "v2")
     names = [t.name for t in rollout.targets]
     wave_host = rollout.targets[int(rollout.plan.stages[0].steps[1].batches[-1][0])].name
     adapter.fail_next(wave_host)
@@ -239,7 +239,7 @@ def test_an_operator_rollback_is_the_controllers_decision_journaled_before_it_is
 
 
 def test_a_resume_carries_out_the_journaled_decision_again_as_drives_first(tmp_path, monkeypatch):
-    rollout, clock, adapter, source = fake_rollout(tmp_path, fast_scenario_dict(), "v2")
+    rollout, clock, adapter, source = fake_rollout(tmp_path, manual_rollback(fast_scenario_dict()), "v2")
     wave_host = rollout.targets[int(rollout.plan.stages[0].steps[1].batches[0][0])].name
     adapter.fail_next(wave_host)
     journal = Journal.in_dir(tmp_path, clock=clock)

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 from click.testing import CliRunner
-from executor_support import action_rows, cli, fast_scenario_dict, versions, write_inputs
+from executor_support import action_rows, cli, fast_scenario_dict, manual_rollback, versions, write_inputs
 from test_executor_fake import fake_rollout
 
 from deploysim.cli import main
@@ -105,7 +105,8 @@ def test_a_finished_rollback_resumed_again_asks_the_targets_and_says_already_fin
 
 def test_a_rollback_is_decided_from_what_the_targets_report_not_from_the_journal(tmp_path):
     """The journal lost its action rows (the tail of its WAL): the targets still say who moved."""
-    rollout, clock, adapter, source = fake_rollout(tmp_path, fast_scenario_dict(bakes_s=(0, 0, 0)), "v2")
+    rollout, clock, adapter, source = fake_rollout(tmp_path, manual_rollback(fast_scenario_dict(bakes_s=(0, 0, 0))),
+                                                   "v2")
     wave_host = rollout.targets[int(rollout.plan.stages[0].steps[2].batches[0][0])].name
     adapter.fail_next(wave_host)
     journal = Journal.in_dir(tmp_path, clock=clock)

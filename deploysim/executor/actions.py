@@ -1,12 +1,14 @@
 """Journaled adapter calls: every change to a target is an intent in the journal before the adapter
-is called and an outcome after it, with the version the target then reports. Batches run up to
-`parallel` calls at a time; the spans in which hosts were out of service are kept for the alarms.
+is called and an outcome after it, with the version the target then reports and whether it passes
+its health check. Batches run up to `parallel` calls at a time; the spans in which hosts were out
+of service are kept for the alarms.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -43,23 +45,57 @@ class Actions:
         self.busy: list[BusySpan] = []
         self.keeps_serving = False  # the current step's hosts serve while they take the change
         self._local = threading.local()  # the intent the calling thread is carrying out
+        self.finishing = False  # a rollback is under way: Ctrl-C and SIGTERM cut no back-off short
         adapter.set_spawn_listener(self._spawned)
+        set_backoff_wait = getattr(adapter, "set_backoff_wait", None)  # adapters written before it lack it
+        if set_backoff_wait is not None:
+            set_backoff_wait(self._backoff_wait)
 
     def check_stop(self) -> None:
         if self.stop.is_set():
             raise Stopped()
 
+    def _interrupted(self) -> bool:
+        """Is the run being stopped (Ctrl-C, SIGTERM) outside a rollback?"""
+        return self.stop.is_set() and not self.finishing
+
+    @contextlib.contextmanager
+    def to_the_end(self) -> Iterator[None]:
+        """A rollback: no stop cuts a retry's back-off short meanwhile."""
+        self.finishing = True
+        try:
+            yield
+        finally:
+            self.finishing = False
+
+    def _backoff_wait(self, seconds: float) -> bool:
+        """The adapters' wait between attempts: cut short (True) once the run is being stopped."""
+        return self.clock.sleep(seconds, None if self.finishing else self.stop) and self._interrupted()
+
     def _spawned(self, pid: int) -> None:
         intent = getattr(self._local, "intent", None)
         if intent is not None:
-            self.journal.spawned(intent, pid)
+            self.journal.spawned(intent, pid, *process_identity(pid))
 
-    def current_version(self, target: Target) -> str | None:
-        """The version the target reports, None if it cannot tell (or the adapter fails)."""
+    def _ask(self, target: Target) -> str | None:
         try:
             return self.adapter.current_version(target, timeout_s=self.timeout_s)
         except Exception:
             return None
+
+    def current_version(self, target: Target) -> str | None:
+        """The version the target reports, None if it cannot tell (or the adapter fails). Raises
+        `Stopped` when it could not tell because the run is being stopped (its retries were cut short)."""
+        version = self._ask(target)
+        if version is None and self._interrupted():
+            raise Stopped()
+        return version
+
+    def _healthy(self, target: Target) -> bool:
+        try:
+            return bool(self.adapter.healthy(target, timeout_s=self.timeout_s))
+        except Exception:  # an adapter that fails cannot say the target is healthy
+            return False
 
     def versions_of(self, targets: Sequence[Target]) -> dict[str, str | None]:
         """What each target reports now (None: it cannot tell), asked `parallel` at a time."""
@@ -68,8 +104,10 @@ class Actions:
         with ThreadPoolExecutor(max_workers=self.parallel) as pool:
             return dict(zip([t.name for t in targets], pool.map(self.current_version, targets), strict=True))
 
-    def act(self, kind: str, target: Target, version: str) -> tuple[bool, str]:
-        """One journaled action: intent, the adapter call, the version the target then reports, outcome."""
+    def act(self, kind: str, target: Target, version: str) -> tuple[bool, str, bool]:
+        """One journaled action: intent, the adapter call, the version the target then reports and its
+        health check, outcome. Returns (ok, what failed, stopped: it failed because the run is being
+        stopped, which cut its retries short)."""
         seq = self.journal.intend(kind, target.name, version)
         self._local.intent = seq
         started_s = self.clock.now()
@@ -79,16 +117,22 @@ class Actions:
             ok, detail, attempts = result.ok, result.detail, result.attempts
         except Exception as error:  # an adapter bug is a failed action, never a success
             ok, detail, attempts = False, f"adapter error: {error!r}", None
-        current = self.current_version(target)
-        self.busy.append(BusySpan(target.host, started_s, self.clock.now(), self.keeps_serving))
+        stopped = not ok and self._interrupted()
+        current = self._ask(target)
         if ok and current != version:
             ok = False
             detail = f"{detail}\nthe adapter reported success but the target reports version {current!r}"
+        elif ok and not self._healthy(target):
+            ok = False
+            detail = f"{detail}\nthe target runs {version} but fails its health check"
+        self.busy.append(BusySpan(target.host, started_s, self.clock.now(), self.keeps_serving))
+        if stopped:
+            detail = f"{detail}\nstopped (Ctrl-C or SIGTERM) before another attempt; --resume tries again"
         self.journal.outcome(seq, ok, current, detail, attempts)
         self._local.intent = None
         message = "" if ok else f"{kind} of {target.name} to {version} failed " \
             f"after {attempts or 1} attempt(s) (target reports {current!r}): {last_line(detail)}"
-        return ok, message
+        return ok, message, stopped
 
     def run(self, kind: str, targets: Sequence[Target], version_of: Callable[[Target], str], *,
             watch: Callable[[float, bool], str | None] | None = None,
@@ -96,18 +140,20 @@ class Actions:
         """Run actions on up to `parallel` targets at a time; returns (the alarm `watch` saw, failures).
 
         `watch(now_s, an_action_finished)` is asked while the actions run. New actions stop starting
-        on Ctrl-C, on a failure, or when it returns an alarm; the ones running finish and are journaled.
+        on Ctrl-C, on a failure, or when it returns an alarm; the ones running finish and are journaled
+        (a retry's back-off is cut short by Ctrl-C or SIGTERM, which then raises `Stopped`).
         With `finish_on_stop` (a rollback), neither Ctrl-C, SIGTERM nor a failure stops it: it is the
         way back to safety, and stopping half way would leave targets on the version rolled back.
         """
         failures: list[str] = []
         alarm: str | None = None
+        stopped = False
         todo = list(targets)
         running: dict[Future, Target] = {}
         with ThreadPoolExecutor(max_workers=self.parallel) as pool:
             while todo or running:
                 while todo and len(running) < self.parallel and not (
-                        not finish_on_stop and (failures or alarm or self.stop.is_set())):
+                        not finish_on_stop and (failures or alarm or stopped or self.stop.is_set())):
                     target = todo.pop(0)
                     running[pool.submit(self.act, kind, target, version_of(target))] = target
                 if not running:
@@ -115,12 +161,16 @@ class Actions:
                 done, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
                 for future in done:
                     running.pop(future)
-                    ok, message = future.result()
-                    if not ok:
+                    ok, message, cut_short = future.result()
+                    if cut_short:
+                        stopped = True
+                    elif not ok:
                         failures.append(message)
                 if watch is not None and alarm is None:
                     alarm = watch(self.clock.now(), bool(done))
-        if not failures and todo and self.stop.is_set() and alarm is None and not finish_on_stop:
+        if finish_on_stop or not self.stop.is_set():
+            return alarm, failures
+        if stopped or (not failures and todo and alarm is None):
             raise Stopped()
         return alarm, failures
 
@@ -149,20 +199,49 @@ class Actions:
         return any(v == "failed" for v in last.values())
 
     def record_previous_versions(self) -> None:
-        """Ask every target its version before touching any: the version a rollback returns it to."""
+        """Ask every target its version before touching any: the version a rollback returns it to;
+        and its health check: a target that fails it before the run halts it with nothing changed
+        (its version's health could not be told from the new one's)."""
         rows: list[tuple[str, int, str]] = []
         unknown: list[str] = []
+        unhealthy: list[str] = []
         for t in self.r.targets:
             self.check_stop()
             version = self.current_version(t)
             if version is None:
                 unknown.append(t.name)
-            else:
-                rows.append((t.name, t.host, version))
+                continue
+            rows.append((t.name, t.host, version))
+            if not self._healthy(t):
+                if self._interrupted():
+                    raise Stopped()
+                unhealthy.append(t.name)
         if unknown:
-            raise Halt(f"cannot tell the version of {', '.join(unknown[:5])}"
-                       f"{' and more' if len(unknown) > 5 else ''}; nothing was changed")
+            raise Halt(f"cannot tell the version of {_some(unknown)}; nothing was changed")
+        if unhealthy:
+            raise Halt(f"{_some(unhealthy)} fail(s) the health check before the rollout; nothing was changed")
         self.journal.set_targets(rows)
+
+
+def _some(names: list[str]) -> str:
+    return f"{', '.join(names[:5])}{' and more' if len(names) > 5 else ''}"
+
+
+def process_identity(pid: int) -> tuple[float | None, str]:
+    """The create time and command line of process `pid` (None, "" when it is gone): with the pid,
+    what tells it from a later process that reuses the pid."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        created = proc.create_time()
+    except psutil.Error:
+        return None, ""
+    try:
+        cmdline = " ".join(proc.cmdline())
+    except psutil.Error:  # a zombie, already done
+        cmdline = ""
+    return created, cmdline
 
 
 def last_line(text: str) -> str:

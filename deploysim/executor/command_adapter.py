@@ -3,7 +3,8 @@ lists (kubectl, ansible-playbook, aws deploy ...), and a metric source that does
 
 Every value is filled into one argument and the program runs without a shell, so a target or
 version name cannot inject a command. Each attempt is bounded by a time-out (the command's whole
-process group is killed), failed attempts are retried with exponential back-off, and output is
+process group is killed), failed attempts are retried with doubling back-off (capped, and cut short when the run
+stops; see `retry`), and output is
 captured for the journal. Success is only ever what was seen: exit status 0.
 """
 
@@ -23,6 +24,7 @@ import numpy as np
 from ..scenario.schema import MetricAlarm
 from .adapter_spec import AdapterSpec, fill
 from .interfaces import ActionResult, Target
+from .retry import BackoffWait, plain_wait, retry
 
 OUTPUT_LIMIT_CHARS = 2000
 """Characters of stdout and of stderr kept per attempt (the end, where errors are)."""
@@ -93,20 +95,12 @@ def kill_group(pid: int) -> None:
 def run_with_retries(argv: Sequence[str], *, timeout_s: float, retries: int, backoff_s: float,
                      on_spawn: Callable[[int], None] | None = None,
                      accept: Callable[[CommandOutcome], bool] = lambda o: o.ok,
-                     sleep: Callable[[float], None] = time.sleep) -> tuple[bool, list[CommandOutcome]]:
+                     sleep: BackoffWait = plain_wait) -> tuple[bool, list[CommandOutcome]]:
     """Attempt `argv` until `accept`s an outcome, at most 1 + `retries` times, waiting `backoff_s`,
-    then twice that, ... between attempts. Returns (accepted, every attempt)."""
-    attempts: list[CommandOutcome] = []
-    wait_s = backoff_s
-    for attempt in range(retries + 1):
-        if attempt:
-            sleep(wait_s)
-            wait_s *= 2
-        outcome = run_once(argv, timeout_s, on_spawn)
-        attempts.append(outcome)
-        if accept(outcome):
-            return True, attempts
-    return False, attempts
+    then twice that, ... (at most MAX_BACKOFF_S) between attempts; `sleep` returning True (the run
+    is stopping) ends the retries at once. Returns (accepted, every attempt)."""
+    return retry(lambda: run_once(argv, timeout_s, on_spawn), accept, retries=retries, backoff_s=backoff_s,
+                 wait=sleep)
 
 
 def _detail(attempts: list[CommandOutcome]) -> str:
@@ -118,7 +112,7 @@ def _detail(attempts: list[CommandOutcome]) -> str:
 class CommandAdapter:
     """Adapter that runs the inventory's argument lists (see `AdapterSpec`)."""
 
-    def __init__(self, spec: AdapterSpec, *, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, spec: AdapterSpec, *, sleep: BackoffWait = plain_wait):
         if spec.deploy is None or spec.current_version is None:  # AdapterSpec's validator requires both
             raise ValueError("a command adapter needs the deploy and current_version commands")
         self.spec = spec
@@ -127,6 +121,10 @@ class CommandAdapter:
         self.sleep = sleep
         # Called with the pid of every command started, so the journal can find orphans after a crash.
         self.on_spawn: Callable[[int], None] | None = None
+
+    def set_backoff_wait(self, wait: BackoffWait | None) -> None:
+        """Wait the back-off between attempts with `wait` (True: give up at once); None: plain sleeps."""
+        self.sleep = wait or plain_wait
 
     def set_spawn_listener(self, listener: Callable[[int], None] | None) -> None:
         """Tell `listener` the pid (= process group id: each command leads its own) of every command started."""

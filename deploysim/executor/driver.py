@@ -69,15 +69,25 @@ class ExecutorDriver:
         self.decision_log: list[tuple] = []  # decision_row(...) per decision, as the simulator records them
         self._bake_looked: tuple | None = None  # the bake whose data was last looked at
         self._step_started: dict[tuple[int, int], float] = {}  # (stage, step) -> its first batch began
+        self._must_roll_back = False  # the last observation calls for a rollback: a stop waits for it
 
     # ------------------------------------------------------------ the Driver protocol
 
     def now(self) -> float:
-        self.actions.check_stop()  # no new decision after Ctrl-C
+        # No new decision after Ctrl-C or SIGTERM, except the rollback an alarm or a failed deploy
+        # just seen calls for: stopping there would leave targets on the version to roll back.
+        if not self._must_roll_back:
+            self.actions.check_stop()
         return self.clock.now()
+
+    def _observed(self, observation: Observation) -> Observation:
+        self._must_roll_back = observation.alarm is not None or (
+            observation.deploy_failed is not None and self.r.plan.policy.rollback.automatic)
+        return observation
 
     def record(self, now_s: float, decision: Decision) -> None:
         """Journal the decision with the controller's state after it, before it is carried out."""
+        self._must_roll_back = False
         row = decision_row(self.r.pipeline, self.r.version, decision)
         self.decision_log.append(row)
         self.journal.decision(now_s, row[2], row[3], row[4], row[5], decision_detail(decision, self.r),
@@ -99,7 +109,7 @@ class ExecutorDriver:
             step = self.r.plan.stages[decision.stage].steps[decision.watch_step]
             alarm = self._wait_watching(step, decision.until_s, self.clock.now())
             if alarm is not None:
-                return Observation(alarm=alarm)
+                return self._observed(Observation(alarm=alarm))
         return Observation(incident=self.alarms.incident(decision.stage, self.clock.now()))
 
     def deploy_batch(self, decision: DeployBatch) -> Observation:
@@ -122,11 +132,13 @@ class ExecutorDriver:
         step_from = self._step_started[(decision.stage, decision.step)]
         alarm, failures = self.actions.run("deploy", todo, lambda t: self.r.version,
                                            watch=self.alarms.watch(step, step_from))
-        if failures:
-            raise Halt("; ".join(failures))
+        if failures and alarm is None:
+            if not self.r.plan.policy.rollback.automatic:  # people decide: fix and --resume, or roll back
+                raise Halt("; ".join(failures))
+            return self._observed(Observation(deploy_failed="; ".join(failures)))
         if alarm is None:
             alarm = self._wait_watching(step, started_s + decision.duration_s, step_from)
-        return Observation(alarm=alarm)
+        return self._observed(Observation(alarm=alarm))
 
     def bake(self, decision: BakeWait) -> Observation:
         self.actions.check_stop()
@@ -147,7 +159,7 @@ class ExecutorDriver:
         watch_from = self._step_started.get((decision.stage, decision.step), decision.since_s)
         alarm = self._wait_watching(step, until, watch_from)
         if alarm is not None:
-            return Observation(alarm=alarm)
+            return self._observed(Observation(alarm=alarm))
         seen = self.alarms.bake_observation(step, decision.since_s, self.clock.now())
         if step.kind == StepKind.PREPROD:
             return dataclasses.replace(seen, preprod_failed=self.actions.preprod_failed())
@@ -183,7 +195,7 @@ class ExecutorDriver:
             alarm = self._wait_watching(step, min(limit, self.alarms.next_period_end_s(now)),
                                         self._step_started.get((decision.stage, decision.step), decision.since_s))
             if alarm is not None:
-                return Observation(alarm=alarm)
+                return self._observed(Observation(alarm=alarm))
             seen = self.alarms.bake_observation(step, decision.since_s, self.clock.now())
 
     def roll_back(self, decision: RollBack) -> RunOutcome:
@@ -202,19 +214,22 @@ class ExecutorDriver:
                        "target as it is; roll back with --resume --rollback")
             self.journal.event("halted", message)
             return RunOutcome("halted", EXIT_HALTED, message)
+        with self.actions.to_the_end():  # neither Ctrl-C nor SIGTERM stops it half way
+            return self._roll_back_all(decision, previous)
+
+    def _roll_back_all(self, decision: RollBack, previous: dict[str, str]) -> RunOutcome:
         scope = list(self.r.targets) if decision.hosts is None else [self.r.targets[h] for h in decision.hosts]
         scope = [t for t in scope if t.name in previous]
         reported = self.actions.versions_of(scope)
         todo = [t for t in scope if reported[t.name] != previous[t.name]]
-        # One batch after another, each at most `batch_share` of the targets to revert, as decided.
+        # One batch after another, each at most `batch_share` of the targets to revert, as decided;
+        # a target whose rollback fails does not stop the others: the rollback goes on to the last one.
         size = max(1, int(math.floor(decision.batch_share * len(todo) + 1e-9)))
         failures: list[str] = []
         for i in range(0, len(todo), size):
             _, failed = self.actions.run("rollback", todo[i:i + size], lambda t: previous[t.name],
                                          finish_on_stop=True)
             failures += failed
-            if failed:
-                break
         wrong = [t.name for t in scope if self.actions.current_version(t) != previous[t.name]]
         if failures or wrong:
             told = "; ".join(failures) or ", ".join(wrong[:5]) + " do not report their previous version"

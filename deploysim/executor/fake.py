@@ -27,7 +27,8 @@ class FakeAdapter:
     `deploy` and `rollback` set the target's version (taking `action_s` on `clock`), unless a
     scripted failure or hang is due: `fail_next(name)` makes the target's next call fail with
     nothing changed, `hang_next(name)` makes it take its whole `timeout_s` and fail as timed out.
-    A target in `unreachable` cannot tell its version. `preprod_passes(stage, version)`, when
+    A target in `unreachable` cannot tell its version; one in `unhealthy` fails its health check.
+    `preprod_passes(stage, version)`, when
     given, is the pre-production tests' verdict; without it there are none. Every call is logged in
     `calls` as (kind, target, version). Thread-safe; it starts no processes.
     """
@@ -39,6 +40,8 @@ class FakeAdapter:
         self.action_s = action_s
         self.preprod_passes = preprod_passes
         self.unreachable: set[str] = set()
+        self.unhealthy: set[str] = set()
+        self.backoff_wait: Callable[[float], bool | None] | None = None  # kept; it does not retry
         self.calls: list[tuple[str, str, str]] = []
         self.spawn_listener: SpawnListener | None = None
         self._fail: Counter[str] = Counter()
@@ -89,6 +92,10 @@ class FakeAdapter:
             return self.versions.get(target.name)
 
     def healthy(self, target: Target, *, timeout_s: float) -> bool:
+        with self._lock:
+            self.calls.append(("healthy", target.name, ""))
+            if target.name in self.unhealthy:
+                return False
         return self.current_version(target, timeout_s=timeout_s) is not None
 
     def preprod(self, stage: str, version: str, *, timeout_s: float) -> ActionResult | None:
@@ -98,6 +105,9 @@ class FakeAdapter:
             self.calls.append(("preprod", stage, version))
         ok = bool(self.preprod_passes(stage, version))
         return ActionResult(ok, f"pre-production tests of {version} for {stage}: {'passed' if ok else 'failed'}")
+
+    def set_backoff_wait(self, wait: Callable[[float], bool | None] | None) -> None:
+        self.backoff_wait = wait  # kept, never called: it does not retry
 
     def set_spawn_listener(self, listener: SpawnListener | None) -> None:
         self.spawn_listener = listener  # kept, never called: nothing is spawned

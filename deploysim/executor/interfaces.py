@@ -41,6 +41,10 @@ SpawnListener = Callable[[int], None]
 """Told the process group id of every command an adapter starts, in the thread that started it."""
 
 
+BackoffWait = Callable[[float], "bool | None"]
+"""Waits a retry's back-off in the thread that retries; True: give up at once (the run is stopping)."""
+
+
 class Adapter(Protocol):
     """Deploys targets; every call is synchronous, bounded by `timeout_s`, and safe to repeat.
 
@@ -63,6 +67,14 @@ class Adapter(Protocol):
     def preprod(self, stage: str, version: str, *, timeout_s: float) -> ActionResult | None:
         """Run the pre-production tests of `version` for pre-production stage `stage`; None when the
         adapter has none to run (it ran nothing, and the stage only waits its duration)."""
+        ...
+
+    def set_backoff_wait(self, wait: BackoffWait | None) -> None:
+        """Wait the back-off between a call's attempts with `wait(seconds)`, in the calling thread,
+        and make no further attempt once it returns True (Ctrl-C or SIGTERM: the executor stops at
+        once instead of retrying; never during a rollback). None: plain sleeps. An adapter that does
+        not retry keeps it and never calls it; one without this method is not told (its retries then
+        run to their end before a stop is noticed)."""
         ...
 
     def set_spawn_listener(self, listener: SpawnListener | None) -> None:

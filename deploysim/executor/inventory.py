@@ -146,7 +146,8 @@ def make_adapter(inv: Inventory, base_dir: Path) -> Adapter:
 
     fleet_dir = inv.adapter.fleet_dir
     assert fleet_dir is not None  # AdapterSpec's validator requires it for kind 'local'
-    return LocalAdapter((base_dir / fleet_dir).resolve())
+    return LocalAdapter((base_dir / fleet_dir).resolve(), retries=int(inv.adapter.retries),
+                        backoff_s=float(inv.adapter.backoff))
 
 
 def make_metric_source(inv: Inventory, targets: Sequence[Target],

@@ -37,7 +37,10 @@ CREATE TABLE IF NOT EXISTS actions (
     current TEXT,                -- outcome rows: the version the target runs afterwards, NULL if unknown
     attempts INTEGER,
     detail TEXT NOT NULL DEFAULT '');
-CREATE TABLE IF NOT EXISTS spawned (intent INTEGER NOT NULL, pid INTEGER NOT NULL, time_s REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS spawned (
+    intent INTEGER NOT NULL, pid INTEGER NOT NULL, time_s REAL NOT NULL,
+    create_time REAL,            -- the process's start time as the OS tells it: with the pid, its identity
+    cmdline TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS decisions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     time_s REAL NOT NULL,
@@ -100,6 +103,10 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(spawned)")}
+            if "create_time" not in columns:  # a journal written before processes were identified
+                self._db.execute("ALTER TABLE spawned ADD COLUMN create_time REAL")
+                self._db.execute("ALTER TABLE spawned ADD COLUMN cmdline TEXT NOT NULL DEFAULT ''")
         self._db.execute("PRAGMA busy_timeout=5000")
 
     @classmethod
@@ -175,11 +182,14 @@ class Journal:
             "VALUES (?,?,?,?,?,?,?,?,?)",
             (self._now(), kind, target, version, "done" if ok else "failed", intent, current, attempts, detail))
 
-    def spawned(self, intent: int, pid: int) -> None:
-        self._write("INSERT INTO spawned VALUES (?, ?, ?)", (intent, pid, self._now()))
+    def spawned(self, intent: int, pid: int, create_time: float | None = None, cmdline: str = "") -> None:
+        """A command started for `intent`: its pid, and its create time and command line (its identity)."""
+        self._write("INSERT INTO spawned (intent, pid, time_s, create_time, cmdline) VALUES (?, ?, ?, ?, ?)",
+                    (intent, pid, self._now(), create_time, cmdline))
 
-    def spawned_pids(self, intent: int) -> list[tuple[int, float]]:
-        return self._rows("SELECT pid, time_s FROM spawned WHERE intent = ?", (intent,))
+    def spawned_pids(self, intent: int) -> list[tuple[int, float, float | None]]:
+        """(pid, when it was journaled, its create time or None) of every command started for `intent`."""
+        return self._rows("SELECT pid, time_s, create_time FROM spawned WHERE intent = ?", (intent,))
 
     def actions(self, limit: int | None = None) -> list[Action]:
         sql = "SELECT * FROM actions ORDER BY seq"

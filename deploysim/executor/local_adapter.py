@@ -2,7 +2,8 @@
 
 A deploy stops the host's process and starts the requested version on the same loopback port,
 then waits for its /healthz; see deploysim.localfleet.fleet. Every call is safe to repeat: a host
-already serving the version healthily is left alone.
+already serving the version healthily is left alone. A failed deploy is retried as the inventory's
+`retries` and `backoff` say, as the command adapter's commands are.
 """
 
 from __future__ import annotations
@@ -12,15 +13,19 @@ from pathlib import Path
 
 from ..localfleet.fleet import FleetError, LocalFleet
 from .interfaces import ActionResult, SpawnListener, Target
+from .retry import BackoffWait, plain_wait, retry
 
 
 class LocalAdapter:
     """Adapter over the fleet in `fleet_dir` (the directory `deploysim local up --dir` made)."""
 
-    def __init__(self, fleet_dir: str | os.PathLike):
+    def __init__(self, fleet_dir: str | os.PathLike, *, retries: int = 0, backoff_s: float = 2.0):
         self.fleet_dir = Path(fleet_dir)
         self.fleet = LocalFleet(self.fleet_dir)  # FleetError (one line) when there is no fleet there
         self.spawn_listener: SpawnListener | None = None
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.wait: BackoffWait = plain_wait
 
     def _known(self, target: Target) -> ActionResult | None:
         if target.name not in self.fleet.hosts:
@@ -31,6 +36,13 @@ class LocalAdapter:
         unknown = self._known(target)
         if unknown is not None:
             return unknown
+        ok, attempts = retry(lambda: self._deploy_once(target, version, timeout_s), lambda r: r.ok,
+                             retries=self.retries, backoff_s=self.backoff_s, wait=self.wait)
+        detail = attempts[-1].detail if len(attempts) == 1 else "\n".join(
+            f"attempt {i + 1}: {a.detail}" for i, a in enumerate(attempts))
+        return ActionResult(ok, detail, len(attempts))
+
+    def _deploy_once(self, target: Target, version: str, timeout_s: float) -> ActionResult:
         try:
             outcome = self.fleet.deploy(target.name, version, timeout_s=timeout_s)
         except (FleetError, OSError) as error:
@@ -53,6 +65,10 @@ class LocalAdapter:
     def preprod(self, stage: str, version: str, *, timeout_s: float) -> ActionResult | None:
         """The local fleet has no pre-production tests: a pre-production stage only waits."""
         return None
+
+    def set_backoff_wait(self, wait: BackoffWait | None) -> None:
+        """Wait the back-off between deploy attempts with `wait` (True: give up at once)."""
+        self.wait = wait or plain_wait
 
     def set_spawn_listener(self, listener: SpawnListener | None) -> None:
         """Kept for the protocol's sake. The local fleet's processes are services that outlive the

@@ -105,15 +105,40 @@ def resolve_interrupted(journal: Journal, actions: Actions, rollout: Rollout) ->
 
 
 def reap(journal: Journal, actions: Actions, intent: int, rollout: Rollout) -> None:
-    """A command started before a crash may still run: let it finish within its time-out, then kill it."""
+    """A command started before a crash may still run: let it finish within its time-out, then kill
+    its process group. Only a process the journal identifies (its pid *and* create time) is ever
+    waited for or signalled: a pid now held by another process (pids are reused) means the
+    command is gone, and that process is left alone."""
     spec = rollout.inventory.adapter
     clock = actions.clock
-    for pid, started_s in journal.spawned_pids(intent):
+    for pid, started_s, create_time in journal.spawned_pids(intent):
+        if not still_ours(pid, create_time):
+            continue
         deadline = started_s + spec.timeout * (1 + spec.retries)
         while group_alive(pid) and clock.now() < deadline:
             wait_until(clock, actions.stop, clock.now() + REAP_POLL_S)
-        if group_alive(pid):
+        if group_alive(pid) and still_ours(pid, create_time):
             kill_group(pid)
+
+
+def still_ours(pgid: int, create_time: float | None) -> bool:
+    """May process group `pgid` still be the command the journal recorded?
+
+    Its leader's pid with the create time journaled: yes. A process with that pid but another create
+    time: no, the pid was reused, so the command and its group are gone (a group's id is not
+    reused while the group lives). No process with that pid: the leader is gone but members of its
+    group may remain, and the id cannot belong to anyone else's group. A journal entry without a
+    create time (an older journal) cannot be told apart from a reused pid: no."""
+    import psutil
+
+    if create_time is None:
+        return False
+    try:
+        return abs(psutil.Process(pgid).create_time() - create_time) < 0.01
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # cannot look (another user's process): not ours to signal
+        return False
 
 
 def group_alive(pgid: int) -> bool:

@@ -88,6 +88,8 @@ class RolloutController:
             return Fail(self.stage, FailReason.ALREADY_FAILED)
         if self.phase in (Phase.DEPLOYING, Phase.BAKING, Phase.GATED) and obs.alarm is not None:
             return self._roll_back(RollbackCause.ALARM, alarm=obs.alarm)
+        if self.phase is Phase.DEPLOYING and obs.deploy_failed is not None:
+            return self._roll_back(RollbackCause.DEPLOY_FAILED, detail=obs.deploy_failed)
 
         if self.phase is Phase.START:
             self.phase = Phase.ENTERED

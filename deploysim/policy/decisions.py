@@ -73,6 +73,7 @@ class RollbackCause(Word):
 
     ALARM = "alarm"  # a watched alarm went into ALARM during a deploy or bake
     OPERATOR = "operator"  # a person asked for it
+    DEPLOY_FAILED = "deploy_failed"  # a batch's deploy failed on a target (the real executor's adapters)
 
 
 class RollbackScope(Word):
@@ -91,6 +92,7 @@ class Observation:
     preprod_failed: bool = False  # pre-production tests caught the version
     requests_seen: Mapping[str, float] = field(default_factory=dict)  # per API (and "All") since the bake began
     datapoints_seen: int = 0  # metric periods completed since the bake began
+    deploy_failed: str | None = None  # a deploy of the batch failed (what failed), None if all succeeded
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ class RollBack:
     automatic: bool
     duration_s: float
     alarm: str | None = None  # the alarm ("name@scope") for cause ALARM
-    detail: str = ""  # for cause OPERATOR: who asked and why
+    detail: str = ""  # for cause OPERATOR: who asked and why; for DEPLOY_FAILED: what failed
     batch_share: float = 1.0  # largest share of the hosts to revert that one batch reverts
 
     @property
@@ -170,6 +172,8 @@ class RollBack:
         """One line for people: what started the rollback."""
         if self.cause is RollbackCause.ALARM:
             return f"alarm {self.alarm}"
+        if self.cause is RollbackCause.DEPLOY_FAILED:
+            return f"deploy failed: {self.detail}"
         return f"operator asked{': ' + self.detail if self.detail else ''}"
 
 
