@@ -43,6 +43,7 @@ class Actions:
         self.busy: list[BusySpan] = []
         self.keeps_serving = False  # the current step's hosts serve while they take the change
         self._local = threading.local()  # the intent the calling thread is carrying out
+        self.not_versions: dict[str, str] = {}  # target -> what it last reported that is not a version
         adapter.set_spawn_listener(self._spawned)
 
     def check_stop(self) -> None:
@@ -55,11 +56,16 @@ class Actions:
             self.journal.spawned(intent, pid)
 
     def current_version(self, target: Target) -> str | None:
-        """The version the target reports, None if it cannot tell (or the adapter fails)."""
+        """The version the target reports, None if it cannot tell (or the adapter fails, or what it
+        reports does not match the inventory's `version_pattern`: an error message is not a version)."""
         try:
-            return self.adapter.current_version(target, timeout_s=self.timeout_s)
+            reported = self.adapter.current_version(target, timeout_s=self.timeout_s)
         except Exception:
             return None
+        if reported is not None and not self.r.inventory.adapter.is_version(reported):
+            self.not_versions[target.name] = reported
+            return None
+        return reported
 
     def versions_of(self, targets: Sequence[Target]) -> dict[str, str | None]:
         """What each target reports now (None: it cannot tell), asked `parallel` at a time."""
@@ -160,8 +166,11 @@ class Actions:
             else:
                 rows.append((t.name, t.host, version))
         if unknown:
+            odd = [f"{name} reported {self.not_versions[name][:80]!r}" for name in unknown if name in self.not_versions]
+            why = (f" ({'; '.join(odd[:3])}: not a version, expected a match of adapter.version_pattern "
+                   f"{self.r.inventory.adapter.version_pattern})" if odd else "")
             raise Halt(f"cannot tell the version of {', '.join(unknown[:5])}"
-                       f"{' and more' if len(unknown) > 5 else ''}; nothing was changed")
+                       f"{' and more' if len(unknown) > 5 else ''}{why}; nothing was changed")
         self.journal.set_targets(rows)
 
 
