@@ -21,28 +21,13 @@ import click
 from . import options
 from .common import error_text as _error_text
 from .common import fail as _fail  # exit code 2: the executor's EXIT_BAD_INPUT
+from .common import input_error as _input_error
 
 if TYPE_CHECKING:
     from ..executor.lock import StateDirLock
     from ..executor.rollout import Rollout
 
 DEFAULT_STATE_ROOT = ".deploysim-state"
-
-
-def _input_error(error: ValueError) -> NoReturn:
-    """Bad input, one line per problem, each naming its file, line (when known) and field, exit 2."""
-    from ..scenario.loader import ScenarioError
-
-    if not isinstance(error, ScenarioError):
-        _fail(str(error).replace("\n", "; "))
-    for path, message in error.problems[:-1]:
-        click.echo(f"error: {_problem_line(error, path, message)}", err=True)
-    _fail(_problem_line(error, *error.problems[-1]) if error.problems else error.source)
-
-
-def _problem_line(error, path: str, message: str) -> str:
-    where = error.positions.get(path)
-    return f"{error.source}{f':{where[0]}' if where else ''}: {path + ': ' if path else ''}{message}"
 
 
 def _no_traceback(command):
@@ -244,17 +229,22 @@ def _corrected(state_dir: Path, journal, journaled: Rollout, inventory_path: Pat
     Returns it and the journal's new metadata (the inventory replaced, the earlier one kept)."""
     import hashlib
 
+    from ..executor.inventory import InventoryError
     from ..executor.rollout import load_rollout, read_text
+    from ..scenario.loader import yaml_with_positions
 
     meta = journal.meta()
+    before = set(journal.previous_versions()) or {t.name for t in journaled.targets}
     try:
         text = read_text(inventory_path, "inventory")
-        rollout = load_rollout(meta["scenario_text"], meta["scenario_path"], text, str(inventory_path),
-                               inventory_path.resolve().parent, meta["version"], meta["pipeline"])
+        data, _ = yaml_with_positions(text, str(inventory_path), InventoryError)
+        given = data.get("targets") if isinstance(data, dict) else None
+        now = set(given) if isinstance(given, dict) else before  # no targets mapping: the checks below say so
+        if now == before:
+            rollout = load_rollout(meta["scenario_text"], meta["scenario_path"], text, str(inventory_path),
+                                   inventory_path.resolve().parent, meta["version"], meta["pipeline"])
     except ValueError as error:
         _input_error(error)
-    before = set(journal.previous_versions()) or {t.name for t in journaled.targets}
-    now = {t.name for t in rollout.targets}
     if now != before:
         gone, new = sorted(before - now), sorted(now - before)
         _fail(f"{inventory_path}: describes other targets than the rollout journaled in {state_dir} "
@@ -280,26 +270,31 @@ def _resume(state_dir: Path, rollback: bool, reason: str, inventory_path: Path |
         _fail("--reason goes with --rollback")
     _journal(state_dir, readonly=True).close()  # a clear error before the lock file is made
     lock = _lock(state_dir)
-    journal = _journal(state_dir)
-    if inventory_path is None:
-        rollout = _rebuild(state_dir, journal)
-        replacement = None
-    else:  # the journaled inventory may be what is broken: it need not rebuild
-        try:
-            journaled = _rebuild_quiet(journal)
-        except ValueError:
-            journaled = None
-        rollout, replacement = _corrected(state_dir, journal, journaled or _plan_only(journal), inventory_path)
-    group = _group_lock(rollout, state_dir, lock)
-    adapter, source = _parts(rollout)
-    if replacement is not None:
-        try:
-            journal.replace_meta(replacement["values"], "inventory_replaced", replacement["detail"])
-        except JournalError as error:
+    group = None
+    try:  # a refusal below releases the locks (callers in this process may go on)
+        journal = _journal(state_dir)
+        if inventory_path is None:
+            rollout = _rebuild(state_dir, journal)
+            replacement = None
+        else:  # the journaled inventory may be what is broken: it need not rebuild
+            try:
+                journaled = _rebuild_quiet(journal)
+            except ValueError:
+                journaled = None
+            rollout, replacement = _corrected(state_dir, journal, journaled or _plan_only(journal), inventory_path)
+        group = _group_lock(rollout, state_dir, lock)
+        adapter, source = _parts(rollout)
+        if replacement is not None:
+            try:
+                journal.replace_meta(replacement["values"], "inventory_replaced", replacement["detail"])
+            except JournalError as error:
+                _fail(str(error))
+            _log(replacement["detail"])
+    except SystemExit:
+        if group is not None:
             group.release()
-            lock.release()
-            _fail(str(error))
-        _log(replacement["detail"])
+        lock.release()
+        raise
     _log(f"resuming {rollout.version} (pipeline {rollout.pipeline}) from {state_dir}")
     executor = Executor(rollout, adapter, source, journal, stop=_stop_event(), log=_log)
     _finish(lambda: executor.resume(force_rollback=rollback, operator=operator_identity(reason)), source, lock,
