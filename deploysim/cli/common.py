@@ -30,6 +30,21 @@ def error_text(error: ValueError, path: str | None = None) -> str:
     return str(error)
 
 
+def input_error(error: ValueError) -> NoReturn:
+    """Bad input, one line per problem, each naming its file, line (when known) and field; exit 2."""
+    if not isinstance(error, deploysim.ScenarioError):
+        fail(str(error).replace("\n", "; "))
+    for path, message in error.problems[:-1]:
+        click.echo(f"error: {problem_line(error, path, message)}", err=True)
+    fail(problem_line(error, *error.problems[-1]) if error.problems else error.source)
+
+
+def problem_line(error: deploysim.ScenarioError, path: str, message: str) -> str:
+    """`FILE:LINE: FIELD: MESSAGE` (the line when known, the field when the problem has one)."""
+    where = error.positions.get(path)
+    return f"{error.source}{f':{where[0]}' if where else ''}: {path + ': ' if path else ''}{message}"
+
+
 def load(path: str) -> deploysim.Scenario:
     """The scenario at `path`, or its problems on stderr and exit 2."""
     try:

@@ -21,12 +21,35 @@ import click
 from . import options
 from .common import error_text as _error_text
 from .common import fail as _fail  # exit code 2: the executor's EXIT_BAD_INPUT
+from .common import input_error as _input_error
 
 if TYPE_CHECKING:
     from ..executor.lock import StateDirLock
     from ..executor.rollout import Rollout
 
 DEFAULT_STATE_ROOT = ".deploysim-state"
+
+
+def _no_traceback(command):
+    """A bug outside a run (which `_finish` handles) is one line and exit 4 (EXIT_INTERNAL), never a
+    traceback with Python's exit code 1, which would read as `rolled back`."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from ..executor.outcome import EXIT_INTERNAL
+
+        try:
+            return command(*args, **kwargs)
+        except (SystemExit, click.exceptions.ClickException, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            import tempfile
+
+            where = _save_traceback(Path(tempfile.gettempdir()) / f"deploysim-internal-error-{os.getpid()}.txt")
+            _fail(f"internal error {type(error).__name__}: {error} (a bug in deploysim; traceback in {where})",
+                  EXIT_INTERNAL)
+    return wrapper
 
 
 def _log(line: str) -> None:
@@ -38,12 +61,15 @@ def _parts(rollout: Rollout):
     from ..executor.inventory import make_adapter, make_metric_source
 
     try:
-        adapter = make_adapter(rollout.inventory, rollout.inventory_dir)
+        adapter = make_adapter(rollout.inventory, rollout.inventory_dir, rollout.inventory_source)
         source = make_metric_source(rollout.inventory, rollout.targets, rollout.scenario.traffic.apis)
     except ImportError as error:
-        _fail(f"inventory: this installation cannot build the adapter or metric source it names ({error})")
-    except (ValueError, OSError) as error:
-        _fail(f"inventory: {error}")
+        _fail(f"{rollout.inventory_source}: this installation cannot build the adapter or metric source it names "
+              f"({error})")
+    except ValueError as error:
+        _input_error(error)
+    except OSError as error:
+        _fail(f"{rollout.inventory_source}: {error.strerror or error}")
     return adapter, source
 
 
@@ -61,7 +87,7 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
 @click.argument("scenario_path", metavar="SCENARIO", required=False, type=click.Path(path_type=Path))
 @click.option("--inventory", "inventory_path", type=click.Path(path_type=Path),
               help="Inventory file: the real target of every host, the adapter and the metric source "
-              "(optional with --plan).")
+              "(optional with --plan). With --resume: a corrected inventory of the same targets.")
 @click.option("--version", "version", help="The version to roll out, as the adapter names it (e.g. v2).")
 @click.option("--pipeline", help="Which pipeline's policy to apply (default: the scenario's first).")
 @click.option("--plan", "plan_only", is_flag=True, help="Print the plan and its expected duration; change nothing.")
@@ -71,6 +97,7 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
               help="Continue the rollout journaled in this state directory (after a crash, Ctrl-C or halt).")
 @click.option("--rollback", is_flag=True, help="With --resume: roll every moved target back to its previous version.")
 @click.option("--reason", default="", help="With --rollback: why (journaled with the operator's user name).")
+@_no_traceback
 def execute(scenario_path: Path | None, inventory_path: Path | None, version: str | None,
             pipeline: str | None, plan_only: bool, state_dir: Path | None, resume_dir: Path | None,
             rollback: bool, reason: str) -> None:
@@ -79,14 +106,14 @@ def execute(scenario_path: Path | None, inventory_path: Path | None, version: st
     With --plan, print what the rollout would do instead; without --inventory the plan names hosts
     by the scenario's fleet."""
     from ..executor.driver import Executor
-    from ..executor.journal import JOURNAL_FILE, Journal
+    from ..executor.journal import JOURNAL_FILE, Journal, JournalError
     from ..executor.plan_text import format_plan
     from ..executor.rollout import load_plan_file, load_rollout_files, rollout_meta
 
     if resume_dir is not None:
-        if scenario_path or inventory_path or version or pipeline or plan_only or state_dir:
-            _fail("--resume takes only the state directory (and --rollback): the rest is in its journal")
-        _resume(resume_dir, rollback, reason)
+        if scenario_path or version or pipeline or plan_only or state_dir:
+            _fail("--resume takes only the state directory (and --rollback, --inventory): the rest is in its journal")
+        _resume(resume_dir, rollback, reason, inventory_path)
         return
     if rollback or reason:
         _fail("--rollback and --reason go with --resume STATE_DIR")
@@ -103,27 +130,43 @@ def execute(scenario_path: Path | None, inventory_path: Path | None, version: st
         try:
             planned = load_plan_file(scenario_path, version, pipeline)
         except ValueError as error:
-            _fail(_error_text(error))
+            _input_error(error)
         click.echo(format_plan(planned, time.time()))
         return
     assert inventory_path is not None  # required without --plan
     try:
         rollout = load_rollout_files(scenario_path, inventory_path, version, pipeline)
     except ValueError as error:
-        _fail(_error_text(error))
+        _input_error(error)
     if plan_only:
         click.echo(format_plan(rollout, time.time()))
         return
-    state_dir = state_dir or Path(DEFAULT_STATE_ROOT) / version.replace("/", "_")
-    state_dir.mkdir(parents=True, exist_ok=True)
+    if state_dir is None:
+        if version in (".", "..") or "/" in version or "\0" in version or len(version.encode()) > 200:
+            _fail(f"--version {version[:40]!r} cannot name a state directory; give one with --state-dir")
+        state_dir = Path(DEFAULT_STATE_ROOT) / version
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        _fail(f"cannot make the state directory {state_dir}: {error.strerror or error}")
     lock = _lock(state_dir)
-    if (state_dir / JOURNAL_FILE).exists() and Journal.in_dir(state_dir).meta():
-        _fail(f"{state_dir} already holds a rollout; continue it with --resume {state_dir} "
-              "or choose another --state-dir")
+    try:
+        if (state_dir / JOURNAL_FILE).exists() and Journal.in_dir(state_dir).meta():
+            lock.release()
+            _fail(f"{state_dir} already holds a rollout; continue it with --resume {state_dir} "
+                  "or choose another --state-dir")
+    except JournalError as error:
+        lock.release()
+        _fail(str(error))
     group = _group_lock(rollout, state_dir, lock)
     adapter, source = _parts(rollout)
-    journal = Journal.in_dir(state_dir)
-    journal.set_meta(rollout_meta(scenario_path, inventory_path, rollout))
+    try:
+        journal = Journal.in_dir(state_dir)
+        journal.set_meta(rollout_meta(scenario_path, inventory_path, rollout))
+    except JournalError as error:  # nothing was touched: the state directory is unusable (read-only, full)
+        group.release()
+        lock.release()
+        _fail(str(error))
     _log(f"rolling out {version} (pipeline {rollout.pipeline}); journal in {state_dir}; "
          f"resume with: deploysim execute --resume {state_dir}")
     executor = Executor(rollout, adapter, source, journal, stop=_stop_event(), log=_log)
@@ -137,6 +180,8 @@ def _lock(state_dir: Path) -> StateDirLock:
         return StateDirLock(state_dir).acquire()
     except StateDirLocked as error:
         _fail(str(error))
+    except OSError as error:  # a read-only or vanished state directory
+        _fail(f"cannot use the state directory {state_dir}: {error.strerror or error}")
 
 
 _previous_handlers: dict = {}
@@ -175,24 +220,102 @@ def _rebuild(state_dir: Path, journal) -> Rollout:
     try:
         return rollout_from_meta(journal.meta())
     except ValueError as error:
-        _fail(f"{state_dir}: the journal's rollout cannot be rebuilt: {_error_text(error)}")
+        _fail(f"{state_dir}: the journal's rollout cannot be rebuilt: {_error_text(error)}".replace("\n", ";"))
 
 
-def _resume(state_dir: Path, rollback: bool, reason: str) -> None:
+def _corrected(state_dir: Path, journal, journaled: Rollout, inventory_path: Path) -> tuple[Rollout, dict]:
+    """The journaled rollout with a corrected inventory (`--resume --inventory FILE`): the same scenario,
+    version and pipeline, over the same targets (by name); addresses, commands and metrics may change.
+    Returns it and the journal's new metadata (the inventory replaced, the earlier one kept)."""
+    import hashlib
+
+    from ..executor.inventory import InventoryError
+    from ..executor.rollout import load_rollout, read_text
+    from ..scenario.loader import yaml_with_positions
+
+    meta = journal.meta()
+    before = set(journal.previous_versions()) or {t.name for t in journaled.targets}
+    try:
+        text = read_text(inventory_path, "inventory")
+        data, _ = yaml_with_positions(text, str(inventory_path), InventoryError)
+        given = data.get("targets") if isinstance(data, dict) else None
+        now = set(given) if isinstance(given, dict) else before  # no targets mapping: the checks below say so
+        if now == before:
+            rollout = load_rollout(meta["scenario_text"], meta["scenario_path"], text, str(inventory_path),
+                                   inventory_path.resolve().parent, meta["version"], meta["pipeline"])
+    except ValueError as error:
+        _input_error(error)
+    if now != before:
+        gone, new = sorted(before - now), sorted(now - before)
+        _fail(f"{inventory_path}: describes other targets than the rollout journaled in {state_dir} "
+              f"(missing {', '.join(gone[:5]) or 'none'}; new {', '.join(new[:5]) or 'none'}); "
+              "--resume --inventory takes the same targets with corrected addresses, commands or metrics")
+    replaced = list(meta.get("replaced_inventories", [])) + [{
+        "inventory_path": meta["inventory_path"], "inventory_text": meta["inventory_text"],
+        "inventory_dir": meta["inventory_dir"], "replaced_s": time.time()}]
+    values = {"inventory_path": str(inventory_path), "inventory_text": text,
+              "inventory_dir": str(rollout.inventory_dir), "replaced_inventories": replaced}
+    old_sha = hashlib.sha256(meta["inventory_text"].encode()).hexdigest()[:12]
+    new_sha = hashlib.sha256(text.encode()).hexdigest()[:12]
+    detail = (f"inventory replaced by {inventory_path} (sha256 {new_sha}), was {meta['inventory_path']} "
+              f"(sha256 {old_sha}, kept in the journal's meta replaced_inventories)")
+    return rollout, {"values": values, "detail": detail}
+
+
+def _resume(state_dir: Path, rollback: bool, reason: str, inventory_path: Path | None = None) -> None:
     from ..executor.driver import Executor
+    from ..executor.journal import JournalError
 
     if reason and not rollback:
         _fail("--reason goes with --rollback")
     _journal(state_dir, readonly=True).close()  # a clear error before the lock file is made
     lock = _lock(state_dir)
-    journal = _journal(state_dir)
-    rollout = _rebuild(state_dir, journal)
-    group = _group_lock(rollout, state_dir, lock)
-    adapter, source = _parts(rollout)
+    group = None
+    try:  # a refusal below releases the locks (callers in this process may go on)
+        journal = _journal(state_dir)
+        if inventory_path is None:
+            rollout = _rebuild(state_dir, journal)
+            replacement = None
+        else:  # the journaled inventory may be what is broken: it need not rebuild
+            try:
+                journaled = _rebuild_quiet(journal)
+            except ValueError:
+                journaled = None
+            rollout, replacement = _corrected(state_dir, journal, journaled or _plan_only(journal), inventory_path)
+        group = _group_lock(rollout, state_dir, lock)
+        adapter, source = _parts(rollout)
+        if replacement is not None:
+            try:
+                journal.replace_meta(replacement["values"], "inventory_replaced", replacement["detail"])
+            except JournalError as error:
+                _fail(str(error))
+            _log(replacement["detail"])
+    except SystemExit:
+        if group is not None:
+            group.release()
+        lock.release()
+        raise
     _log(f"resuming {rollout.version} (pipeline {rollout.pipeline}) from {state_dir}")
     executor = Executor(rollout, adapter, source, journal, stop=_stop_event(), log=_log)
     _finish(lambda: executor.resume(force_rollback=rollback, operator=operator_identity(reason)), source, lock,
             journal, group)
+
+
+def _rebuild_quiet(journal) -> Rollout:
+    from ..executor.rollout import rollout_from_meta
+
+    return rollout_from_meta(journal.meta())
+
+
+def _plan_only(journal):
+    """The journaled plan alone (its targets by name), when the journaled inventory no longer loads."""
+    from ..executor.rollout import load_plan
+
+    meta = journal.meta()
+    try:
+        return load_plan(meta["scenario_text"], meta["scenario_path"], meta["version"], meta["pipeline"])
+    except ValueError as error:
+        _fail(f"the journal's scenario no longer loads: {_error_text(error)}".replace("\n", ";"))
 
 
 def _group_lock(rollout: Rollout, state_dir: Path, lock: StateDirLock):
@@ -212,16 +335,19 @@ def _group_lock(rollout: Rollout, state_dir: Path, lock: StateDirLock):
 def _finish(run, source, lock: StateDirLock, journal, group) -> NoReturn:
     """Run the executor, stop the metric source's own threads (probes), report, exit with the outcome's code.
     A bug (an unexpected exception) is journaled with its traceback and exits 4, never as a success."""
-    from ..executor.outcome import EXIT_INTERNAL, RunOutcome
+    from ..executor.journal import JournalWriteError
+    from ..executor.outcome import EXIT_HALTED, EXIT_INTERNAL, RunOutcome
 
+    journal_error: str | None = None
     try:
         outcome = run()
+    except JournalWriteError as error:  # disk full, read-only: not a bug; the journal keeps what it had
+        journal_error = str(error)
+        outcome = RunOutcome("halted", EXIT_HALTED, journal_error)
     except Exception as error:  # a bug in deploysim: say so, keep the journal's place
-        import traceback
-
-        (Path(journal.path).parent / "internal-error.txt").write_text(traceback.format_exc())
-        message = (f"internal error {type(error).__name__}: {error} (traceback in "
-                   f"{Path(journal.path).parent / 'internal-error.txt'}); the journal keeps its place: --resume")
+        where = _save_traceback(Path(journal.path).parent / "internal-error.txt")
+        message = (f"internal error {type(error).__name__}: {error} (traceback in {where}); "
+                   "the journal keeps its place: --resume")
         try:
             journal.event("internal_error", message)
         except Exception:  # the journal itself may be what failed (disk full): the message is printed anyway
@@ -236,8 +362,30 @@ def _finish(run, source, lock: StateDirLock, journal, group) -> NoReturn:
         for sig, handler in _previous_handlers.items():
             signal.signal(sig, handler)
         _previous_handlers.clear()
+    if journal_error is not None:
+        _fail(journal_error, outcome.exit_code)
     click.echo(f"{outcome.status}: {outcome.message}")
     raise SystemExit(outcome.exit_code)
+
+
+def _save_traceback(path: Path) -> str:
+    """Write the current exception's traceback to `path` (or, if it cannot be written there, a
+    temporary file); returns where it went."""
+    import tempfile
+    import traceback
+
+    text = traceback.format_exc()
+    try:
+        path.write_text(text)
+        return str(path)
+    except OSError:
+        try:
+            fd, name = tempfile.mkstemp(prefix="deploysim-internal-error-", suffix=".txt")
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            return name
+        except OSError:
+            return "nowhere: it could not be written"
 
 
 # ------------------------------------------------------------------ status
@@ -248,6 +396,7 @@ def _finish(run, source, lock: StateDirLock, journal, group) -> NoReturn:
 @options.as_json(help="Print the status as JSON.")
 @click.option("--verify", is_flag=True, help="Also ask every target, through the inventory's adapter, which "
               "version it runs now.")
+@_no_traceback
 def status(state_dir: Path, as_json: bool, verify: bool) -> None:
     """Where every target of the rollout journaled in STATE_DIR stands (safe while it runs)."""
     from ..executor.status import format_status, rollout_status, verify_status

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from .common import fail
+from .common import fail, input_error
 
 if TYPE_CHECKING:
     from ..localfleet.fleet import LocalFleet
@@ -64,7 +64,7 @@ def up(scenario_path: Path, directory: Path, version: str | None, versions_path:
     try:
         scenario = load_scenario(scenario_path)
     except ValueError as error:
-        _fail(str(error), 2)
+        input_error(error)
     versions_path = versions_path or default_versions_file(scenario_path)
     try:
         versions = load_versions(versions_path)

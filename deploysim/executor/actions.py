@@ -46,6 +46,7 @@ class Actions:
         self.keeps_serving = False  # the current step's hosts serve while they take the change
         self._local = threading.local()  # the intent the calling thread is carrying out
         self.finishing = False  # a rollback is under way: Ctrl-C and SIGTERM cut no back-off short
+        self.not_versions: dict[str, str] = {}  # target -> what it last reported that is not a version
         adapter.set_spawn_listener(self._spawned)
         set_backoff_wait = getattr(adapter, "set_backoff_wait", None)  # adapters written before it lack it
         if set_backoff_wait is not None:
@@ -78,10 +79,16 @@ class Actions:
             self.journal.spawned(intent, pid, *process_identity(pid))
 
     def _ask(self, target: Target) -> str | None:
+        """The version the target reports, None if it cannot tell (or the adapter fails, or what it
+        reports does not match the inventory's `version_pattern`: an error message is not a version)."""
         try:
-            return self.adapter.current_version(target, timeout_s=self.timeout_s)
+            reported = self.adapter.current_version(target, timeout_s=self.timeout_s)
         except Exception:
             return None
+        if reported is not None and not self.r.inventory.adapter.is_version(reported):
+            self.not_versions[target.name] = reported
+            return None
+        return reported
 
     def current_version(self, target: Target) -> str | None:
         """The version the target reports, None if it cannot tell (or the adapter fails). Raises
@@ -217,7 +224,10 @@ class Actions:
                     raise Stopped()
                 unhealthy.append(t.name)
         if unknown:
-            raise Halt(f"cannot tell the version of {_some(unknown)}; nothing was changed")
+            odd = [f"{name} reported {self.not_versions[name][:80]!r}" for name in unknown if name in self.not_versions]
+            why = (f" ({'; '.join(odd[:3])}: not a version, expected a match of adapter.version_pattern "
+                   f"{self.r.inventory.adapter.version_pattern})" if odd else "")
+            raise Halt(f"cannot tell the version of {_some(unknown)}{why}; nothing was changed")
         if unhealthy:
             raise Halt(f"{_some(unhealthy)} fail(s) the health check before the rollout; nothing was changed")
         self.journal.set_targets(rows)

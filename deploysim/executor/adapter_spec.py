@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..scenario.schema import Duration, Frozen
 
@@ -19,6 +19,14 @@ METRIC_PLACEHOLDERS = ("metric", "statistic", "api", "dependency", "start", "end
 """Placeholders of a metrics command: what to read, the window in Unix seconds, target names (comma-joined)."""
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+DEFAULT_VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+"""What a version looks like unless the inventory's `adapter.version_pattern` says otherwise: both
+`--version` and what `current_version` prints must match it (an error message printed with exit 0
+is not a version, and must not become the version a rollback returns to)."""
+
+MIN_TIMEOUT_S = 0.1
+"""The shortest time-out an adapter call or a metrics command may be given: no command starts faster."""
 
 Argv = Annotated[list[str], Field(min_length=1)]
 
@@ -40,6 +48,8 @@ class AdapterSpec(Frozen):
     retries: Annotated[int, Field(ge=0, le=20)] = Field(2, description="extra attempts after the first")
     backoff: Duration = Field(2.0, description="wait before the first retry; doubles each retry")
     parallel: Annotated[int, Field(ge=1)] = Field(1, description="hosts of a batch deployed at the same time")
+    version_pattern: str = Field(DEFAULT_VERSION_PATTERN, description="regular expression a version must match: "
+                                 "--version and what current_version reports")
 
     @model_validator(mode="after")
     def _needs_kind_fields(self):
@@ -49,9 +59,31 @@ class AdapterSpec(Frozen):
             missing = [name for name in ("deploy", "current_version") if getattr(self, name) is None]
             if missing:
                 raise ValueError(f"kind 'command' needs {' and '.join(missing)}")
-        if self.timeout <= 0:
-            raise ValueError("timeout must be > 0")
         return self
+
+    @field_validator("timeout")
+    @classmethod
+    def _long_enough(cls, value: float) -> float:
+        return check_timeout(value)
+
+    @field_validator("version_pattern")
+    @classmethod
+    def _a_pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a regular expression: {error}") from None
+        return value
+
+    def is_version(self, text: str | None) -> bool:
+        """Does `text` look like a version (matches `version_pattern`)?"""
+        return text is not None and re.fullmatch(self.version_pattern, text) is not None
+
+
+def check_timeout(value: float) -> float:
+    if value < MIN_TIMEOUT_S:
+        raise ValueError(f"expected at least {MIN_TIMEOUT_S:g}s (no command starts faster), got {value:g}s")
+    return value
 
 
 def placeholders(argv: Sequence[str]) -> set[str]:

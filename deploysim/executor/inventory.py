@@ -10,24 +10,33 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..fleet import FleetLayout, host_names
-from ..scenario.loader import ScenarioError, _pydantic_problems, read_yaml_file
+from ..scenario.loader import Position, ScenarioError, _locate, _pydantic_problems, read_yaml_file
 from ..scenario.schema import Duration, Frozen
 
 # The adapter block and argv templates live in adapter_spec (the command adapter needs them too);
 # they stay importable from here.
-from .adapter_spec import METRIC_PLACEHOLDERS, PLACEHOLDERS, AdapterSpec, Argv, fill, placeholders  # noqa: F401
+from .adapter_spec import (  # noqa: F401
+    METRIC_PLACEHOLDERS,
+    PLACEHOLDERS,
+    AdapterSpec,
+    Argv,
+    check_timeout,
+    fill,
+    placeholders,
+)
 from .interfaces import Adapter, MetricSource, Target
 
 
 class InventoryError(ScenarioError):
     """An inventory that cannot be used; ``problems`` lists (field path, what was expected)."""
 
-    def __init__(self, problems, source: str = "inventory"):
-        super().__init__(problems, source)
+    def __init__(self, problems, source: str = "inventory", positions: Mapping[str, Position] | None = None):
+        super().__init__(problems, source, positions)
 
 
 class MetricsSpec(Frozen):
@@ -39,6 +48,25 @@ class MetricsSpec(Frozen):
     command: Argv | None = Field(None, description="command: prints a JSON list, one value (or null) per "
                                     "period; placeholders " + ", ".join("{" + p + "}" for p in METRIC_PLACEHOLDERS))
     timeout: Duration = Field(30.0, description="command: seconds per call")
+
+    @field_validator("url")
+    @classmethod
+    def _a_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (raises ValueError on a bad port)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:9090, got {value!r}")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _long_enough(cls, value: float) -> float:
+        return check_timeout(value)
 
     @model_validator(mode="after")
     def _needs_kind_fields(self):
@@ -62,18 +90,34 @@ class Inventory(Frozen):
     targets: dict[str, TargetSpec]
 
 
-def inventory_from_dict(data: Any, layout: FleetLayout, source: str = "inventory") -> Inventory:
-    """Validate plain data against the scenario's fleet, or raise InventoryError naming each field."""
+def inventory_from_dict(data: Any, layout: FleetLayout, source: str = "inventory",
+                        positions: Mapping[str, Position] | None = None) -> Inventory:
+    """Validate plain data against the scenario's fleet, or raise InventoryError naming each field
+    (with its line and column when `positions` are given)."""
     if not isinstance(data, Mapping):
         raise InventoryError([("", f"expected a mapping at the top level, got {type(data).__name__}")], source)
     try:
         inv = Inventory.model_validate(dict(data))
     except ValidationError as error:
-        raise InventoryError(_pydantic_problems(error), source) from None
-    problems = list(_cross_checks(inv, layout)) + list(_check_metric_command(inv))
+        problems = _pydantic_problems(error)
+        raise InventoryError(problems, source, _locate(problems, positions)) from None
+    problems = list(_cross_checks(inv, layout)) + list(_check_metric_command(inv)) + list(_shared_addresses(inv))
     if problems:
-        raise InventoryError(problems, source)
+        raise InventoryError(problems, source, _locate(problems, positions))
     return inv
+
+
+def _shared_addresses(inv: Inventory):
+    """Two targets at one address are one machine deployed twice: a copy-paste slip, never a fleet."""
+    by_address: dict[str, list[str]] = {}
+    for name, spec in inv.targets.items():
+        if spec.address:
+            by_address.setdefault(spec.address, []).append(name)
+    for address, names in by_address.items():
+        if len(names) > 1:
+            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            yield (f"targets.{names[1]}.address", f"address {address!r} is also the address of {len(names) - 1} "
+                   f"other target(s) ({shown}); each target needs its own address")
 
 
 def load_inventory(path: str | os.PathLike[str], layout: FleetLayout) -> Inventory:
@@ -136,18 +180,24 @@ def fleet_targets(layout: FleetLayout) -> list[Target]:
             for h, name in enumerate(host_names(layout))]
 
 
-def make_adapter(inv: Inventory, base_dir: Path) -> Adapter:
+def make_adapter(inv: Inventory, base_dir: Path, source: str = "inventory") -> Adapter:
     """The adapter the inventory names; paths are relative to the inventory file's directory."""
     if inv.adapter.kind == "command":
         from .command_adapter import CommandAdapter
 
         return CommandAdapter(inv.adapter)
+    from ..localfleet.fleet import FleetError
     from .local_adapter import LocalAdapter  # the local fleet's adapter (deploysim local up)
 
     fleet_dir = inv.adapter.fleet_dir
     assert fleet_dir is not None  # AdapterSpec's validator requires it for kind 'local'
-    return LocalAdapter((base_dir / fleet_dir).resolve(), retries=int(inv.adapter.retries),
-                        backoff_s=float(inv.adapter.backoff))
+    try:
+        return LocalAdapter((base_dir / fleet_dir).resolve(), retries=int(inv.adapter.retries),
+                            backoff_s=float(inv.adapter.backoff))
+    except (FleetError, OSError, ValueError, KeyError, TypeError) as error:
+        detail = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise InventoryError([("adapter.fleet_dir", f"{fleet_dir!r} is not a usable local fleet: {detail}")],
+                             source) from None
 
 
 def make_metric_source(inv: Inventory, targets: Sequence[Target],

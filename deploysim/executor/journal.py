@@ -4,7 +4,8 @@ state, and the run's events. It is what `--resume` and `status` read.
 
 Written with WAL and synchronous=FULL and committed row by row, so a `kill -9` at any instant
 loses nothing that was written. Tables are append-only, except `meta` and `targets`, which are
-written once when the run starts.
+written once when the run starts (`meta`'s inventory is replaced by `--resume --inventory`, the
+earlier one kept in `replaced_inventories` and the change journaled as an event).
 """
 
 from __future__ import annotations
@@ -63,6 +64,17 @@ class JournalError(RuntimeError):
     """A state directory without a usable journal (missing, not SQLite, cut short): one line for people."""
 
 
+class JournalWriteError(JournalError):
+    """The journal cannot be written (disk full, read-only, I/O error): nothing after the last row
+    written is lost, but nothing more can be done safely; one line for people."""
+
+
+def _write_error(path: Path, error: BaseException) -> JournalWriteError:
+    reason = (error.strerror or str(error)) if isinstance(error, OSError) else str(error)
+    return JournalWriteError(f"cannot write the journal {path}: {reason}; the journal keeps every row written "
+                             "before; fix the cause (free space, permissions), then --resume")
+
+
 @dataclass(frozen=True)
 class Action:
     seq: int
@@ -99,14 +111,17 @@ class Journal:
         if readonly:
             self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
         else:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(spawned)")}
-            if "create_time" not in columns:  # a journal written before processes were identified
-                self._db.execute("ALTER TABLE spawned ADD COLUMN create_time REAL")
-                self._db.execute("ALTER TABLE spawned ADD COLUMN cmdline TEXT NOT NULL DEFAULT ''")
+            try:
+                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(_SCHEMA)
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(spawned)")}
+                if "create_time" not in columns:  # a journal written before processes were identified
+                    self._db.execute("ALTER TABLE spawned ADD COLUMN create_time REAL")
+                    self._db.execute("ALTER TABLE spawned ADD COLUMN cmdline TEXT NOT NULL DEFAULT ''")
+            except (sqlite3.Error, OSError) as error:
+                raise _write_error(self.path, error) from None
         self._db.execute("PRAGMA busy_timeout=5000")
 
     @classmethod
@@ -139,7 +154,25 @@ class Journal:
 
     def _write(self, sql: str, args: Iterable[Any] = ()) -> int:
         with self._lock:
-            return int(self._db.execute(sql, tuple(args)).lastrowid or 0)
+            try:
+                return int(self._db.execute(sql, tuple(args)).lastrowid or 0)
+            except (sqlite3.Error, OSError) as error:
+                raise _write_error(self.path, error) from None
+
+    def _transaction(self, statements: list[tuple[str, list[tuple]]]) -> None:
+        """Several writes that land together or not at all (`executemany` of each)."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                for sql, rows in statements:
+                    self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except (sqlite3.Error, OSError) as error:
+                try:
+                    self._db.execute("ROLLBACK")
+                except (sqlite3.Error, OSError):
+                    pass
+                raise _write_error(self.path, error) from None
 
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
         with self._lock:
@@ -148,21 +181,21 @@ class Journal:
     # ------------------------------------------------------------ run metadata and targets
 
     def set_meta(self, values: dict[str, Any]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                 [(k, json.dumps(v)) for k, v in values.items()])
-            self._db.execute("COMMIT")
+        self._transaction([("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                            [(k, json.dumps(v)) for k, v in values.items()])])
+
+    def replace_meta(self, values: dict[str, Any], event: str, detail: str) -> None:
+        """Change the run's metadata (a corrected inventory) and journal that it changed, together."""
+        self._transaction([
+            ("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()]),
+            ("INSERT INTO events (time_s, kind, detail) VALUES (?,?,?)", [(self._now(), event, detail)])])
 
     def meta(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self._rows("SELECT key, value FROM meta")}
 
     def set_targets(self, rows: list[tuple[str, int, str]]) -> None:
         """(name, host index, version it ran before the rollout), all at once."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO targets VALUES (?, ?, ?)", rows)
-            self._db.execute("COMMIT")
+        self._transaction([("INSERT OR REPLACE INTO targets VALUES (?, ?, ?)", rows)])
 
     def previous_versions(self) -> dict[str, str]:
         return dict(self._rows("SELECT name, previous_version FROM targets ORDER BY host"))

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
 
 from ..fleet import FleetLayout, build_fleet
 from ..policy.controller import RolloutController
 from ..policy.controller import new_controller as policy_controller
 from ..policy.plan import PipelinePlan, build_plan
-from ..scenario.loader import ScenarioError, scenario_from_dict
+from ..scenario.loader import ScenarioError, scenario_from_dict, yaml_with_positions
 from ..scenario.schema import Scenario
+from .adapter_spec import DEFAULT_VERSION_PATTERN
 from .clock import RealClock
 from .interfaces import Clock, Target
-from .inventory import Inventory, build_targets, fleet_targets, inventory_from_dict
+from .inventory import Inventory, InventoryError, build_targets, fleet_targets, inventory_from_dict
 
 UNIX_EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 """The executor's time is Unix seconds, so blockers' windows are judged on the real clock."""
@@ -45,21 +45,22 @@ class Rollout(RolloutPlan):
 
     inventory: Inventory
     inventory_dir: Path  # where the inventory's relative paths start
+    inventory_source: str = "inventory"  # the inventory file's name, for messages
 
 
-def check_version(version: str) -> None:
-    """A version is a name a deploy tool takes as one argument: no leading dash, no control characters."""
-    if not version or version.startswith("-") or any(ord(c) < 32 for c in version) or len(version) > 200:
-        raise ScenarioError([("--version", "expected a version name such as v2 or 1.4.0-rc1 "
-                              "(not empty, no leading '-', no control characters)")], "command line")
+def check_version(version: str, pattern: str = DEFAULT_VERSION_PATTERN) -> None:
+    """A version is a name a deploy tool takes as one argument and a file name can hold: it must
+    match the inventory's `adapter.version_pattern` (default: a letter or digit, then up to 63
+    letters, digits, '.', '_', '+' or '-'), so no leading '-', no '/', never '.' or '..'."""
+    if not re.fullmatch(pattern, version):
+        shown = version if len(version) <= 40 else version[:40] + "..."
+        raise ScenarioError([("--version", f"{shown!r} is not a version name such as v2 or 1.4.0-rc1 "
+                              f"(expected a match of {pattern})")], "command line")
 
 
 def _load_scenario(scenario_text: str, scenario_source: str) -> tuple[Scenario, FleetLayout]:
-    try:
-        data = yaml.safe_load(scenario_text)
-    except yaml.YAMLError as error:
-        raise ScenarioError([("", f"not valid YAML: {error}")], scenario_source) from None
-    scenario = scenario_from_dict(data if data is not None else {}, scenario_source)
+    data, positions = yaml_with_positions(scenario_text, scenario_source)
+    scenario = scenario_from_dict(data if data is not None else {}, scenario_source, positions)
     return scenario, build_fleet(scenario)
 
 
@@ -69,7 +70,6 @@ def _plan_of(scenario: Scenario, layout: FleetLayout, version: str, pipeline: st
         pipeline = names[0]
     elif pipeline not in scenario.policy.pipelines:
         raise ScenarioError([("--pipeline", f"unknown pipeline {pipeline!r}; expected one of {names}")], "command line")
-    check_version(version)
     return pipeline, build_plan(pipeline, scenario.policy.pipelines[pipeline], layout)
 
 
@@ -77,6 +77,7 @@ def load_plan(scenario_text: str, scenario_source: str, version: str, pipeline: 
     """The plan alone (`execute --plan` without an inventory): hosts named by the scenario's fleet."""
     scenario, layout = _load_scenario(scenario_text, scenario_source)
     pipeline, plan = _plan_of(scenario, layout, version, pipeline)
+    check_version(version)
     return RolloutPlan(scenario, layout, pipeline, plan, tuple(fleet_targets(layout)), version)
 
 
@@ -84,28 +85,26 @@ def load_rollout(scenario_text: str, scenario_source: str, inventory_text: str, 
                  inventory_dir: Path, version: str, pipeline: str | None) -> Rollout:
     """Validate every input before anything is touched; raises ScenarioError (or InventoryError)."""
     scenario, layout = _load_scenario(scenario_text, scenario_source)
-    try:
-        inv_data = yaml.safe_load(inventory_text)
-    except yaml.YAMLError as error:
-        raise ScenarioError([("", f"not valid YAML: {error}")], inventory_source) from None
-    inventory = inventory_from_dict(inv_data if inv_data is not None else {}, layout, inventory_source)
+    inv_data, positions = yaml_with_positions(inventory_text, inventory_source, InventoryError)
+    inventory = inventory_from_dict(inv_data if inv_data is not None else {}, layout, inventory_source, positions)
     pipeline, plan = _plan_of(scenario, layout, version, pipeline)
+    check_version(version, inventory.adapter.version_pattern)
     return Rollout(scenario, layout, pipeline, plan, tuple(build_targets(inventory, layout)), version,
-                   inventory, inventory_dir)
+                   inventory, inventory_dir, inventory_source)
 
 
 def load_plan_file(scenario_path: Path, version: str, pipeline: str | None) -> RolloutPlan:
-    return load_plan(_read_text(scenario_path, "scenario"), str(scenario_path), version, pipeline)
+    return load_plan(read_text(scenario_path, "scenario"), str(scenario_path), version, pipeline)
 
 
 def load_rollout_files(scenario_path: Path, inventory_path: Path, version: str, pipeline: str | None) -> Rollout:
-    scenario_text = _read_text(scenario_path, "scenario")
-    inventory_text = _read_text(inventory_path, "inventory")
+    scenario_text = read_text(scenario_path, "scenario")
+    inventory_text = read_text(inventory_path, "inventory")
     return load_rollout(scenario_text, str(scenario_path), inventory_text, str(inventory_path),
                         Path(inventory_path).resolve().parent, version, pipeline)
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as error:

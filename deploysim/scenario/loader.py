@@ -237,6 +237,13 @@ def read_yaml_with_positions(source: str,
         raise error([("", f"cannot read file: {exc.strerror}")], source) from None
     except UnicodeDecodeError as exc:
         raise error([("", f"not UTF-8 text (byte {exc.start}): save the file as UTF-8")], source) from None
+    return yaml_with_positions(text, source, error)
+
+
+def yaml_with_positions(text: str, source: str,
+                        error: type[ScenarioError] = ScenarioError) -> tuple[Any, dict[str, Position]]:
+    """The data of YAML `text` (from `source`) and the (line, column) of each field path; a key
+    given twice in a mapping, or broken YAML, raises `error`."""
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()

@@ -7,6 +7,7 @@ strings such as "5m", "1h30m", "2d". See scenarios/*.yaml for complete examples.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -88,10 +89,24 @@ DurationDist = Annotated[DurationDistribution, BeforeValidator(_fixed_or_distrib
 # ---------------------------------------------------------------- fleet and traffic
 
 
+REGION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+"""A region's name becomes part of every host's name ({region}-az{a}-c{c}-h{k}), which becomes a file
+name (the local fleet's) and a command's argument: a letter or digit first (never '-', so never an
+option), then letters, digits, '.', '_' or '-' (never '/', so never a path)."""
+
+
 class Region(Frozen):
     """A region: its time zone, its share of the traffic, and its AZ/cell/host layout."""
 
     name: str
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not REGION_NAME.fullmatch(value):
+            raise ValueError(f"expected a region name such as us-east-1 (a letter or digit, then up to 62 letters, "
+                             f"digits, '.', '_' or '-'), got {value!r}")
+        return value
     timezone: str = "UTC"
     traffic_weight: PositiveFloat = 1.0
     azs: Annotated[int, Field(ge=1)] = 3
