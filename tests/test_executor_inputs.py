@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 from click.testing import CliRunner
-from executor_support import fast_scenario_dict, versions, write_inputs
+from executor_support import fast_scenario_dict, manual_rollback, versions, write_inputs
 
 import deploysim.executor.journal as journal_module
 from deploysim.cli import main
@@ -243,7 +243,9 @@ def test_a_full_disk_is_one_line_and_nothing_is_lost(tmp_path, monkeypatch):
 
 
 def test_resume_takes_a_corrected_inventory_of_the_same_targets(tmp_path):
-    scenario, inventory, names = write_inputs(tmp_path, fast_scenario_dict(bakes_s=(0, 0, 0)), tmp_path / "fleet")
+    """With automatic rollback off, a deploy broken by its inventory halts; a corrected inventory then finishes it."""
+    scenario, inventory, names = write_inputs(tmp_path, manual_rollback(fast_scenario_dict(bakes_s=(0, 0, 0))),
+                                              tmp_path / "fleet")
     good = yaml.safe_load(inventory.read_text())
     broken = json.loads(json.dumps(good))
     broken["adapter"]["deploy"][1] = str(tmp_path / "no-such-helper.py")  # the cause is in the inventory
@@ -282,8 +284,12 @@ def test_every_way_a_run_ends_has_its_own_exit_code(tmp_path, monkeypatch):
     assert execute(scenario, inventory, "v2", tmp_path / "a").exit_code == EXIT_COMPLETE
     assert execute(scenario, inventory, "v3-bad", tmp_path / "b").exit_code == EXIT_ROLLED_BACK
     assert execute(scenario, inventory, "--rm", tmp_path / "c").exit_code == EXIT_BAD_INPUT
+    # A failed deploy with automatic rollback off halts for people.
+    (tmp_path / "manual").mkdir()
+    manual, manual_inventory, _ = write_inputs(tmp_path / "manual", manual_rollback(fast_scenario_dict()),
+                                               tmp_path / "fleet")
     (tmp_path / "fleet" / f"fail-{names[0]}").write_text("")
-    assert execute(scenario, inventory, "v4", tmp_path / "d").exit_code == EXIT_HALTED
+    assert execute(manual, manual_inventory, "v4", tmp_path / "d").exit_code == EXIT_HALTED
     (tmp_path / "fleet" / f"fail-{names[0]}").unlink()
     # A bug during a run: exit 4, one line, the traceback in the state directory.
     from deploysim.executor.driver import Executor
