@@ -1,4 +1,5 @@
-"""`deploysim execute` and `deploysim status`: parse arguments, call the executor, print what it says.
+"""`deploysim execute`, `deploysim status` and `deploysim history`: parse arguments, call the executor,
+print what it says.
 
 Exit codes (deploysim.executor.outcome): 0 complete (every target asked), 1 rolled back (every target
 in scope asked) or failed in pre-production, 2 bad input, an unreadable journal or a locked state
@@ -414,3 +415,26 @@ def status(state_dir: Path, as_json: bool, verify: bool) -> None:
     finally:
         journal.close()
     click.echo(json.dumps(info, indent=2) if as_json else format_status(info))
+
+
+# ------------------------------------------------------------------ history
+
+
+@click.command()
+@click.argument("state_dir", type=click.Path(file_okay=False, path_type=Path))
+@options.as_json(help="Print the history as a JSON list of records.")
+@_no_traceback
+def history(state_dir: Path, as_json: bool) -> None:
+    """Every decision, action and event journaled in STATE_DIR, in time order (safe while it runs)."""
+    import sqlite3
+
+    from ..executor.history import format_history, history_records
+
+    journal = _journal(state_dir, readonly=True)
+    try:
+        records = history_records(journal)
+    except (sqlite3.DatabaseError, ValueError) as error:
+        _fail(f"{state_dir}: the journal cannot be read: {error}".replace("\n", "; "))
+    finally:
+        journal.close()
+    click.echo(json.dumps(records, indent=2) if as_json else format_history(records))

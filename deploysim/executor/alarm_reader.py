@@ -216,8 +216,23 @@ class AlarmReader:
             if self.clock.now() >= limit:
                 metrics = ", ".join(sorted({a.metric for a in waiting.values()}))
                 raise Halt(f"pre-flight: the metric source has no datapoint of {metrics} for any target "
-                           f"(alarm(s) {', '.join(waiting)}) in the last periods; check its query; nothing was changed")
+                           f"(alarm(s) {', '.join(waiting)}) in the last periods; check its query"
+                           f"{self._queries_of(waiting.values())}; nothing was changed")
             wait_until(self.clock, self.stop, min(limit, self.next_period_end_s(self.clock.now())))
+
+    def _queries_of(self, alarms) -> str:
+        """' (METRIC: QUERY, ...)': the queries a source with templates (Prometheus) runs for these
+        alarms, so a misspelt name can be seen in the message; '' for a source without templates."""
+        template_for = getattr(self.source, "template_for", None)
+        if not callable(template_for):
+            return ""
+        shown: dict[str, str] = {}  # query -> the metric it is for (each query once)
+        for alarm in alarms:
+            template = template_for(alarm)
+            if isinstance(template, str):
+                shown.setdefault(" ".join(template.split()), alarm.metric)
+        return (" (" + "; ".join(f"{metric}: {query}" for query, metric in sorted(shown.items(), key=lambda kv: kv[1]))
+                + ")") if shown else ""
 
     # ------------------------------------------------------------ bakes
 
