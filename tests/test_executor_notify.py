@@ -23,7 +23,7 @@ from deploysim.executor.journal import Journal
 
 
 class _Hook(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 (http.server's name)
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.received.append((self.headers["Content-Type"], json.loads(body)))
         self.send_response(204)
@@ -89,7 +89,7 @@ def test_a_rolled_back_run_posts_start_alarm_and_rollback_and_runs_its_command_h
     posts = [payload for _, payload in hook_server.received]
     assert [p["event"] for p in posts] == ["start", "alarm", "rollback"]
     assert all(content_type == "application/json" for content_type, _ in hook_server.received)
-    for payload, event in zip(posts, ["start", "alarm", "rollback"]):
+    for payload, event in zip(posts, ["start", "alarm", "rollback"], strict=True):
         _check_fields(payload, event, "v2-bad", state)
     assert "fault_rate" in posts[1]["summary"]
     assert posts[2]["summary"] == outcome.message
@@ -119,7 +119,7 @@ def test_a_completed_run_posts_start_and_complete_and_dead_or_hanging_hooks_chan
     assert (outcome.status, outcome.exit_code) == ("complete", 0), outcome.message
     posts = [payload for _, payload in hook_server.received]
     assert [p["event"] for p in posts] == ["start", "complete"]
-    for payload, event in zip(posts, ["start", "complete"]):
+    for payload, event in zip(posts, ["start", "complete"], strict=True):
         _check_fields(payload, event, "v2", state)
     assert posts[1]["summary"] == outcome.message
     failed = _events(journal, "notify_failed")
