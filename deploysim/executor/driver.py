@@ -15,6 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ..policy.controller import RolloutController
 from ..policy.decisions import (
@@ -38,6 +39,7 @@ from .clock import RealClock, wait_until
 from .interfaces import Adapter, Clock, MetricSource
 from .journal import Journal
 from .labels import stage_label, step_label
+from .notify import Notifier
 from .outcome import (
     EXIT_COMPLETE,
     EXIT_HALTED,
@@ -294,6 +296,12 @@ class Executor:
                                   datapoint_delay_s=datapoint_delay_s)
         self.driver = ExecutorDriver(rollout, self.ctrl, self.actions, self.alarms, journal, self.clock, self.stop,
                                      log)
+        # Notifications follow the journal's events: the one place the run reports what happened.
+        self.notifier = Notifier(rollout.inventory.notify, journal,
+                                 {"version": rollout.version, "pipeline": rollout.pipeline,
+                                  "state_dir": str(Path(journal.path).parent)}, now=self.clock.now, log=log)
+        if self.notifier.specs:
+            journal.add_listener(self.notifier.on_event)
 
     @property
     def decision_log(self) -> list[tuple]:
@@ -315,6 +323,12 @@ class Executor:
         return self._guarded(lambda: self._resume(force_rollback, operator))
 
     def _guarded(self, body: Callable[[], RunOutcome]) -> RunOutcome:
+        try:
+            return self._body(body)
+        finally:  # the run's last notifications go out before it returns (bounded by their time-outs)
+            self.notifier.drain()
+
+    def _body(self, body: Callable[[], RunOutcome]) -> RunOutcome:
         try:
             return body()
         except Stopped:

@@ -10,7 +10,6 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -30,6 +29,7 @@ from .adapter_spec import (  # noqa: F401
     placeholders,
 )
 from .interfaces import Adapter, MetricSource, Target
+from .notify import NotifySpec, check_http_url
 
 
 class InventoryError(ScenarioError):
@@ -52,16 +52,7 @@ class MetricsSpec(Frozen):
     @field_validator("url")
     @classmethod
     def _a_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018  (raises ValueError on a bad port)
-        except ValueError:
-            parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:9090, got {value!r}")
-        return value
+        return value if value is None else check_http_url(value, "http://127.0.0.1:9090")
 
     @field_validator("timeout")
     @classmethod
@@ -88,6 +79,8 @@ class Inventory(Frozen):
     adapter: AdapterSpec
     metrics: MetricsSpec
     targets: dict[str, TargetSpec]
+    notify: list[NotifySpec] = Field(default_factory=list, description="notifications (webhooks, commands) "
+                                     "of the run's events")
 
 
 def inventory_from_dict(data: Any, layout: FleetLayout, source: str = "inventory",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,7 @@ class Journal:
         self.path = Path(path)
         self._now = (clock or RealClock()).now  # the time every row is stamped with
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[str, str], None]] = []
         if readonly:
             self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
         else:
@@ -268,7 +269,15 @@ class Journal:
         return DecisionRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]))
 
     def event(self, kind: str, detail: str = "") -> int:
-        return self._write("INSERT INTO events (time_s, kind, detail) VALUES (?,?,?)", (self._now(), kind, detail))
+        """Journal an event, then tell every listener (the notifier) of it."""
+        seq = self._write("INSERT INTO events (time_s, kind, detail) VALUES (?,?,?)", (self._now(), kind, detail))
+        for listener in list(self._listeners):
+            listener(kind, detail)
+        return seq
+
+    def add_listener(self, listener: Callable[[str, str], None]) -> None:
+        """Call `listener(kind, detail)` after each event is journaled (it must not raise nor block)."""
+        self._listeners.append(listener)
 
     def events(self) -> list[tuple[int, float, str, str]]:
         return self._rows("SELECT seq, time_s, kind, detail FROM events ORDER BY seq")
