@@ -140,6 +140,11 @@ def test_downtime_breach_and_credit_are_the_experiments(made):
             f"probability of **{fmt_prob(k / n)}**, 95% interval {fmt_ci(ci.low, ci.high, fmt_prob)}") in md
     credit = reps["service_credit_pct"].to_numpy(float)
     assert _row(md, "service credit, % of the bill")[1] == fmt_credit(credit.mean())
+    glance = next(line for line in md.splitlines() if line.startswith("- Expected service credit"))
+    if np.ptp(credit) == 0:  # no spread: the headline says why there is no interval, in words
+        assert glance.endswith("of the bill (no interval: every replication owed the same).")
+    else:
+        assert "of the bill [" in glance
     assert "| 99.9% | 10% |" in md and "| 99% | 25% |" in md and "| 95% | 100% |" in md
     # s3-standard's first tier (99.9%) is below the 99.99% target: the report says so and names the fitting table.
     assert "Tables whose first tier is 99.99%: dynamodb-standard (--credit-table)." in md

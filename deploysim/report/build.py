@@ -287,6 +287,8 @@ def build_report(scenario: Scenario, exp: Experiment, example: SimulationResult 
     if command:
         blocks.append(Paragraph(f"Made with `{command}`."))
 
+    credit_ci = fmt_ci(est["service_credit_pct"]["mean_ci_low"], est["service_credit_pct"]["mean_ci_high"],
+                       fmt_credit)
     glance = [
         f"Expected downtime: **{fmt_seconds(down['mean'])}** per month "
         f"{fmt_ci(down['mean_ci_low'], down['mean_ci_high'], fmt_seconds)}, "
@@ -295,7 +297,7 @@ def build_report(scenario: Scenario, exp: Experiment, example: SimulationResult 
         f"{fmt_ci(breach_low, breach_high, fmt_prob)} "
         f"({breaches} of {n} replications had a region-month below {target:g}%).",
         f"Expected service credit ({table}): **{fmt_credit(est['service_credit_pct']['mean'])}** of the bill "
-        f"{fmt_ci(est['service_credit_pct']['mean_ci_low'], est['service_credit_pct']['mean_ci_high'], fmt_credit)}.",
+        f"{credit_ci if credit_ci.startswith('[') else f'({credit_ci}: every replication owed the same)'}.",
     ]
     causes = sorted(((est[k]["mean"], label) for k, label in BUDGET_CAUSES), reverse=True)
     if causes and _finite(causes[0][0]) and down["mean"] > 0:
