@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from ..scenario.schema import Duration, Frozen
 
@@ -31,6 +31,16 @@ MIN_TIMEOUT_S = 0.1
 Argv = Annotated[list[str], Field(min_length=1)]
 
 
+
+def check_timeout(value: float) -> float:
+    if value < MIN_TIMEOUT_S:
+        raise ValueError(f"expected at least {MIN_TIMEOUT_S:g}s (no command starts faster), got {value:g}s")
+    return value
+
+
+Timeout = Annotated[Duration, AfterValidator(check_timeout)]
+"""A time-out in seconds (a duration like "5s"), at least MIN_TIMEOUT_S."""
+
 class AdapterSpec(Frozen):
     """How targets are deployed: `local` (processes of `deploysim local up`) or `command` (argv lists)."""
 
@@ -44,7 +54,7 @@ class AdapterSpec(Frozen):
     health: Argv | None = Field(None, description="command: exits 0 when {target} is healthy")
     preprod: Argv | None = Field(None, description="command: runs pre-production tests of {version} "
                                     "for {stage}; exit 0 = passed")
-    timeout: Duration = Field(60.0, description="seconds per attempt of an adapter call")
+    timeout: Timeout = Field(60.0, description="seconds per attempt of an adapter call")
     retries: Annotated[int, Field(ge=0, le=20)] = Field(2, description="extra attempts after the first")
     backoff: Duration = Field(2.0, description="wait before the first retry; doubles each retry")
     parallel: Annotated[int, Field(ge=1)] = Field(1, description="hosts of a batch deployed at the same time")
@@ -61,11 +71,6 @@ class AdapterSpec(Frozen):
                 raise ValueError(f"kind 'command' needs {' and '.join(missing)}")
         return self
 
-    @field_validator("timeout")
-    @classmethod
-    def _long_enough(cls, value: float) -> float:
-        return check_timeout(value)
-
     @field_validator("version_pattern")
     @classmethod
     def _a_pattern(cls, value: str) -> str:
@@ -80,10 +85,6 @@ class AdapterSpec(Frozen):
         return text is not None and re.fullmatch(self.version_pattern, text) is not None
 
 
-def check_timeout(value: float) -> float:
-    if value < MIN_TIMEOUT_S:
-        raise ValueError(f"expected at least {MIN_TIMEOUT_S:g}s (no command starts faster), got {value:g}s")
-    return value
 
 
 def placeholders(argv: Sequence[str]) -> set[str]:

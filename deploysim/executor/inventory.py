@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..fleet import FleetLayout, host_names
 from ..scenario.loader import Position, ScenarioError, _locate, _pydantic_problems, read_yaml_file
-from ..scenario.schema import Duration, Frozen
+from ..scenario.schema import Frozen
 
 # The adapter block and argv templates live in adapter_spec (the command adapter needs them too);
 # they stay importable from here.
@@ -24,7 +24,7 @@ from .adapter_spec import (  # noqa: F401
     PLACEHOLDERS,
     AdapterSpec,
     Argv,
-    check_timeout,
+    Timeout,
     fill,
     placeholders,
 )
@@ -47,17 +47,12 @@ class MetricsSpec(Frozen):
     queries: dict[str, str] = Field(default_factory=dict, description="metric name -> PromQL template")
     command: Argv | None = Field(None, description="command: prints a JSON list, one value (or null) per "
                                     "period; placeholders " + ", ".join("{" + p + "}" for p in METRIC_PLACEHOLDERS))
-    timeout: Duration = Field(30.0, description="command: seconds per call")
+    timeout: Timeout = Field(30.0, description="command: seconds per call")
 
     @field_validator("url")
     @classmethod
     def _a_url(cls, value: str | None) -> str | None:
         return value if value is None else check_http_url(value, "http://127.0.0.1:9090")
-
-    @field_validator("timeout")
-    @classmethod
-    def _long_enough(cls, value: float) -> float:
-        return check_timeout(value)
 
     @model_validator(mode="after")
     def _needs_kind_fields(self):

@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from ..scenario.schema import Duration, Frozen
-from .adapter_spec import check_timeout, placeholders
+from ..scenario.schema import Frozen
+from .adapter_spec import Timeout, placeholders
 
 NOTIFY_EVENTS = ("start", "resume", "alarm", "rollback", "halt", "complete", "fail", "stop")
 """Names a notification may be sent `on`."""
@@ -74,7 +74,7 @@ class NotifySpec(Frozen):
     http: str | None = Field(None, description="an http(s) URL that receives a JSON POST")
     command: list[str] | None = Field(None, min_length=1, description="a command, run without a shell; "
                                       "placeholders " + ", ".join("{" + p + "}" for p in NOTIFY_PLACEHOLDERS))
-    timeout: Duration = Field(5.0, description="seconds a POST or a command may take")
+    timeout: Timeout = Field(5.0, description="seconds a POST or a command may take")
 
     @model_validator(mode="before")
     @classmethod
@@ -106,11 +106,6 @@ class NotifySpec(Frozen):
                 raise ValueError(f"unknown placeholder {{{unknown[0]}}}; expected one of "
                                  + ", ".join("{" + p + "}" for p in NOTIFY_PLACEHOLDERS))
         return value
-
-    @field_validator("timeout")
-    @classmethod
-    def _long_enough(cls, value: float) -> float:
-        return check_timeout(value)
 
     @model_validator(mode="after")
     def _one_way(self):
