@@ -32,7 +32,7 @@ class ChangeRecord:
     detected_s: float = math.nan
     detected_by: str = ""  # the alarm ("name@scope"), "people", or "" when nobody noticed
     mitigated_s: float = math.nan  # the last host running it was returned to a good version
-    blocked_s: float = 0.0  # time its versions waited on blockers
+    blocked_s: float = 0.0  # time its versions waited on blockers and manual approvals
     baking_s: float = 0.0  # time its versions baked
     false_rollback: bool = False  # rolled back by an alarm although its version held no bad change
 

@@ -24,6 +24,7 @@ from .policy.decisions import (
     Fail,
     Observation,
     RollBack,
+    WaitApproval,
     WaitBlocker,
     decision_row,
 )
@@ -102,6 +103,17 @@ class VersionDriver:
         if alarm is not None:
             return Observation(alarm=alarm)
         return Observation(incident=self.sim._incident(self.plan, version.stage))
+
+    def wait_approval(self, decision: WaitApproval):
+        """People approve the stage after its `approval.wait` (unless that is past the timeout)."""
+        env, version = self.sim.env, self.version
+        start = float(env.now)
+        approval = self.plan.stages[decision.stage].approval
+        wait = approval.wait if approval is not None else 0.0
+        self._log("awaiting_approval", stage=self._stage_name(decision.stage))
+        yield env.timeout(max(0.0, min(start + wait, decision.until_s) - start))
+        version.blocked_s += float(env.now) - start
+        return Observation(approved=start + wait < decision.until_s)
 
     def deploy_batch(self, decision: DeployBatch):
         """Deploy one batch (or run pre-production's tests), watching the step's alarms meanwhile."""

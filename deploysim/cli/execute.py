@@ -195,13 +195,10 @@ def _stop_event() -> threading.Event:
 
 
 def operator_identity(reason: str = "") -> str:
-    """Who asked (the user name) and why, as the journal keeps it with an operator's decision."""
-    import getpass
+    """Who asked (user@host) and why, as the journal keeps it with an operator's decision."""
+    from ..executor.controls import operator_name
 
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):  # no user name for this uid (a container)
-        who = f"uid {os.getuid()}"
+    who = operator_name()
     return f"{who}: {reason}" if reason else who
 
 

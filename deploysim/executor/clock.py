@@ -16,6 +16,8 @@ from .outcome import Stopped
 class RealClock:
     """Unix time; a sleep wakes as soon as `stop` is set, so Ctrl-C is noticed at once."""
 
+    control_poll_s = 1.0  # waits look for operators' controls (`deploysim abort` ...) this often
+
     def now(self) -> float:
         return time.time()
 
@@ -33,6 +35,8 @@ class StepClock:
     returns at once without moving the clock, as the real clock's would.
     """
 
+    control_poll_s = 60.0  # simulated seconds: days of waits stay a few thousand looks
+
     def __init__(self, start_s: float = 0.0):
         self._t = float(start_s)
         self._lock = threading.Lock()
@@ -47,6 +51,11 @@ class StepClock:
         with self._lock:
             self._t += max(0.0, float(seconds))
         return False
+
+
+def control_poll_s(clock: Clock) -> float:
+    """How often a wait on `clock` looks for operators' controls (a clock may say; else a second)."""
+    return float(getattr(clock, "control_poll_s", 1.0))
 
 
 def wait_until(clock: Clock, stop: threading.Event, until_s: float) -> None:

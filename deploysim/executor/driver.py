@@ -28,6 +28,7 @@ from ..policy.decisions import (
     Observation,
     RollBack,
     StepKind,
+    WaitApproval,
     WaitBlocker,
     decision_row,
 )
@@ -35,7 +36,8 @@ from ..policy.drive import drive, run_to_end
 from ..policy.plan import Step
 from .actions import Actions
 from .alarm_reader import NO_DATA_PAUSE_PERIODS, AlarmReader
-from .clock import RealClock, wait_until
+from .clock import RealClock, control_poll_s
+from .controls import ENDED, OperatorControls, Where
 from .interfaces import Adapter, Clock, MetricSource
 from .journal import Journal
 from .labels import stage_label, step_label
@@ -59,7 +61,8 @@ class ExecutorDriver:
     the run's `RunOutcome`."""
 
     def __init__(self, rollout: Rollout, ctrl: RolloutController, actions: Actions, alarms: AlarmReader,
-                 journal: Journal, clock: Clock, stop: threading.Event, log: Callable[[str], None]):
+                 journal: Journal, clock: Clock, stop: threading.Event, log: Callable[[str], None],
+                 controls: OperatorControls | None = None):
         self.r = rollout
         self.ctrl = ctrl  # read only for the state journaled with each decision
         self.actions = actions
@@ -72,6 +75,9 @@ class ExecutorDriver:
         self._bake_looked: tuple | None = None  # the bake whose data was last looked at
         self._step_started: dict[tuple[int, int], float] = {}  # (stage, step) -> its first batch began
         self._must_roll_back = False  # the last observation calls for a rollback: a stop waits for it
+        self.controls = controls if controls is not None else OperatorControls(journal, log)
+        self._where = Where()  # where the rollout stands, for the operators' controls taken meanwhile
+        self._poll_s = control_poll_s(clock)
 
     # ------------------------------------------------------------ the Driver protocol
 
@@ -83,9 +89,54 @@ class ExecutorDriver:
         return self.clock.now()
 
     def _observed(self, observation: Observation) -> Observation:
-        self._must_roll_back = observation.alarm is not None or (
+        self._must_roll_back = observation.alarm is not None or observation.abort is not None or (
             observation.deploy_failed is not None and self.r.plan.policy.rollback.automatic)
         return observation
+
+    # ------------------------------------------------------------ operators' controls
+
+    def _poll(self) -> Observation | None:
+        """Take the operators' new controls; an abort in force is what the rollout observes next."""
+        self.controls.poll(self._where)
+        if self.controls.abort is not None:
+            return self._observed(Observation(abort=self.controls.abort))
+        return None
+
+    def _promoted(self) -> bool:
+        w = self._where
+        return w.stage is not None and w.step is not None and (w.stage, w.step) in self.controls.promoted
+
+    def _hold_while_paused(self, watch_step: Step | None, watch_from_s: float) -> Observation | None:
+        """While an operator has the run paused, start nothing: wait for `deploysim resume`, watching
+        the step already deployed (if any). Returns what ends the hold early (an alarm, an abort)."""
+        aborted = self._poll()
+        if aborted is not None or not self.controls.paused:
+            return aborted
+        self.log(f"paused by {self.controls.paused_by}: no new deploy starts until deploysim resume "
+                 f"{Path(self.journal.path).parent}; alarms stay watched")
+        watch = self.alarms.watch(watch_step, watch_from_s) if watch_step is not None else None
+        while True:
+            self.actions.check_stop()
+            aborted = self._poll()
+            if aborted is not None or not self.controls.paused:
+                return aborted
+            now = self.clock.now()
+            alarm = watch(now, False) if watch is not None else None
+            if alarm is not None:
+                return self._observed(Observation(alarm=alarm))
+            self.clock.sleep(max(0.0, min(self.alarms.next_period_end_s(now), now + self._poll_s) - now), self.stop)
+
+    def _wait(self, until_s: float) -> Observation | None:
+        """Wait until `until_s` watching nothing but the operators' controls (an abort ends it)."""
+        while True:
+            self.actions.check_stop()
+            aborted = self._poll()
+            if aborted is not None:
+                return aborted
+            now = self.clock.now()
+            if now >= until_s:
+                return None
+            self.clock.sleep(min(until_s - now, self._poll_s), self.stop)
 
     def record(self, now_s: float, decision: Decision) -> None:
         """Journal the decision with the controller's state after it, before it is carried out."""
@@ -97,34 +148,72 @@ class ExecutorDriver:
 
     def enter_stage(self, decision: EnterStage) -> Observation:
         self.actions.check_stop()
+        self._where = Where(decision.stage)
+        held = self._hold_while_paused(None, self.clock.now())
+        if held is not None:
+            return held
         stage = self.r.plan.stages[decision.stage]
         self.log(f"{stage_label(self.r.plan, decision.stage)} ({stage.kind})")
         return Observation(incident=self.alarms.incident(decision.stage, self.clock.now()))
 
+    def wait_approval(self, decision: WaitApproval) -> Observation:
+        """Wait for an operator's `deploysim approve` of the stage, until the approval times out."""
+        self.actions.check_stop()
+        self._where = Where(decision.stage, awaiting_approval=True)
+        aborted = self._poll()
+        if aborted is not None:
+            return aborted
+        if decision.stage not in self.controls.approved:
+            label = stage_label(self.r.plan, decision.stage)
+            message = (f"{label} awaits approval: deploysim approve {Path(self.journal.path).parent} "
+                       f"--reason ...; without it by {_utc(decision.until_s)} the version is rolled back")
+            self.log(message)
+            self.journal.event("awaiting_approval", message)
+        while decision.stage not in self.controls.approved:
+            self.actions.check_stop()
+            aborted = self._poll()
+            if aborted is not None:
+                return aborted
+            now = self.clock.now()
+            if now >= decision.until_s:
+                self.journal.event("approval_timed_out", f"{stage_label(self.r.plan, decision.stage)} was not "
+                                   f"approved by {_utc(decision.until_s)}")
+                return Observation()
+            self.clock.sleep(min(decision.until_s - now, self._poll_s), self.stop)
+        return Observation(approved=True)
+
     def wait_blocker(self, decision: WaitBlocker) -> Observation:
         """Wait for the blocker to lift; the stage's deployed step (if any) stays watched meanwhile."""
         self.actions.check_stop()
+        self._where = Where(decision.stage)
         self.log(f"blocked ({decision.reason}) until {_utc(decision.until_s)}")
         if decision.watch_step is None:
-            wait_until(self.clock, self.stop, decision.until_s)
+            aborted = self._wait(decision.until_s)
+            if aborted is not None:
+                return aborted
         else:
             step = self.r.plan.stages[decision.stage].steps[decision.watch_step]
             alarm = self._wait_watching(step, decision.until_s, self.clock.now())
             if alarm is not None:
                 return self._observed(Observation(alarm=alarm))
+            if self.controls.abort is not None:
+                return self._observed(Observation(abort=self.controls.abort))
         return Observation(incident=self.alarms.incident(decision.stage, self.clock.now()))
 
     def deploy_batch(self, decision: DeployBatch) -> Observation:
         self.actions.check_stop()
-        started_s = self.clock.now()
         stage = self.r.plan.stages[decision.stage]
         step = stage.steps[decision.step]
+        held = self._hold_before(decision)
+        if held is not None:
+            return held
+        self._where = Where(decision.stage, decision.step)
+        started_s = self.clock.now()
         if step.kind == StepKind.PREPROD:
             self.log(f"{step_label(self.r.plan, decision.stage, decision.step)}: "
                      f"pre-production {decision.duration_s:g}s")
             self.actions.preprod(stage.name)
-            wait_until(self.clock, self.stop, started_s + decision.duration_s)
-            return Observation()
+            return self._wait(started_s + decision.duration_s) or Observation()
         self._step_started.setdefault((decision.stage, decision.step), started_s)
         self.actions.keeps_serving = step.hosts_keep_serving
         known = self.journal.current_versions()
@@ -133,17 +222,53 @@ class ExecutorDriver:
                  f"{', '.join(t.name for t in todo) or 'already deployed'}")
         step_from = self._step_started[(decision.stage, decision.step)]
         alarm, failures = self.actions.run("deploy", todo, lambda t: self.r.version,
-                                           watch=self.alarms.watch(step, step_from))
+                                           watch=self._watch_and_controls(step, step_from))
+        if alarm == _ABORTED:
+            return self._observed(Observation(abort=self.controls.abort))
         if failures and alarm is None:
             if not self.r.plan.policy.rollback.automatic:  # people decide: fix and --resume, or roll back
                 raise Halt("; ".join(failures))
             return self._observed(Observation(deploy_failed="; ".join(failures)))
         if alarm is None:
             alarm = self._wait_watching(step, started_s + decision.duration_s, step_from)
-        return self._observed(Observation(alarm=alarm))
+        return self._observed(Observation(alarm=alarm, abort=self.controls.abort))
+
+    def _hold_before(self, decision: DeployBatch) -> Observation | None:
+        """Before a batch: hold while paused, watching what the stage has deployed so far."""
+        key = (decision.stage, decision.step)
+        steps = self.r.plan.stages[decision.stage].steps
+        if decision.batch > 0 or key in self._step_started:
+            watched: Step | None = steps[decision.step]
+            since = self._step_started.get(key, self.clock.now())
+        elif decision.step > 0:
+            watched = steps[decision.step - 1]
+            since = self._step_started.get((decision.stage, decision.step - 1), self.clock.now())
+        else:
+            watched, since = None, self.clock.now()
+        self._where = Where(decision.stage, decision.step)
+        return self._hold_while_paused(watched, since)
+
+    def _watch_and_controls(self, step: Step, watch_from_s: float) -> Callable[[float, bool], str | None]:
+        """The step's alarm watch during a batch, which also takes operators' controls: an abort stops
+        new actions from starting like an alarm does (`_ABORTED` stands for it)."""
+        watch = self.alarms.watch(step, watch_from_s)
+        looked = [-math.inf]
+
+        def check(now_s: float, changed: bool) -> str | None:
+            if now_s - looked[0] >= self._poll_s or changed:
+                looked[0] = now_s
+                if self._poll() is not None:
+                    return _ABORTED
+            return watch(now_s, changed)
+
+        return check
 
     def bake(self, decision: BakeWait) -> Observation:
         self.actions.check_stop()
+        self._where = Where(decision.stage, decision.step)
+        aborted = self._poll()
+        if aborted is not None:
+            return aborted
         stage = self.r.plan.stages[decision.stage]
         step = stage.steps[decision.step]
         now = self.clock.now()
@@ -159,15 +284,29 @@ class ExecutorDriver:
         # Alarms are judged on the step's periods (its deploys and bake), none before: a resumed
         # process, which did not see the deploys, judges from the bake's restart.
         watch_from = self._step_started.get((decision.stage, decision.step), decision.since_s)
-        alarm = self._wait_watching(step, until, watch_from)
+        alarm = self._wait_watching(step, until, watch_from, promotable=True)
         if alarm is not None:
             return self._observed(Observation(alarm=alarm))
+        if self.controls.abort is not None:
+            return self._observed(Observation(abort=self.controls.abort))
+        if self._promoted():
+            return self._promoted_observation(decision, step)
         seen = self.alarms.bake_observation(step, decision.since_s, self.clock.now())
         if step.kind == StepKind.PREPROD:
             return dataclasses.replace(seen, preprod_failed=self.actions.preprod_failed())
         if decision.step + 1 < len(stage.steps):  # the next step checks its blockers when the bake ends
             seen = dataclasses.replace(seen, incident=self.alarms.incident(decision.stage, self.clock.now()))
         return self._with_evidence(decision, step, seen)
+
+    def _promoted_observation(self, decision: BakeWait, step: Step) -> Observation:
+        """An operator ended the bake: it passes as it is (pre-production's verdict still counts, and
+        the next step still checks its blockers)."""
+        self.log(f"{step_label(self.r.plan, decision.stage, decision.step)}: bake ended by an operator (promote)")
+        if step.kind == StepKind.PREPROD:
+            return Observation(promoted=True, preprod_failed=self.actions.preprod_failed())
+        incident = (decision.step + 1 < len(self.r.plan.stages[decision.stage].steps)
+                    and self.alarms.incident(decision.stage, self.clock.now()))
+        return Observation(promoted=True, incident=incident)
 
     def _with_evidence(self, decision: BakeWait, step: Step, seen: Observation) -> Observation:
         """No data is never healthy: once the bake's duration is over, it passes only when every
@@ -195,9 +334,14 @@ class ExecutorDriver:
                 self.log(message)
                 self.journal.event("paused_no_data", message)
             alarm = self._wait_watching(step, min(limit, self.alarms.next_period_end_s(now)),
-                                        self._step_started.get((decision.stage, decision.step), decision.since_s))
+                                        self._step_started.get((decision.stage, decision.step), decision.since_s),
+                                        promotable=True)
             if alarm is not None:
                 return self._observed(Observation(alarm=alarm))
+            if self.controls.abort is not None:
+                return self._observed(Observation(abort=self.controls.abort))
+            if self._promoted():
+                return self._promoted_observation(decision, step)
             seen = self.alarms.bake_observation(step, decision.since_s, self.clock.now())
 
     def roll_back(self, decision: RollBack) -> RunOutcome:
@@ -208,6 +352,7 @@ class ExecutorDriver:
         the journal (which may have lost its tail); the journal gives only each target's previous
         version. Every target in scope is asked again at the end: `rolled_back` is only said when all
         of them report their previous version."""
+        self.controls.poll(ENDED)  # a control asked for now comes too late: journaled as ignored
         previous = self.journal.previous_versions()
         self.journal.event("rollback_started", decision.reason)
         self.log(f"rolling back: {decision.reason}")
@@ -244,12 +389,14 @@ class ExecutorDriver:
         return RunOutcome("rolled_back", EXIT_ROLLED_BACK, message)
 
     def fail(self, decision: Fail) -> RunOutcome:
+        self.controls.poll(ENDED)
         message = f"stage {self.r.plan.stages[decision.stage].name}: {decision.reason}; nothing reached production"
         self.journal.event("failed", message)
         return RunOutcome("failed", EXIT_ROLLED_BACK, message)
 
     def complete(self, decision: Complete) -> RunOutcome:
         """The controller says the version runs everywhere: say so only once every target reports it."""
+        self.controls.poll(ENDED)
         reported = self.actions.versions_of(list(self.r.targets))
         wrong = [f"{name} reports {v!r}" for name, v in reported.items() if v != self.r.version]
         if wrong:
@@ -261,19 +408,24 @@ class ExecutorDriver:
 
     # ------------------------------------------------------------ waiting
 
-    def _wait_watching(self, step: Step, until_s: float, watch_from_s: float) -> str | None:
+    def _wait_watching(self, step: Step, until_s: float, watch_from_s: float, *,
+                       promotable: bool = False) -> str | None:
         """Wait until `until_s` unless a watched alarm fires first; returns the alarm (name@scope) or None.
-        Datapoints are judged as each metric period ends (plus the source's delay), as the simulator does."""
+        Datapoints are judged as each metric period ends (plus the source's delay), as the simulator does.
+        An operator's abort (and, for a bake, `promotable`, a promote of its step) ends the wait early
+        too: the caller looks at `self.controls`."""
         watch = self.alarms.watch(step, watch_from_s)
         while True:
             self.actions.check_stop()
+            if self._poll() is not None or (promotable and self._promoted()):
+                return None
             now = self.clock.now()
             alarm = watch(now, False)
             if alarm is not None:
                 return alarm
             if now >= until_s:
                 return None
-            wake = min(until_s, self.alarms.next_period_end_s(now))
+            wake = min(until_s, self.alarms.next_period_end_s(now), now + self._poll_s)
             self.clock.sleep(max(0.0, wake - now), self.stop)
 
 
@@ -294,8 +446,9 @@ class Executor:
         self.actions = Actions(rollout, adapter, journal, self.clock, self.stop)
         self.alarms = AlarmReader(rollout, source, self.clock, self.stop, lambda: self.actions.busy,
                                   datapoint_delay_s=datapoint_delay_s)
+        self.controls = OperatorControls(journal, log)
         self.driver = ExecutorDriver(rollout, self.ctrl, self.actions, self.alarms, journal, self.clock, self.stop,
-                                     log)
+                                     log, self.controls)
         # Notifications follow the journal's events: the one place the run reports what happened.
         self.notifier = Notifier(rollout.inventory.notify, journal,
                                  {"version": rollout.version, "pipeline": rollout.pipeline,
@@ -390,6 +543,10 @@ class Executor:
             return RunOutcome(outcome.status, outcome.exit_code,
                               f"already finished: {already[1]}; every target asked again agrees")
         return outcome
+
+
+_ABORTED = "\0aborted"
+"""What `_watch_and_controls` returns when an operator's abort was taken during a batch."""
 
 
 def _utc(t_s: float) -> str:

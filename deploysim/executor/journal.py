@@ -6,6 +6,10 @@ Written with WAL and synchronous=FULL and committed row by row, so a `kill -9` a
 loses nothing that was written. Tables are append-only, except `meta` and `targets`, which are
 written once when the run starts (`meta`'s inventory is replaced by `--resume --inventory`, the
 earlier one kept in `replaced_inventories` and the change journaled as an event).
+
+Operators' controls (`deploysim abort`, `pause`, `resume`, `promote`, `approve`) are rows other
+processes append to `controls`; the executor journals what it did with each in `controls_taken`,
+with an event, in one transaction.
 """
 
 from __future__ import annotations
@@ -51,6 +55,16 @@ CREATE TABLE IF NOT EXISTS decisions (
     controller TEXT NOT NULL);   -- RolloutController.snapshot() after deciding, as JSON
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time_s REAL NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS controls (  -- an operator's request, written by `deploysim abort` and the like
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, time_s REAL NOT NULL,
+    kind TEXT NOT NULL,          -- abort | pause | resume | promote | approve
+    operator TEXT NOT NULL,      -- who asked: user@host
+    reason TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS controls_taken (  -- what the executor did with each request, once
+    control INTEGER PRIMARY KEY, time_s REAL NOT NULL,
+    effect TEXT NOT NULL,        -- aborted | paused | unpaused | promoted | approved | ignored
+    stage INTEGER, step INTEGER, -- where the rollout stood (the step promoted, the stage approved)
+    detail TEXT NOT NULL DEFAULT '');
 """
 
 RUN_META = ("scenario_path", "scenario_text", "inventory_path", "inventory_text", "inventory_dir", "version",
@@ -90,6 +104,27 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Control:
+    """An operator's request and, once the executor took it, what it did (`effect` None: pending)."""
+
+    seq: int
+    time_s: float
+    kind: str
+    operator: str
+    reason: str
+    effect: str | None = None
+    taken_s: float | None = None
+    stage: int | None = None
+    step: int | None = None
+    detail: str = ""
+
+    @property
+    def who(self) -> str:
+        """Who asked and why, as journaled with the decision it leads to."""
+        return f"{self.operator}: {self.reason}" if self.reason else self.operator
+
+
+@dataclass(frozen=True)
 class DecisionRow:
     seq: int
     time_s: float
@@ -114,6 +149,7 @@ class Journal:
         else:
             try:
                 self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self._db.execute("PRAGMA busy_timeout=5000")  # operators' commands write to the same file
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(_SCHEMA)
@@ -288,6 +324,35 @@ class Journal:
         rows = self._rows(f"SELECT kind, detail FROM events WHERE kind IN ({placeholders}) ORDER BY seq DESC LIMIT 1",
                           TERMINAL_EVENTS)
         return rows[0] if rows else None
+
+    # ------------------------------------------------------------ operators' controls
+
+    def request_control(self, kind: str, operator: str, reason: str = "") -> int:
+        """An operator's request (from another process than the executor's); returns its seq."""
+        return self._write("INSERT INTO controls (time_s, kind, operator, reason) VALUES (?,?,?,?)",
+                           (self._now(), kind, operator, reason))
+
+    def controls(self, *, pending_only: bool = False) -> list[Control]:
+        """Every request in order, with what the executor did with it (pending ones have no effect)."""
+        has_taken = bool(self._rows("SELECT 1 FROM sqlite_master WHERE name = 'controls_taken'"))
+        if not has_taken:  # a journal written before controls existed (read-only: no schema added)
+            return []
+        rows = self._rows(
+            "SELECT c.seq, c.time_s, c.kind, c.operator, c.reason, t.effect, t.time_s, t.stage, t.step, "
+            "COALESCE(t.detail, '') FROM controls c LEFT JOIN controls_taken t ON t.control = c.seq "
+            + ("WHERE t.control IS NULL " if pending_only else "") + "ORDER BY c.seq")
+        return [Control(*row) for row in rows]
+
+    def take_control(self, control: Control, effect: str, stage: int | None, step: int | None, detail: str,
+                     event: str) -> None:
+        """Journal what the executor did with a request and the event that says so, together."""
+        now = self._now()
+        self._transaction([
+            ("INSERT INTO controls_taken (control, time_s, effect, stage, step, detail) VALUES (?,?,?,?,?,?)",
+             [(control.seq, now, effect, stage, step, detail)]),
+            ("INSERT INTO events (time_s, kind, detail) VALUES (?,?,?)", [(now, event, detail)])])
+        for listener in list(self._listeners):
+            listener(event, detail)
 
     def has(self, kind: str) -> bool:
         return bool(self._rows("SELECT 1 FROM events WHERE kind = ? LIMIT 1", (kind,)))

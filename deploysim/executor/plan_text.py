@@ -20,6 +20,7 @@ from ..policy.decisions import (
     Fail,
     Observation,
     RollBack,
+    WaitApproval,
     WaitBlocker,
 )
 from ..policy.drive import drive, run_to_end
@@ -57,6 +58,9 @@ class PlanningDriver:
     def wait_blocker(self, decision: WaitBlocker) -> Observation:
         self.t = decision.until_s
         return Observation()
+
+    def wait_approval(self, decision: WaitApproval) -> Observation:
+        return Observation(approved=True)  # the plan cannot know when a person approves: it counts no wait
 
     def deploy_batch(self, decision: DeployBatch) -> Observation:
         self.t += decision.duration_s
@@ -135,6 +139,10 @@ def format_plan(rollout: RolloutPlan, now_s: float) -> str:
     for s, stage in enumerate(plan.stages):
         where = f", regions {', '.join(rollout.layout.region_names[r] for r in stage.regions)}" if stage.regions else ""
         out += ["", f"{stage_label(plan, s)} ({stage.kind}{where})"]
+        if stage.approval is not None:
+            out.append(f"  waits for a person's approval first (deploysim approve); none within "
+                       f"{format_duration_s(stage.approval.timeout)} rolls the version back "
+                       "(the expected duration counts no wait)")
         for k, step in enumerate(stage.steps):
             if (s, k) in waits:
                 t, d = waits[(s, k)]

@@ -23,6 +23,7 @@ from ..policy.decisions import (
     RollbackCause,
     RollbackScope,
     StepKind,
+    WaitApproval,
     WaitBlocker,
 )
 from .actions import Actions
@@ -60,7 +61,8 @@ def _position(row: DecisionRow, name: str, value: int | None) -> int:
 def decision_from_row(row: DecisionRow, rollout: Rollout) -> Decision:
     """The decision a journal row records, to carry it out again after a crash."""
     d = row.detail
-    if row.kind not in ("EnterStage", "WaitBlocker", "DeployBatch", "BakeWait", "RollBack", "Fail", "Complete"):
+    if row.kind not in ("EnterStage", "WaitBlocker", "WaitApproval", "DeployBatch", "BakeWait", "RollBack", "Fail",
+                        "Complete"):
         raise ValueError(f"the journal holds a decision of unknown kind {row.kind!r}")
     if row.kind == "Complete":
         return Complete()
@@ -69,6 +71,8 @@ def decision_from_row(row: DecisionRow, rollout: Rollout) -> Decision:
         return EnterStage(stage)
     if row.kind == "WaitBlocker":
         return WaitBlocker(stage, d["until_s"], BlockReason(d["reason"]), d.get("watch_step"))
+    if row.kind == "WaitApproval":
+        return WaitApproval(stage, float(d["until_s"]))
     if row.kind == "Fail":
         return Fail(stage, FailReason(d["reason"]))
     step_index = _position(row, "step", row.step)

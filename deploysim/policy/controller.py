@@ -29,13 +29,14 @@ from .decisions import (
     RollbackScope,
     StageKind,
     StepKind,
+    WaitApproval,
     WaitBlocker,
 )
 from .plan import PipelinePlan, Step
 
 __all__ = [  # the decision types are re-exported: they are what a controller says
     "BakeWait", "Complete", "Decision", "DeployBatch", "EnterStage", "Fail", "Observation", "RollBack",
-    "RolloutController", "WaitBlocker", "new_controller",
+    "RolloutController", "WaitApproval", "WaitBlocker", "new_controller",
 ]
 
 DEFAULT_BAKE_LIMIT_S = 7 * 86400.0
@@ -59,17 +60,22 @@ class RolloutController:
         self.batch = 0  # next batch to deploy in the current step
         self.phase = Phase.START
         self.bake_since_s = 0.0
+        self.approved_stage = -1  # the last stage a person approved (-1: none)
+        self.approval_until_s = 0.0  # the approval awaited for the current stage times out here
 
     def snapshot(self) -> dict:
         """The controller's state as plain data, so a real executor can journal it and resume."""
         return {"stage": self.stage, "step": self.step, "batch": self.batch, "phase": self.phase.value,
-                "bake_since_s": self.bake_since_s}
+                "bake_since_s": self.bake_since_s, "approved_stage": self.approved_stage,
+                "approval_until_s": self.approval_until_s}
 
     def restore(self, state: Mapping) -> None:
         """Continue from a `snapshot()` (same plan): the next `decide` picks up where it left off."""
         self.stage, self.step, self.batch = int(state["stage"]), int(state["step"]), int(state["batch"])
         self.phase = Phase(str(state["phase"]))
         self.bake_since_s = float(state["bake_since_s"])
+        self.approved_stage = int(state.get("approved_stage", -1))  # journals written before approvals lack it
+        self.approval_until_s = float(state.get("approval_until_s", 0.0))
 
     @property
     def current_step(self) -> Step | None:
@@ -86,6 +92,8 @@ class RolloutController:
             return Complete()
         if self.phase is Phase.FAILED:
             return Fail(self.stage, FailReason.ALREADY_FAILED)
+        if obs.abort is not None:
+            return self.operator_rollback(obs.abort)
         if self.phase in (Phase.DEPLOYING, Phase.BAKING, Phase.GATED) and obs.alarm is not None:
             return self._roll_back(RollbackCause.ALARM, alarm=obs.alarm)
         if self.phase is Phase.DEPLOYING and obs.deploy_failed is not None:
@@ -96,8 +104,26 @@ class RolloutController:
             self.stage = 0
             return EnterStage(0)
 
+        if self.phase is Phase.AWAITING:
+            if obs.approved:
+                self.approved_stage = self.stage
+                self.phase = Phase.ENTERED
+            elif now_s >= self.approval_until_s:
+                approval = self.plan.stages[self.stage].approval
+                timeout = approval.timeout if approval is not None else 0.0
+                return self._roll_back(RollbackCause.NOT_APPROVED,
+                                       detail=f"stage {self.plan.stages[self.stage].name} was not approved "
+                                       f"within {timeout:g} s")
+            else:
+                return WaitApproval(self.stage, self.approval_until_s)
+
         if self.phase is Phase.ENTERED:
             self.step, self.batch = 0, 0
+            approval = self.plan.stages[self.stage].approval
+            if approval is not None and self.approved_stage != self.stage:
+                self.phase = Phase.AWAITING
+                self.approval_until_s = now_s + approval.timeout
+                return WaitApproval(self.stage, self.approval_until_s)
             return self._start_step(now_s, obs)
 
         if self.phase is Phase.GATED:
@@ -114,7 +140,7 @@ class RolloutController:
             enough_data = obs.datapoints_seen >= bake.min_datapoints and all(
                 obs.requests_seen.get(api, 0.0) >= n for api, n in bake.min_requests.items()
             )
-            if not (enough_time and (enough_data or now_s >= deadline)):
+            if not (obs.promoted or (enough_time and (enough_data or now_s >= deadline))):
                 return self._bake_wait(step)
             if step.kind is StepKind.PREPROD and self.stage == self.plan.last_preprod_stage and obs.preprod_failed:
                 self.phase = Phase.FAILED

@@ -28,6 +28,7 @@ class Phase(Word):
 
     START = "start"
     ENTERED = "entered"  # holds a stage, not yet deploying (blockers are checked here)
+    AWAITING = "awaiting"  # holds a stage whose approval a person has not given yet
     GATED = "gated"  # a step after the stage's first is next; its blockers are checked here
     DEPLOYING = "deploying"
     BAKING = "baking"
@@ -74,6 +75,7 @@ class RollbackCause(Word):
     ALARM = "alarm"  # a watched alarm went into ALARM during a deploy or bake
     OPERATOR = "operator"  # a person asked for it
     DEPLOY_FAILED = "deploy_failed"  # a batch's deploy failed on a target (the real executor's adapters)
+    NOT_APPROVED = "not_approved"  # a stage's manual approval was not given before its timeout
 
 
 class RollbackScope(Word):
@@ -93,6 +95,9 @@ class Observation:
     requests_seen: Mapping[str, float] = field(default_factory=dict)  # per API (and "All") since the bake began
     datapoints_seen: int = 0  # metric periods completed since the bake began
     deploy_failed: str | None = None  # a deploy of the batch failed (what failed), None if all succeeded
+    approved: bool = False  # the stage awaiting approval was approved
+    promoted: bool = False  # an operator ended the bake in progress early (`deploysim promote`)
+    abort: str | None = None  # an operator asked to roll back (who and why; `deploysim abort`)
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,15 @@ class WaitBlocker:
     until_s: float
     reason: BlockReason
     watch_step: int | None = None
+
+
+@dataclass(frozen=True)
+class WaitApproval:
+    """Start nothing in stage `stage` until a person approves it; no approval by `until_s` rolls
+    the version back. The simulator approves after the stage's `approval.wait`."""
+
+    stage: int
+    until_s: float
 
 
 @dataclass(frozen=True)
@@ -174,6 +188,8 @@ class RollBack:
             return f"alarm {self.alarm}"
         if self.cause is RollbackCause.DEPLOY_FAILED:
             return f"deploy failed: {self.detail}"
+        if self.cause is RollbackCause.NOT_APPROVED:
+            return f"not approved: {self.detail}"
         return f"operator asked{': ' + self.detail if self.detail else ''}"
 
 
@@ -190,7 +206,7 @@ class Complete:
     """The version runs on every host of every stage."""
 
 
-Decision = EnterStage | WaitBlocker | DeployBatch | BakeWait | RollBack | Fail | Complete
+Decision = EnterStage | WaitBlocker | WaitApproval | DeployBatch | BakeWait | RollBack | Fail | Complete
 FINAL_DECISIONS = (RollBack, Fail, Complete)
 """Decisions after which the controller has nothing more to say about the version."""
 

@@ -24,6 +24,7 @@ from .decisions import (
     Fail,
     Observation,
     RollBack,
+    WaitApproval,
     WaitBlocker,
 )
 
@@ -33,7 +34,7 @@ T = TypeVar("T")
 class Driver(Protocol):
     """A body that carries out decisions: the simulator, the real executor, or the planner.
 
-    Each `enter_stage`, `wait_blocker`, `deploy_batch` and `bake` returns the `Observation` made
+    Each `enter_stage`, `wait_blocker`, `wait_approval`, `deploy_batch` and `bake` returns the `Observation` made
     while carrying the decision out; `roll_back`, `fail` and `complete` end the rollout and return
     the body's outcome, which `drive` returns.
     """
@@ -49,6 +50,8 @@ class Driver(Protocol):
     def enter_stage(self, decision: EnterStage) -> Any: ...
 
     def wait_blocker(self, decision: WaitBlocker) -> Any: ...
+
+    def wait_approval(self, decision: WaitApproval) -> Any: ...
 
     def deploy_batch(self, decision: DeployBatch) -> Any: ...
 
@@ -66,6 +69,8 @@ def _carry_out(driver: Driver, decision: Decision) -> Any:
         return driver.enter_stage(decision)
     if isinstance(decision, WaitBlocker):
         return driver.wait_blocker(decision)
+    if isinstance(decision, WaitApproval):
+        return driver.wait_approval(decision)
     if isinstance(decision, DeployBatch):
         return driver.deploy_batch(decision)
     if isinstance(decision, BakeWait):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fleet import FleetLayout, one_box_hosts
-from ..scenario.schema import Bake, PipelinePolicy, Stage, Watch
+from ..scenario.schema import Approval, Bake, PipelinePolicy, Stage, Watch
 from .decisions import StageKind, StepKind, WatchScope
 
 
@@ -46,6 +46,7 @@ class StagePlan:
     regions: tuple[int, ...]
     hosts: np.ndarray
     steps: tuple[Step, ...]
+    approval: Approval | None = None  # a person approves before the stage's first step
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
     watch = stage.watch or pipeline_watch
     if stage.kind == "preproduction":
         step = Step("preprod", StepKind.PREPROD, np.empty(0, dtype=np.int64), (), stage.duration, stage.bake, ())
-        return StagePlan(stage.name, StageKind.PREPRODUCTION, (), np.empty(0, dtype=np.int64), (step,))
+        return StagePlan(stage.name, StageKind.PREPRODUCTION, (), np.empty(0, dtype=np.int64), (step,),
+                         stage.approval)
     regions = tuple(layout.region_index(r) for r in stage.regions)
     all_hosts = np.concatenate([layout.hosts_in_region(r) for r in regions])
     region_watch: list[WatchedAlarm] = []
@@ -147,7 +149,7 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
                 stage.batching.hosts_keep_serving,
             )
         )
-    return StagePlan(stage.name, StageKind.PRODUCTION, regions, np.sort(all_hosts), tuple(steps))
+    return StagePlan(stage.name, StageKind.PRODUCTION, regions, np.sort(all_hosts), tuple(steps), stage.approval)
 
 
 def build_plan(name: str, policy: PipelinePolicy, layout: FleetLayout) -> PipelinePlan:

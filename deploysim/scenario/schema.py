@@ -519,6 +519,33 @@ class Watch(Frozen):
     )
 
 
+class Approval(Frozen):
+    """A manual approval before a stage's first step (CodePipeline's manual approval action, Argo
+    Rollouts' indefinite pause): the stage starts only once a person approves. The real executor
+    waits for `deploysim approve`; the simulator assumes people approve after `wait`."""
+
+    wait: Duration = Field(1800.0, description="simulator: how long people take to approve, from the request")
+    timeout: Duration = Field(
+        7 * 86400.0, description="no approval by then: the version is rolled back (CodePipeline's approvals "
+        "expire after 7 days)"
+    )
+
+    @model_validator(mode="after")
+    def _positive_timeout(self):
+        if self.timeout <= 0:
+            raise ValueError("an approval's timeout must be longer than 0 s")
+        return self
+
+
+def _approval_shorthand(value: object) -> object:
+    if value is True:
+        return {}
+    return value
+
+
+ApprovalSpec = Annotated[Approval, BeforeValidator(_approval_shorthand)]
+
+
 class Stage(Frozen):
     """A pre-production or production step of a pipeline."""
 
@@ -531,6 +558,9 @@ class Stage(Frozen):
     waves: tuple[Wave, ...] = ()
     batching: Batching = Batching()
     watch: Watch | None = Field(None, description="alarms for this stage (default: the pipeline's watch)")
+    approval: ApprovalSpec | None = Field(
+        None, description="a person approves before the stage starts (`true` for the defaults)"
+    )
 
     @model_validator(mode="after")
     def _production_needs_targets(self):
