@@ -57,13 +57,15 @@ def _log(line: str) -> None:
     click.echo(f"{time.strftime('%H:%M:%S')} {line}", err=True)
 
 
-def _parts(rollout: Rollout):
-    """The adapter and the metric source the inventory names (bad kinds are reported, not raised)."""
+def _parts(rollout: Rollout, *, metrics: bool = True):
+    """The adapter and the metric source the inventory names (bad kinds are reported, not raised);
+    without `metrics`, the adapter alone (the source is None)."""
     from ..executor.inventory import make_adapter, make_metric_source
 
     try:
         adapter = make_adapter(rollout.inventory, rollout.inventory_dir, rollout.inventory_source)
-        source = make_metric_source(rollout.inventory, rollout.targets, rollout.scenario.traffic.apis)
+        source = make_metric_source(rollout.inventory, rollout.targets, rollout.scenario.traffic.apis) \
+            if metrics else None
     except ImportError as error:
         _fail(f"{rollout.inventory_source}: this installation cannot build the adapter or metric source it names "
               f"({error})")
@@ -91,7 +93,8 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
               "(optional with --plan). With --resume: a corrected inventory of the same targets.")
 @click.option("--version", "version", help="The version to roll out, as the adapter names it (e.g. v2).")
 @click.option("--pipeline", help="Which pipeline's policy to apply (default: the scenario's first).")
-@click.option("--plan", "plan_only", is_flag=True, help="Print the plan and its expected duration; change nothing.")
+@click.option("--plan", "plan_only", is_flag=True, help="Print the plan and its expected duration; change nothing. "
+              "With --inventory, also ask every target its current version (read-only) and show what would change.")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
               help=f"Where the journal and lock live (default: {DEFAULT_STATE_ROOT}/VERSION).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -104,8 +107,9 @@ def execute(scenario_path: Path | None, inventory_path: Path | None, version: st
             rollback: bool, reason: str) -> None:
     """Apply SCENARIO's policy to a real rollout of --version over the --inventory's targets.
 
-    With --plan, print what the rollout would do instead; without --inventory the plan names hosts
-    by the scenario's fleet."""
+    With --plan, print what the rollout would do instead, and with --inventory each target's current
+    version and whether it would change; without --inventory the plan names hosts by the scenario's
+    fleet."""
     from ..executor.driver import Executor
     from ..executor.journal import JOURNAL_FILE, Journal, JournalError
     from ..executor.plan_text import format_plan
@@ -139,8 +143,12 @@ def execute(scenario_path: Path | None, inventory_path: Path | None, version: st
         rollout = load_rollout_files(scenario_path, inventory_path, version, pipeline)
     except ValueError as error:
         _input_error(error)
-    if plan_only:
-        click.echo(format_plan(rollout, time.time()))
+    if plan_only:  # and each target's current version, asked read-only: what would change
+        from ..executor.plan_diff import current_versions, format_diff
+
+        adapter, _ = _parts(rollout, metrics=False)
+        answers = current_versions(rollout, adapter)
+        click.echo(format_plan(rollout, time.time()) + "\n\n" + format_diff(rollout, answers))
         return
     if state_dir is None:
         if version in (".", "..") or "/" in version or "\0" in version or len(version.encode()) > 200:
