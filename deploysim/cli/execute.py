@@ -25,6 +25,7 @@ from .common import fail as _fail  # exit code 2: the executor's EXIT_BAD_INPUT
 from .common import input_error as _input_error
 
 if TYPE_CHECKING:
+    from ..executor.exporter import MetricsEndpoint
     from ..executor.lock import StateDirLock
     from ..executor.rollout import Rollout
 
@@ -57,13 +58,15 @@ def _log(line: str) -> None:
     click.echo(f"{time.strftime('%H:%M:%S')} {line}", err=True)
 
 
-def _parts(rollout: Rollout):
-    """The adapter and the metric source the inventory names (bad kinds are reported, not raised)."""
+def _parts(rollout: Rollout, *, metrics: bool = True):
+    """The adapter and the metric source the inventory names (bad kinds are reported, not raised);
+    without `metrics`, the adapter alone (the source is None)."""
     from ..executor.inventory import make_adapter, make_metric_source
 
     try:
         adapter = make_adapter(rollout.inventory, rollout.inventory_dir, rollout.inventory_source)
-        source = make_metric_source(rollout.inventory, rollout.targets, rollout.scenario.traffic.apis)
+        source = make_metric_source(rollout.inventory, rollout.targets, rollout.scenario.traffic.apis) \
+            if metrics else None
     except ImportError as error:
         _fail(f"{rollout.inventory_source}: this installation cannot build the adapter or metric source it names "
               f"({error})")
@@ -91,30 +94,43 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
               "(optional with --plan). With --resume: a corrected inventory of the same targets.")
 @click.option("--version", "version", help="The version to roll out, as the adapter names it (e.g. v2).")
 @click.option("--pipeline", help="Which pipeline's policy to apply (default: the scenario's first).")
-@click.option("--plan", "plan_only", is_flag=True, help="Print the plan and its expected duration; change nothing.")
+@click.option("--plan", "plan_only", is_flag=True, help="Print the plan and its expected duration; change nothing. "
+              "With --inventory, also ask every target its current version (read-only) and show what would change.")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
               help=f"Where the journal and lock live (default: {DEFAULT_STATE_ROOT}/VERSION).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Continue the rollout journaled in this state directory (after a crash, Ctrl-C or halt).")
 @click.option("--rollback", is_flag=True, help="With --resume: roll every moved target back to its previous version.")
 @click.option("--reason", default="", help="With --rollback: why (journaled with the operator's user name).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="PORT",
+              help="Serve Prometheus metrics of the run (read from its journal) on http://ADDRESS:PORT/metrics "
+              "while it lasts.")
+@click.option("--metrics-address", metavar="ADDRESS",
+              help="With --metrics-port: the address to listen on (default 127.0.0.1).")
 @_no_traceback
 def execute(scenario_path: Path | None, inventory_path: Path | None, version: str | None,
             pipeline: str | None, plan_only: bool, state_dir: Path | None, resume_dir: Path | None,
-            rollback: bool, reason: str) -> None:
+            rollback: bool, reason: str, metrics_port: int | None, metrics_address: str | None) -> None:
     """Apply SCENARIO's policy to a real rollout of --version over the --inventory's targets.
 
-    With --plan, print what the rollout would do instead; without --inventory the plan names hosts
-    by the scenario's fleet."""
+    With --plan, print what the rollout would do instead, and with --inventory each target's current
+    version and whether it would change; without --inventory the plan names hosts by the scenario's
+    fleet."""
     from ..executor.driver import Executor
     from ..executor.journal import JOURNAL_FILE, Journal, JournalError
     from ..executor.plan_text import format_plan
     from ..executor.rollout import load_plan_file, load_rollout_files, rollout_meta
 
+    if metrics_address is not None and metrics_port is None:
+        _fail("--metrics-address goes with --metrics-port")
+    if plan_only and metrics_port is not None:
+        _fail("--metrics-port goes with a run, not with --plan")
+    metrics = (metrics_port, metrics_address or "127.0.0.1")
     if resume_dir is not None:
         if scenario_path or version or pipeline or plan_only or state_dir:
-            _fail("--resume takes only the state directory (and --rollback, --inventory): the rest is in its journal")
-        _resume(resume_dir, rollback, reason, inventory_path)
+            _fail("--resume takes only the state directory (and --rollback, --inventory, --metrics-port): "
+                  "the rest is in its journal")
+        _resume(resume_dir, rollback, reason, inventory_path, metrics)
         return
     if rollback or reason:
         _fail("--rollback and --reason go with --resume STATE_DIR")
@@ -139,13 +155,18 @@ def execute(scenario_path: Path | None, inventory_path: Path | None, version: st
         rollout = load_rollout_files(scenario_path, inventory_path, version, pipeline)
     except ValueError as error:
         _input_error(error)
-    if plan_only:
-        click.echo(format_plan(rollout, time.time()))
+    if plan_only:  # and each target's current version, asked read-only: what would change
+        from ..executor.plan_diff import current_versions, format_diff
+
+        adapter, _ = _parts(rollout, metrics=False)
+        answers = current_versions(rollout, adapter)
+        click.echo(format_plan(rollout, time.time()) + "\n\n" + format_diff(rollout, answers))
         return
     if state_dir is None:
         if version in (".", "..") or "/" in version or "\0" in version or len(version.encode()) > 200:
             _fail(f"--version {version[:40]!r} cannot name a state directory; give one with --state-dir")
         state_dir = Path(DEFAULT_STATE_ROOT) / version
+    endpoint = _metrics_endpoint(*metrics)  # a port in use stops here, before anything is touched
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -171,7 +192,22 @@ def execute(scenario_path: Path | None, inventory_path: Path | None, version: st
     _log(f"rolling out {version} (pipeline {rollout.pipeline}); journal in {state_dir}; "
          f"resume with: deploysim execute --resume {state_dir}")
     executor = Executor(rollout, adapter, source, journal, stop=_stop_event(), log=_log)
-    _finish(lambda: executor.start(), source, lock, journal, group)
+    _finish(lambda: executor.start(), source, lock, journal, group, endpoint)
+
+
+def _metrics_endpoint(port: int | None, address: str) -> MetricsEndpoint | None:
+    """`--metrics-port`: listen at once (a port in use is one line, exit 2); closed when the command
+    ends, whichever way (`_finish` closes it as soon as the run ends)."""
+    if port is None:
+        return None
+    from ..executor.exporter import MetricsEndpoint
+
+    try:
+        endpoint = MetricsEndpoint(port, address)
+    except OSError as error:  # in use, an address not of this machine, a name that does not resolve
+        _fail(f"--metrics-port {port}: cannot listen on {address}:{port}: {error.strerror or error}")
+    click.get_current_context().call_on_close(endpoint.close)
+    return endpoint
 
 
 def _lock(state_dir: Path) -> StateDirLock:
@@ -260,13 +296,15 @@ def _corrected(state_dir: Path, journal, journaled: Rollout, inventory_path: Pat
     return rollout, {"values": values, "detail": detail}
 
 
-def _resume(state_dir: Path, rollback: bool, reason: str, inventory_path: Path | None = None) -> None:
+def _resume(state_dir: Path, rollback: bool, reason: str, inventory_path: Path | None = None,
+            metrics: tuple[int | None, str] = (None, "127.0.0.1")) -> None:
     from ..executor.driver import Executor
     from ..executor.journal import JournalError
 
     if reason and not rollback:
         _fail("--reason goes with --rollback")
     _journal(state_dir, readonly=True).close()  # a clear error before the lock file is made
+    endpoint = _metrics_endpoint(*metrics)
     lock = _lock(state_dir)
     group = None
     try:  # a refusal below releases the locks (callers in this process may go on)
@@ -296,7 +334,7 @@ def _resume(state_dir: Path, rollback: bool, reason: str, inventory_path: Path |
     _log(f"resuming {rollout.version} (pipeline {rollout.pipeline}) from {state_dir}")
     executor = Executor(rollout, adapter, source, journal, stop=_stop_event(), log=_log)
     _finish(lambda: executor.resume(force_rollback=rollback, operator=operator_identity(reason)), source, lock,
-            journal, group)
+            journal, group, endpoint)
 
 
 def _rebuild_quiet(journal) -> Rollout:
@@ -330,13 +368,18 @@ def _group_lock(rollout: Rollout, state_dir: Path, lock: StateDirLock):
         _fail(f"cannot take the target group's lock: {error}")
 
 
-def _finish(run, source, lock: StateDirLock, journal, group) -> NoReturn:
-    """Run the executor, stop the metric source's own threads (probes), report, exit with the outcome's code.
-    A bug (an unexpected exception) is journaled with its traceback and exits 4, never as a success."""
+def _finish(run, source, lock: StateDirLock, journal, group, endpoint: MetricsEndpoint | None = None) -> NoReturn:
+    """Run the executor, stop the metric source's own threads (probes) and the metrics endpoint, report,
+    exit with the outcome's code. A bug (an unexpected exception) is journaled with its traceback and
+    exits 4, never as a success."""
     from ..executor.journal import JournalWriteError
     from ..executor.outcome import EXIT_HALTED, EXIT_INTERNAL, RunOutcome
 
     journal_error: str | None = None
+    if endpoint is not None:
+        endpoint.attach(Path(journal.path).parent)
+        endpoint.running.set()
+        _log(f"metrics on {endpoint.url}")
     try:
         outcome = run()
     except JournalWriteError as error:  # disk full, read-only: not a bug; the journal keeps what it had
@@ -352,6 +395,8 @@ def _finish(run, source, lock: StateDirLock, journal, group) -> NoReturn:
             pass
         outcome = RunOutcome("internal_error", EXIT_INTERNAL, message)
     finally:
+        if endpoint is not None:
+            endpoint.close()
         close = getattr(source, "close", None)
         if close is not None:
             close()

@@ -11,7 +11,10 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import TypeVar
 
+from ..durations import format_duration_s
+from .adapter_spec import AdapterSpec
 from .interfaces import Adapter, Clock, Target
 from .journal import Journal
 from .outcome import Halt, Stopped
@@ -19,6 +22,55 @@ from .rollout import Rollout
 
 POLL_S = 0.25
 """How often a running batch is looked at (for a watched alarm or Ctrl-C) while its calls run."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class VersionAnswer:
+    """What a target said when asked its version: `version` is None when it cannot tell."""
+
+    version: str | None
+    reported: str | None = None  # what the adapter returned (when it is not a version: what it said instead)
+    error: str = ""  # the adapter raised this
+
+    @property
+    def not_a_version(self) -> bool:
+        """Did the adapter report something that does not match the inventory's `version_pattern`?"""
+        return self.version is None and self.reported is not None
+
+    def why_unknown(self, spec: AdapterSpec) -> str:
+        """Why `version` is None, for people ("" when it is known)."""
+        if self.version is not None:
+            return ""
+        if self.error:
+            return f"adapter error: {self.error}"
+        if self.reported is not None:
+            return (f"reported {self.reported[:80]!r}: not a version, expected a match of adapter.version_pattern "
+                    f"{spec.version_pattern}")
+        return (f"no version reported: the adapter failed, timed out (time-out {format_duration_s(spec.timeout)}) "
+                "or the target is unreachable")
+
+
+def ask_version(adapter: Adapter, spec: AdapterSpec, target: Target, timeout_s: float) -> VersionAnswer:
+    """Ask `target` its version through `adapter` (read-only: `current_version` only). It cannot
+    tell when the adapter fails, answers nothing (unreachable, timed out), or reports something
+    that does not match the inventory's `version_pattern`: an error message is not a version."""
+    try:
+        reported = adapter.current_version(target, timeout_s=timeout_s)
+    except Exception as error:
+        return VersionAnswer(None, error=f"{type(error).__name__}: {error}")
+    if reported is not None and not spec.is_version(reported):
+        return VersionAnswer(None, reported=reported)
+    return VersionAnswer(reported, reported)
+
+
+def ask_each(targets: Sequence[Target], ask: Callable[[Target], T], parallel: int) -> dict[str, T]:
+    """`ask(target)` of every target, by name, `parallel` at a time."""
+    if not targets:
+        return {}
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return dict(zip([t.name for t in targets], pool.map(ask, targets), strict=True))
 
 
 @dataclass(frozen=True)
@@ -79,16 +131,11 @@ class Actions:
             self.journal.spawned(intent, pid, *process_identity(pid))
 
     def _ask(self, target: Target) -> str | None:
-        """The version the target reports, None if it cannot tell (or the adapter fails, or what it
-        reports does not match the inventory's `version_pattern`: an error message is not a version)."""
-        try:
-            reported = self.adapter.current_version(target, timeout_s=self.timeout_s)
-        except Exception:
-            return None
-        if reported is not None and not self.r.inventory.adapter.is_version(reported):
-            self.not_versions[target.name] = reported
-            return None
-        return reported
+        """The version the target reports, None if it cannot tell (see `ask_version`)."""
+        answer = ask_version(self.adapter, self.r.inventory.adapter, target, self.timeout_s)
+        if answer.not_a_version:
+            self.not_versions[target.name] = answer.reported or ""
+        return answer.version
 
     def current_version(self, target: Target) -> str | None:
         """The version the target reports, None if it cannot tell (or the adapter fails). Raises
@@ -106,10 +153,7 @@ class Actions:
 
     def versions_of(self, targets: Sequence[Target]) -> dict[str, str | None]:
         """What each target reports now (None: it cannot tell), asked `parallel` at a time."""
-        if not targets:
-            return {}
-        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
-            return dict(zip([t.name for t in targets], pool.map(self.current_version, targets), strict=True))
+        return ask_each(targets, self.current_version, self.parallel)
 
     def act(self, kind: str, target: Target, version: str) -> tuple[bool, str, bool]:
         """One journaled action: intent, the adapter call, the version the target then reports and its

@@ -170,4 +170,7 @@ def format_plan(rollout: RolloutPlan, now_s: float) -> str:
                 f"{_utc(end_s)}",
             "  (if no alarm fires, no incident blocks, and every bake sees its minimum requests in time)",
             "Nothing was changed (--plan)."]
+    if not isinstance(rollout, Rollout):
+        out.append("Current versions need --inventory: with it, every target is asked its version (read-only) "
+                   "and the plan shows which would change")
     return "\n".join(out)
