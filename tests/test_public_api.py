@@ -12,9 +12,9 @@ SUBPACKAGE_NAMES = {
     "deploysim.policy": [
         "BakeWait", "BlockReason", "Calendar", "Complete", "Decision", "DeployBatch", "Driver", "EnterStage", "Fail",
         "FailReason", "Observation", "Phase", "PipelinePlan", "RegionCalendar", "RollBack", "RollbackCause",
-        "RollbackScope", "RolloutController", "StageKind", "StagePlan", "Step", "StepKind", "WaitBlocker",
-        "WatchScope", "WatchedAlarm", "build_plan", "decision_row", "drive", "new_controller", "region_calendars",
-        "run_to_end",
+        "RollbackScope", "RolloutController", "StageKind", "StagePlan", "Step", "StepKind", "WaitApproval",
+        "WaitBlocker", "WatchScope", "WatchedAlarm", "build_plan", "decision_row", "drive", "new_controller",
+        "region_calendars", "run_to_end",
     ],
     "deploysim.alarms": [
         "ALARM_STATES", "COMPARISONS", "CompositeRule", "MISSING_DATA_TREATMENTS", "RuleSyntaxError", "breaches",

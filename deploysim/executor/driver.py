@@ -486,11 +486,14 @@ class Executor:
             return body()
         except Stopped:
             where = self.journal.last_decision()
-            at = (
-                f"{where.kind} stage {where.stage} step {where.step} batch {where.batch}"
-                if where
-                else "before the plan"
-            )
+            if where is None:
+                at = "before the plan"
+            elif where.stage is None:
+                at = where.kind
+            elif where.step is None:
+                at = f"{where.kind} {stage_label(self.r.plan, where.stage)}"
+            else:
+                at = f"{where.kind} {step_label(self.r.plan, where.stage, where.step, where.batch)}"
             message = f"stopped at {at}; every finished action is journaled; continue with --resume"
             self.journal.event("stopped", message)
             return RunOutcome("stopped", EXIT_INTERRUPTED, message)

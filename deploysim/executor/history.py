@@ -1,6 +1,7 @@
 """Everything a journaled rollout did, in time order, read-only (safe while the executor runs): what
-`deploysim history` prints. Decisions, actions (each intent and each outcome) and events are
-merged into one list of records by the time the journal stamped them."""
+`deploysim history` prints. Decisions, actions (each intent and each outcome), events and operators'
+controls (each request, with what the executor did with it) are merged into one list of records by
+the time the journal stamped them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from .journal import Journal
 from .labels import stage_label, step_label
 from .status import journaled_plan
 
-_SOURCE_ORDER = {"event": 0, "decision": 1, "action": 2}
+_SOURCE_ORDER = {"control": 0, "event": 1, "decision": 2, "action": 3}
 """At one instant: an event (started, resumed) before the decision it led to, before that decision's actions."""
 
 
@@ -36,6 +37,8 @@ def _decision_summary(kind: str, detail: dict) -> str:
         return f"roll back ({cause}{why}{who}; scope {detail.get('scope')}, {mode})"
     if kind == "Fail":
         return f"failed ({detail.get('reason')})"
+    if kind == "WaitApproval":
+        return f"await approval until {_clock(detail.get('until_s'))}"
     return ""
 
 
@@ -46,10 +49,10 @@ def _clock(time_s) -> str:
 
 
 def history_records(journal: Journal) -> list[dict]:
-    """Every decision, action and event of the journal as records ordered by time: `time_s`,
-    `source` (decision | action | event), `kind`, `label` (the place in the rollout, decisions
-    only), `target`, `version`, `phase` (actions: intent | done | failed), `summary` (a few words)
-    and `detail` (the decision's fields as a dict; the action's or event's text)."""
+    """Every decision, action, event and operator's control of the journal as records ordered by
+    time: `time_s`, `source` (decision | action | event | control), `kind`, `label` (the place in
+    the rollout, decisions only), `target`, `version`, `phase` (actions: intent | done | failed),
+    `summary` (a few words) and `detail` (the decision's fields as a dict; the action's or event's text)."""
     plan = journaled_plan(journal.meta())
     records: list[dict] = []
     for row in journal.decisions():
@@ -72,6 +75,12 @@ def history_records(journal: Journal) -> list[dict]:
         records.append({
             "time_s": time_s, "source": "event", "seq": seq, "kind": kind, "label": "", "target": None,
             "version": None, "phase": None, "summary": detail, "detail": detail})
+    for c in journal.controls():
+        taken = f"; {c.effect}" if c.effect else "; not taken yet"
+        records.append({
+            "time_s": c.time_s, "source": "control", "seq": c.seq, "kind": c.kind, "label": "", "target": None,
+            "version": None, "phase": None, "operator": c.operator, "reason": c.reason, "effect": c.effect,
+            "summary": f"{c.kind} asked by {c.who}{taken}", "detail": c.detail})
     records.sort(key=lambda r: (r["time_s"], _SOURCE_ORDER[r["source"]], r["seq"]))
     return records
 

@@ -10,7 +10,7 @@ from ..durations import format_duration_s
 from ..policy.plan import PipelinePlan
 from .interfaces import Adapter
 from .journal import TERMINAL_EVENTS, DecisionRow, Journal
-from .labels import step_label
+from .labels import stage_label, step_label
 from .lock import holder_pid
 from .rollout import Rollout, load_plan
 
@@ -84,6 +84,7 @@ def rollout_status(state_dir: Path, journal: Journal | None = None) -> dict:
         terminal = journal.last_terminal_event()
         events = journal.events()
         pid = holder_pid(state_dir)
+        controls = journal.controls()
         if pid is not None:
             state = "running"
         elif not events:
@@ -105,6 +106,9 @@ def rollout_status(state_dir: Path, journal: Journal | None = None) -> dict:
             "targets": [{"name": name, "before": before, "intended": intended.get(name),
                          "current": None if name in pending else current.get(name), "in_progress": name in pending}
                         for name, before in previous.items()],
+            "operator": _operator_state(controls, last, plan),
+            "controls": [{"seq": c.seq, "time_s": c.time_s, "kind": c.kind, "operator": c.operator,
+                          "reason": c.reason, "effect": c.effect, "detail": c.detail} for c in controls],
             "last_actions": [{"seq": a.seq, "time_s": a.time_s, "kind": a.kind, "target": a.target,
                               "version": a.version, "phase": a.phase, "current": a.current}
                              for a in journal.actions(limit=10)],
@@ -112,6 +116,24 @@ def rollout_status(state_dir: Path, journal: Journal | None = None) -> dict:
     finally:
         if own:
             journal.close()
+
+
+def _operator_state(controls, last: DecisionRow | None, plan: PipelinePlan | None) -> dict:
+    """What operators' controls have in force: paused (by whom), the stage awaiting approval, and
+    requests no executor has taken yet."""
+    paused_by = None
+    for c in controls:
+        if c.effect == "paused":
+            paused_by = f"{c.operator}" + (f" ({c.reason})" if c.reason else "")
+        elif c.effect == "unpaused":
+            paused_by = None
+    awaiting = None
+    if last is not None and last.kind == "WaitApproval" and last.stage is not None:
+        approved = any(c.effect == "approved" and c.stage == last.stage for c in controls)
+        if not approved:
+            awaiting = stage_label(plan, last.stage) if plan is not None else f"stage {last.stage + 1}"
+    return {"paused_by": paused_by, "awaiting_approval": awaiting,
+            "pending": [f"#{c.seq} {c.kind} by {c.operator}" for c in controls if c.effect is None]}
 
 
 def verify_status(info: dict, rollout: Rollout, adapter: Adapter) -> None:
@@ -139,6 +161,13 @@ def format_status(info: dict, now_s: float | None = None) -> str:
     if info.get("verified") is not None:
         out.append("  Verified: every target reports what this state says" if info["verified"] else
                    "  NOT VERIFIED: some targets do not report what this state says (see 'reports now')")
+    operator = info.get("operator") or {}
+    if operator.get("paused_by"):
+        out.append(f"  PAUSED by {operator['paused_by']}: no new deploy starts until deploysim resume")
+    if operator.get("awaiting_approval"):
+        out.append(f"  AWAITING APPROVAL of {operator['awaiting_approval']}: deploysim approve {info['state_dir']}")
+    if operator.get("pending"):
+        out.append(f"  Controls not taken yet: {', '.join(operator['pending'])}")
     last = info["last_decision"]
     if last:
         ago = format_duration_s(max(0.0, now_s - last["time_s"]))
