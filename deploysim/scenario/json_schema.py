@@ -2,7 +2,7 @@
 
 Pydantic's own schema describes the models after validation; scenario files may also use the
 shorthands the loader expands before it: a bake given as a duration (``bake: 1h`` for
-``bake: {duration: 1h}``), a random duration given as a fixed one (``mitigation: 30m`` for
+``bake: {duration: 1h}``), an approval given as ``approval: true`` (the defaults), a random duration given as a fixed one (``mitigation: 30m`` for
 ``{dist: fixed, value: 30m}``), and durations written with spaces (``1h 30m``) or as a plain
 number in quotes (``"90"``). This module adds those forms, so an editor that checks a file against
 `scenario_json_schema()` underlines what `deploysim validate` rejects, and nothing else.
@@ -28,10 +28,11 @@ DURATION = {
     ]
 }
 
-# Models a scalar may stand for, and what the scalar means there.
+# Models a scalar may stand for: (the scalar's schema, what it means there).
 _SHORTHANDS = {
-    "Bake": "a duration alone is the bake's duration",
-    "DurationDistribution": "a duration alone is a fixed duration",
+    "Bake": (DURATION, "a duration alone is the bake's duration"),
+    "DurationDistribution": (DURATION, "a duration alone is a fixed duration"),
+    "Approval": ({"const": True}, "`true` alone is an approval with the defaults"),
 }
 
 
@@ -60,7 +61,7 @@ def scenario_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a scenario file, shorthands included."""
     schema = _walk(Scenario.model_json_schema())
     defs = schema.get("$defs", {})
-    for name, meaning in _SHORTHANDS.items():
+    for name, (scalar, meaning) in _SHORTHANDS.items():
         if name not in defs:
             continue
         fields = defs.pop(name)
@@ -68,7 +69,7 @@ def scenario_json_schema() -> dict[str, Any]:
         defs[name] = {
             "title": fields.get("title", name),
             "description": f"{fields.get('description', '')} ({meaning})".strip(),
-            "anyOf": [copy.deepcopy(DURATION), {"$ref": f"#/$defs/{name}Fields"}],
+            "anyOf": [copy.deepcopy(scalar), {"$ref": f"#/$defs/{name}Fields"}],
         }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
