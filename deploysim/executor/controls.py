@@ -51,6 +51,7 @@ class Where:
     step: int | None = None  # the step deploying or baking (None: none is)
     awaiting_approval: bool = False
     ended: bool = False  # the rollout reached its end (complete, rolled back, failed)
+    label: str = ""  # the stage or step for people, e.g. "stage 2/2 prod, step 1/3 one-box"
 
 
 ENDED = Where(ended=True)
@@ -127,9 +128,9 @@ class OperatorControls:
         if kind == "promote":
             if where.step is None or where.stage is None:
                 return "ignored", "no step is deploying or baking: nothing to promote"
-            return "promoted", f"the bake of stage {where.stage + 1} step {where.step + 1} ends now"
+            return "promoted", f"the bake of {where.label or f'stage {where.stage + 1} step {where.step + 1}'} ends now"
         if kind == "approve":
             if not where.awaiting_approval or where.stage is None:
                 return "ignored", "no stage awaits approval"
-            return "approved", f"stage {where.stage + 1} may start"
+            return "approved", f"{where.label or f'stage {where.stage + 1}'} may start"
         return "ignored", f"unknown control {kind!r}"

@@ -148,7 +148,7 @@ class ExecutorDriver:
 
     def enter_stage(self, decision: EnterStage) -> Observation:
         self.actions.check_stop()
-        self._where = Where(decision.stage)
+        self._where = Where(decision.stage, label=stage_label(self.r.plan, decision.stage))
         held = self._hold_while_paused(None, self.clock.now())
         if held is not None:
             return held
@@ -159,7 +159,7 @@ class ExecutorDriver:
     def wait_approval(self, decision: WaitApproval) -> Observation:
         """Wait for an operator's `deploysim approve` of the stage, until the approval times out."""
         self.actions.check_stop()
-        self._where = Where(decision.stage, awaiting_approval=True)
+        self._where = Where(decision.stage, awaiting_approval=True, label=stage_label(self.r.plan, decision.stage))
         aborted = self._poll()
         if aborted is not None:
             return aborted
@@ -185,7 +185,7 @@ class ExecutorDriver:
     def wait_blocker(self, decision: WaitBlocker) -> Observation:
         """Wait for the blocker to lift; the stage's deployed step (if any) stays watched meanwhile."""
         self.actions.check_stop()
-        self._where = Where(decision.stage)
+        self._where = Where(decision.stage, label=stage_label(self.r.plan, decision.stage))
         self.log(f"blocked ({decision.reason}) until {_utc(decision.until_s)}")
         if decision.watch_step is None:
             aborted = self._wait(decision.until_s)
@@ -207,7 +207,7 @@ class ExecutorDriver:
         held = self._hold_before(decision)
         if held is not None:
             return held
-        self._where = Where(decision.stage, decision.step)
+        self._where = Where(decision.stage, decision.step, label=step_label(self.r.plan, decision.stage, decision.step))
         started_s = self.clock.now()
         if step.kind == StepKind.PREPROD:
             self.log(f"{step_label(self.r.plan, decision.stage, decision.step)}: "
@@ -245,7 +245,7 @@ class ExecutorDriver:
             since = self._step_started.get((decision.stage, decision.step - 1), self.clock.now())
         else:
             watched, since = None, self.clock.now()
-        self._where = Where(decision.stage, decision.step)
+        self._where = Where(decision.stage, decision.step, label=step_label(self.r.plan, decision.stage, decision.step))
         return self._hold_while_paused(watched, since)
 
     def _watch_and_controls(self, step: Step, watch_from_s: float) -> Callable[[float, bool], str | None]:
@@ -265,7 +265,7 @@ class ExecutorDriver:
 
     def bake(self, decision: BakeWait) -> Observation:
         self.actions.check_stop()
-        self._where = Where(decision.stage, decision.step)
+        self._where = Where(decision.stage, decision.step, label=step_label(self.r.plan, decision.stage, decision.step))
         aborted = self._poll()
         if aborted is not None:
             return aborted

@@ -2,10 +2,11 @@
 
 Pydantic's own schema describes the models after validation; scenario files may also use the
 shorthands the loader expands before it: a bake given as a duration (``bake: 1h`` for
-``bake: {duration: 1h}``), an approval given as ``approval: true`` (the defaults), a random duration given as a fixed one (``mitigation: 30m`` for
-``{dist: fixed, value: 30m}``), and durations written with spaces (``1h 30m``) or as a plain
-number in quotes (``"90"``). This module adds those forms, so an editor that checks a file against
-`scenario_json_schema()` underlines what `deploysim validate` rejects, and nothing else.
+``bake: {duration: 1h}``), an approval given as ``approval: true`` (the defaults), a random
+duration given as a fixed one (``mitigation: 30m`` for ``{dist: fixed, value: 30m}``), and
+durations written with spaces (``1h 30m``) or as a plain number in quotes (``"90"``). This module
+adds those forms, so an editor that checks a file against `scenario_json_schema()` underlines what
+`deploysim validate` rejects, and nothing else.
 """
 
 from __future__ import annotations
