@@ -9,6 +9,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -160,3 +161,38 @@ def test_a_good_notify_section_with_a_bare_on_key_is_accepted(tmp_path):
     result = CliRunner().invoke(main, ["execute", str(scenario), "--inventory", str(inventory), "--version", "v2",
                                        "--plan"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_stage_awaiting_approval_and_the_operators_approval_are_posted(tmp_path, hook_server):
+    """Whoever must approve hears of it (`approval`), and everyone hears of an operator's control."""
+    scenario = fast_scenario_dict()
+    scenario["policy"]["pipelines"]["code"]["stages"][0]["approval"] = {"timeout": "2m"}
+    scenario_path, inventory_path, names = write_inputs(tmp_path, scenario, tmp_path / "fleet")
+    inventory = yaml.safe_load(inventory_path.read_text())
+    inventory["notify"] = [{"on": ["approval", "control"], "http": f"http://127.0.0.1:{hook_server.server_port}/"}]
+    rollout = load_rollout(scenario_path.read_text(), "scenario", yaml.safe_dump(inventory), "inventory", tmp_path,
+                           "v2", None)
+    state = tmp_path / "state"
+    state.mkdir()
+    journal = Journal.in_dir(state)
+    executor = Executor(rollout, make_adapter(rollout.inventory, tmp_path),
+                        make_metric_source(rollout.inventory, rollout.targets), journal)
+
+    def approver():  # another process's journal connection, as `deploysim approve` uses
+        operator = Journal.in_dir(state)
+        deadline = time.monotonic() + 60
+        while not any(kind == "awaiting_approval" for _, _, kind, _ in operator.events()):
+            assert time.monotonic() < deadline, "the stage never asked for approval"
+            time.sleep(0.05)
+        operator.request_control("approve", "dana@ops", "ticket 7")
+        operator.close()
+
+    thread = threading.Thread(target=approver)
+    thread.start()
+    outcome = executor.start()
+    thread.join()
+    assert outcome.status == "complete", outcome.message
+    posts = [payload for _, payload in hook_server.received]
+    assert [(p["event"], p["journal_event"]) for p in posts] == [("approval", "awaiting_approval"),
+                                                                  ("control", "approved")]
+    assert "deploysim approve" in posts[0]["summary"] and "dana@ops: ticket 7" in posts[1]["summary"]

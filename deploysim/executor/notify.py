@@ -30,7 +30,7 @@ from pydantic import Field, field_validator, model_validator
 from ..scenario.schema import Frozen
 from .adapter_spec import Timeout, placeholders
 
-NOTIFY_EVENTS = ("start", "resume", "alarm", "rollback", "halt", "complete", "fail", "stop")
+NOTIFY_EVENTS = ("start", "resume", "alarm", "rollback", "halt", "complete", "fail", "stop", "approval", "control")
 """Names a notification may be sent `on`."""
 
 JOURNAL_TO_NOTIFY = {
@@ -42,6 +42,12 @@ JOURNAL_TO_NOTIFY = {
     "complete": "complete",
     "failed": "fail",
     "stopped": "stop",
+    "awaiting_approval": "approval",  # a stage waits for `deploysim approve`
+    "aborted": "control",  # an operator's control taken (deploysim abort, pause, resume, promote, approve)
+    "paused": "control",
+    "unpaused": "control",
+    "promoted": "control",
+    "approved": "control",
 }
 """Journaled event -> the notification it sends. `alarm` is sent on `rollback_started` when the
 rollback decision's cause is an alarm."""
