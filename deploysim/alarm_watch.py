@@ -22,6 +22,7 @@ from .exposure import ExposureLog
 from .metrics import MetricModel, Overlay, WindowMetrics
 from .noise import NoiseStreams, ScopeNoise
 from .policy.plan import WatchedAlarm
+from .quiet import quiet_periods, replaceable
 from .scenario.schema import MetricAlarm, Scenario
 
 
@@ -76,25 +77,77 @@ class AlarmWatch:
     # ------------------------------------------------------------ healthy scopes, cached
 
     def healthy_states(self, alarm: str, hosts: np.ndarray) -> np.ndarray:
-        """States of `alarm` over the whole run for a scope running only good versions."""
+        """States of `alarm` over the whole run for a scope running only good versions.
+
+        Noise is drawn only where a datapoint could breach (`deploysim.quiet`): elsewhere the
+        states are those of the full computation but for a chance below 1e-30 per alarm and run.
+        """
         scope = hosts.tobytes()
         key = (scope, alarm)
         if key not in self._healthy:
             m = self.metrics.expected(hosts, 0, self.n_periods, with_batches=False)
             noise = self._noise_of(hosts)
+            # Every alarm watched anywhere is computed now, so the scope's metrics are built once.
+            names = sorted(self.watched_names | {alarm})
+            by_signature: dict[tuple, list[MetricAlarm]] = {}
+            for a in self._metric_members(names):
+                by_signature.setdefault(self._signature(a), []).append(a)
+            parts: dict[tuple[int, int], WindowMetrics] = {}
             observed: dict[tuple, np.ndarray] = {}
+            all_quiet: set[str] = set()  # metric alarms none of whose datapoints can breach
+            for signature, alarms in by_signature.items():
+                observed[signature] = self._healthy_values(m, alarms, noise, parts, all_quiet)
 
             def states_of(alarm: MetricAlarm) -> np.ndarray:
-                # Alarms on the same metric see the same datapoints (one draw of the noise).
-                signature = (alarm.metric, alarm.api, alarm.statistic, alarm.dependency)
-                if signature not in observed:
-                    observed[signature] = self._flags(m, alarm, noise)
-                return self._states(observed[signature], alarm, 0, m)
+                if alarm.name in all_quiet:
+                    return np.zeros(self.n_periods, dtype=np.int8)
+                return self._states(observed[self._signature(alarm)], alarm, 0, m)
 
-            # Every alarm watched anywhere is computed now, so the scope's metrics are built once.
-            for name in sorted(self.watched_names | {alarm}):
+            for name in names:
                 self._healthy[(scope, name)] = self._combine(name, states_of)
         return self._healthy[key]
+
+    @staticmethod
+    def _signature(alarm: MetricAlarm) -> tuple:
+        # Alarms on the same metric see the same datapoints (one draw of the noise).
+        return (alarm.metric, alarm.api, alarm.statistic, alarm.dependency)
+
+    def _metric_members(self, names: list[str]) -> list[MetricAlarm]:
+        """The metric alarms the named alarms are built of (composites followed), in name order."""
+        found: dict[str, MetricAlarm] = {}
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name in self.metric_alarms:
+                found[name] = self.metric_alarms[name]
+            elif name in self.composites:
+                stack.extend(self.composites[name].alarm_names)
+        return [found[n] for n in sorted(found)]
+
+    def _healthy_values(self, m: WindowMetrics, alarms: list[MetricAlarm], noise: ScopeNoise,
+                        parts: dict[tuple[int, int], WindowMetrics], all_quiet: set[str]) -> np.ndarray:
+        """A healthy scope's datapoints for alarms of one signature over the whole run: drawn where
+        any of them needs it, and -inf (breaching no "greater" threshold) where none does."""
+        needed = np.zeros(self.n_periods, dtype=bool)
+        for a in alarms:
+            quiet = quiet_periods(self.metrics, m, a)
+            if quiet is None:
+                return self._flags(m, a, noise)
+            if quiet.all():
+                all_quiet.add(a.name)
+            needed |= ~replaceable(quiet, a)
+        if needed.all():
+            return self._flags(m, alarms[0], noise)
+        values = np.full(self.n_periods, -np.inf)
+        if not needed.any():
+            return values
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], needed.view(np.int8), [0]])))
+        for a, b in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True):
+            part = parts.get((a, b))
+            if part is None:
+                part = parts[(a, b)] = m.part(a, b)
+            values[a:b] = self._flags(part, alarms[0], noise)
+        return values
 
     def _scope_mask(self, hosts: np.ndarray) -> tuple[np.ndarray, frozenset[int]]:
         """Hosts whose bad changes can affect the scope's metrics (its region's, with dependencies), and its regions."""

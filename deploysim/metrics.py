@@ -89,6 +89,23 @@ class WindowMetrics:
     slo_breaches: np.ndarray | None = None  # requests served (not failed) slower than the latency SLO, if any
     model: MetricModel | None = field(default=None, repr=False, compare=False)  # for latency_ms, when asked
 
+    def part(self, a: int, b: int) -> WindowMetrics:
+        """The same metrics for periods [k0 + a, k0 + b) (no noise drawn yet): every value is per period,
+        so a datapoint observed on the part equals the one observed on the whole window."""
+        def cut(x: np.ndarray | None) -> np.ndarray | None:
+            return None if x is None else x[..., a:b]
+
+        return WindowMetrics(
+            k0=self.k0 + a, n_hosts=self.n_hosts, requests=self.requests[a:b], requests_api=self.requests_api[:, a:b],
+            errors=self.errors[a:b], errors_api=self.errors_api[:, a:b], unhealthy_hosts=self.unhealthy_hosts[a:b],
+            cpu_pct={k: v[a:b] for k, v in self.cpu_pct.items()},
+            memory_pct={k: v[a:b] for k, v in self.memory_pct.items()},
+            disk_pct={k: v[a:b] for k, v in self.disk_pct.items()},
+            dependency_error_rate={k: v[a:b] for k, v in self.dependency_error_rate.items()},
+            slow_share=cut(self.slow_share), slow_factor=cut(self.slow_factor), slo_breaches=cut(self.slo_breaches),
+            model=self.model,
+        )
+
     @cached_property
     def latency_ms(self) -> dict[str, np.ndarray]:
         """"p50"/"p90"/"p99" -> mean latency per period, computed when first asked: alarms do not need
