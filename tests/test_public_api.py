@@ -25,6 +25,12 @@ SUBPACKAGE_NAMES = {
         "InventoryError", "Journal", "MetricSource", "RealClock", "Rollout", "RunOutcome", "StepClock", "Target",
         "load_inventory", "load_rollout", "load_rollout_files",
     ],
+    "deploysim.judge": [
+        "ArgoAnalysis", "ArgoMetric", "CanaryAnalysis", "Classification", "ConditionError", "Direction",
+        "EffectMeasure", "FlaggerAnalysis", "FlaggerConfig", "FlaggerMetric", "GroupScore", "Judgement", "Measurement",
+        "MetricConfig", "MetricResult", "NanStrategy", "Phase", "ScoreConfig", "ShiftInterval", "ThresholdRange",
+        "Verdict", "argo_analysis", "classify", "flagger_analysis", "judge_canary", "parse_condition", "score_canary",
+    ],
     "deploysim.experiments": [
         "Experiment", "METRIC_COLUMNS", "ParameterError", "SUMMARY_METRICS", "TuneResult", "compare", "get_value",
         "monte_carlo", "pareto_front", "parse_param", "same_world", "sweep", "tune", "with_values",
