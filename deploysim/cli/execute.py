@@ -101,7 +101,7 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Continue the rollout journaled in this state directory (after a crash, Ctrl-C or halt).")
 @click.option("--rollback", is_flag=True, help="With --resume: roll every moved target back to its previous version.")
-@click.option("--reason", default="", help="With --rollback: why (journaled with the operator's user name).")
+@click.option("--reason", default="", help="With --rollback: why (journaled with the operator's user@host).")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="PORT",
               help="Serve Prometheus metrics of the run (read from its journal) on http://ADDRESS:PORT/metrics "
               "while it lasts.")
