@@ -1,7 +1,7 @@
 """The `deploysim` command: parse arguments, call the library, print what it returns.
 
 One module per command group - simulate (run, validate, schema), experiments (run --replications,
-compare, sweep, tune), report, execute (execute, status, history),
+compare, sweep, tune), detectors, report, execute (execute, status, history),
 control (abort, pause, resume, promote, approve), local - over the options they share
 (options.py). Building the command tree imports only click and what `import deploysim` loads; each
 command imports the rest of the library inside its function, so `deploysim --help` and
@@ -13,6 +13,7 @@ from __future__ import annotations
 import click
 
 from .control import abort, approve, pause, promote, resume
+from .detectors import detectors
 from .execute import execute, history, status
 from .experiments import compare, sweep, tune
 from .init import init
@@ -29,6 +30,6 @@ def main() -> None:
     """Simulate safe, hands-off deployment policies and the uptime they buy."""
 
 
-for _command in (init, run, validate, schema, compare, sweep, tune, execute, status, history, abort, pause, resume,
-                 promote, approve, local, report):
+for _command in (init, run, validate, schema, compare, sweep, tune, detectors, execute, status, history, abort, pause,
+                 resume, promote, approve, local, report):
     main.add_command(_command)
