@@ -208,10 +208,11 @@ def _judge(s: Setup, configs: list[MetricConfig], canary: dict[str, np.ndarray],
 
 
 def _as_floats(name: str, values: Sequence[float], low: float, high: float = math.inf) -> tuple[float, ...]:
+    """Finite values in [low, high], none twice."""
     out = tuple(float(v) for v in values)
     if not out:
         raise ParameterError(f"{name}: give at least one value")
-    bad = [v for v in out if not (low <= v < high) or not math.isfinite(v)]
+    bad = [v for v in out if not (math.isfinite(v) and low <= v <= high)]
     if bad:
         raise ParameterError(f"{name}: {bad[0]:g} is out of range ({low:g} to {high:g})")
     if len(set(out)) != len(out):
