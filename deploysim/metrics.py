@@ -63,6 +63,11 @@ class Overlay:
     new_changes: tuple[int, ...]  # bad-change indices the new version contains
 
 
+# A region's share of `MetricModel._serving` for whole-run healthy windows: its hosts, AZs down,
+# load multiplier, periods nobody serves, and per (host weight, AZ key) group the arrays of one host.
+_SharedRegion = tuple[np.ndarray, dict[int, np.ndarray], np.ndarray, np.ndarray,
+                      dict[tuple[float, float], tuple[np.ndarray, np.ndarray, np.ndarray]]]
+
 # Long windows with many intervals are computed in blocks of periods (MetricModel._blocks).
 BLOCK_PERIODS = 60
 BLOCK_MIN_INTERVALS = 64
@@ -178,6 +183,11 @@ class MetricModel:
         self.az_outages = [f for f in faults if f.kind in AZ_DOWN_KINDS]
         self.dep_faults = [f for f in faults if f.kind == "dependency_degradation"]
         self.region_events = [f for f in faults if f.kind == "region_event"]
+        # Parts of `expected` that depend on the faults and the window but not on the scope's hosts,
+        # kept for the whole-run windows of healthy scopes (see `expected`, `_serving`). New with the
+        # faults, so a copy with other faults (`fault_cost`) never sees them.
+        self._shared_serving: dict[tuple[int, int, int], _SharedRegion] = {}
+        self._shared_deps: dict[tuple[int, int, int, int, bool], tuple[np.ndarray, np.ndarray]] = {}
 
     def fault_cost(self, kind: str, chunk_periods: int = 1440) -> float:
         """Expected failed requests the world's faults of one kind cause by themselves: the fleet's
@@ -250,7 +260,7 @@ class MetricModel:
         return idle + (100.0 - idle) * rpm / self.sc.fleet.host_capacity_rpm
 
     def _serving(self, r: int, in_scope: np.ndarray, k0: int, k1: int, t0: np.ndarray, with_batches: bool = True,
-                 out_of_rotation: dict[int, np.ndarray] | None = None):
+                 out_of_rotation: dict[int, np.ndarray] | None = None, shared: bool = False):
         """What the scope's hosts in region r serve, per period, with hosts out of service taken into account.
 
         Hosts are out of service in an AZ outage (after its failover), while the load balancer keeps
@@ -260,7 +270,13 @@ class MetricModel:
         errors (static stability: a region must survive the loss of an AZ, or of a batch, at peak).
         Returns the requests the scope serves, the sum and the maximum of its hosts' CPU, and the
         requests it sheds.
+
+        With `shared` (no batches, nobody out of rotation: the exogenous world only), what a host of
+        each group serves is the same for every scope of the region and window, so it is computed
+        once and kept: each scope then sums the very same arrays.
         """
+        if shared and not with_batches and not out_of_rotation:
+            return self._serving_shared(r, in_scope, k0, k1, t0)
         lay = self.layout
         L = k1 - k0
         t1 = k1 * self.period_s
@@ -311,6 +327,54 @@ class MetricModel:
             served += per_host * count
             shed += np.where(nobody, per_host, np.maximum(per_host - capacity, 0.0)) * count
             cpu = np.minimum(self._cpu_pct(per_host), 100.0)
+            cpu_sum += cpu * count
+            cpu_max = np.maximum(cpu_max, cpu)
+        return served, cpu_sum, cpu_max, shed
+
+    def _serving_shared(self, r: int, in_scope: np.ndarray, k0: int, k1: int, t0: np.ndarray):
+        """`_serving` without batches or hosts out of rotation, with each group's per-host arrays kept:
+        the same operations on the same inputs as `_serving`, done once per region and window."""
+        lay = self.layout
+        L = k1 - k0
+        key = (r, k0, k1)
+        region = self._shared_serving.get(key)
+        if region is None:
+            t1 = k1 * self.period_s
+            region_hosts = lay.hosts_in_region(r)
+            az_down: dict[int, np.ndarray] = {}
+            for f in self.az_outages:
+                if f.region == r and f.start_s + f.failover_s < t1 and f.end_s > t0[0]:
+                    frac = self._frac(np.array([f.start_s + f.failover_s]), np.array([f.end_s]), t0)[0]
+                    az_down[f.az] = np.maximum(az_down.get(f.az, 0.0), frac)
+            down_share = np.zeros(L)
+            for az, frac in az_down.items():
+                down_share += lay.host_weight[region_hosts[lay.host_az[region_hosts] == az]].sum() * frac
+            multiplier = 1.0 / np.maximum(1.0 - down_share, 1e-9)
+            nobody = down_share >= 1.0 - 1e-9
+            region = self._shared_serving[key] = (region_hosts, az_down, multiplier, nobody, {})
+        region_hosts, az_down, multiplier, nobody, groups = region
+        region_requests = self.requests[r, k0:k1]
+        capacity = self.sc.fleet.host_capacity_rpm * self.period_s / 60.0
+        served, cpu_sum, cpu_max, shed = np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L)
+        scope = region_hosts[in_scope[region_hosts]]
+        az_key = np.where(np.isin(lay.host_az[scope], list(az_down)), lay.host_az[scope], -1)
+        host_key = np.full(scope.shape, -1, dtype=scope.dtype)
+        keys, first, counts = np.unique(np.stack([lay.host_weight[scope], az_key, host_key]), axis=1,
+                                        return_index=True, return_counts=True)
+        for weight, az, count in zip(keys[0].tolist(), keys[1].tolist(), counts.tolist(), strict=True):
+            group = groups.get((weight, az))
+            if group is None:
+                out = np.zeros(L)
+                if az >= 0:
+                    out = np.maximum(out, az_down[int(az)])
+                per_host = np.where(nobody, region_requests * weight,
+                                    region_requests * weight * multiplier * (1.0 - out))
+                group = groups[(weight, az)] = (
+                    per_host, np.where(nobody, per_host, np.maximum(per_host - capacity, 0.0)),
+                    np.minimum(self._cpu_pct(per_host), 100.0))
+            per_host, shed_host, cpu = group
+            served += per_host * count
+            shed += shed_host * count
             cpu_sum += cpu * count
             cpu_max = np.maximum(cpu_max, cpu)
         return served, cpu_sum, cpu_max, shed
@@ -403,6 +467,9 @@ class MetricModel:
         """
         L = k1 - k0
         lay, base, p = self.layout, self.sc.baseline, self.period_s
+        # The exogenous world over the whole run (a healthy scope's alarms): parts that do not depend
+        # on the scope's hosts are computed once and kept (bit for bit what each scope would compute).
+        whole_run = exposures is None and not with_batches and k0 == 0 and k1 == self.n_periods
         t0 = np.arange(k0, k1) * p
         t_mid = t0 + p / 2
         in_scope = np.zeros(lay.n_hosts, dtype=bool)
@@ -417,7 +484,8 @@ class MetricModel:
         region_req_in_scope = {}
         out_of_rotation = self._out_of_rotation(regions, exposures, t0, k1 * p, overlay, only_change)
         for r in regions.tolist():
-            served, cpu_r, cpu_r_max, shed = self._serving(r, in_scope, k0, k1, t0, with_batches, out_of_rotation)
+            served, cpu_r, cpu_r_max, shed = self._serving(r, in_scope, k0, k1, t0, with_batches, out_of_rotation,
+                                                           shared=whole_run)
             region_req_in_scope[r] = served
             requests += served
             cpu_sum += cpu_r
@@ -431,7 +499,8 @@ class MetricModel:
         cpu_add, mem_add, disk_add = np.zeros(L), np.zeros(L), np.zeros(L)
         cpu_max, mem_max, disk_max = np.zeros(L), np.zeros(L), np.zeros(L)
         slow_req, slow_weighted = np.zeros(L), np.zeros(L)
-        dep_extra_load = np.zeros((len(self.deps), lay.n_regions, L))
+        # Extra load bad changes put on dependencies (none without exposures: not even allocated).
+        dep_extra_load = None if exposures is None else np.zeros((len(self.deps), lay.n_regions, L))
 
         change_all, host_all, on_all, off_all = self._select(exposures, in_scope, t0[0] if L else 0, (k1) * p, overlay,
                                                              only_change)
@@ -486,7 +555,7 @@ class MetricModel:
                 errors_api[a, s] += (host_req * is_slow * extra[:, None]).sum(axis=0) * self.api_share[a]
 
         # Dependencies see load from every host of the region, not only the scope's.
-        if self.deps and self.defects is not None and exposures is not None:
+        if self.deps and self.defects is not None and dep_extra_load is not None:
             region_mask = np.isin(lay.host_region, regions)
             dc, dh, don, doff = self._select(exposures, region_mask, t0[0] if L else 0, k1 * p, overlay, only_change)
             rows = self.defects.dependency[dc] >= 0
@@ -504,23 +573,33 @@ class MetricModel:
                 np.add.at(dep_extra_load[:, :, s], (self.defects.dependency[bc], r_i), extra)
 
         dep_rate: dict[str, np.ndarray] = {}
+        # Per region, its requests in scope per API: the first product of every dependency's errors.
+        req_api_of = {r: region_req_in_scope[r][None, :] * self.api_share[:, None] for r in regions.tolist()
+                      } if self.deps else {}
         for j, dep in enumerate(self.deps):
             rate_sum = np.zeros(L)
             weight_sum = 0.0
             for r in regions.tolist():
-                fault = np.zeros(L)
-                for f in self.dep_faults:
-                    if f.dependency == dep.name and f.region == r:
-                        fault += self._frac(np.array([f.start_s]), np.array([f.end_s]), t0)[0] * f.error_rate
-                load = 1.0 + dep_extra_load[j, r]
-                shed = np.maximum(0.0, 1.0 - dep.capacity_factor / load)
-                # A change's own blast radius (baseline=False) counts the load it adds, not faults.
-                extra = np.minimum(1.0, fault + shed) if baseline else shed
-                share = dep.calls_share * extra
-                errors_api += region_req_in_scope[r][None, :] * self.api_share[:, None] * share[None, :]
-                rate = np.minimum(1.0, dep.baseline_error_rate * b + extra)
-                rate_sum += rate * region_req_in_scope[r].sum()
-                weight_sum += region_req_in_scope[r].sum()
+                # Without exposures no change adds load: the same for every scope of the region.
+                dep_key = (j, r, k0, k1, baseline)
+                cached = self._shared_deps.get(dep_key) if whole_run else None
+                if cached is None:
+                    fault = np.zeros(L)
+                    for f in self.dep_faults:
+                        if f.dependency == dep.name and f.region == r:
+                            fault += self._frac(np.array([f.start_s]), np.array([f.end_s]), t0)[0] * f.error_rate
+                    load = 1.0 + (np.zeros(L) if dep_extra_load is None else dep_extra_load[j, r])
+                    shed = np.maximum(0.0, 1.0 - dep.capacity_factor / load)
+                    # A change's own blast radius (baseline=False) counts the load it adds, not faults.
+                    extra = np.minimum(1.0, fault + shed) if baseline else shed
+                    cached = (dep.calls_share * extra, np.minimum(1.0, dep.baseline_error_rate * b + extra))
+                    if whole_run:
+                        self._shared_deps[dep_key] = cached
+                share, rate = cached
+                errors_api += req_api_of[r] * share[None, :]
+                req_sum = region_req_in_scope[r].sum()
+                rate_sum += rate * req_sum
+                weight_sum += req_sum
             dep_rate[dep.name] = rate_sum / weight_sum if weight_sum > 0 else rate_sum
 
         if baseline:
@@ -541,8 +620,11 @@ class MetricModel:
 
         errors_api = np.minimum(errors_api, requests_api)
         errors = errors_api.sum(axis=0)
-        slow_share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
-        slow_factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
+        if on_all.size:
+            slow_share = np.divide(slow_req, requests, out=np.zeros_like(requests), where=requests > 0)
+            slow_factor = np.divide(slow_weighted, slow_req, out=np.ones_like(slow_req), where=slow_req > 0)
+        else:  # no interval: nothing slowed, the divisions above would give exactly these
+            slow_share, slow_factor = np.zeros_like(requests), np.ones_like(slow_req)
         slo_breaches = None
         if self.sc.latency_slo_ms is not None and baseline:
             slo = self.sc.latency_slo_ms
