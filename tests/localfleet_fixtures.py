@@ -92,15 +92,30 @@ def shared_fleet(tmp_path_factory):
     fleet.stop()
 
 
+def served(fleet: LocalFleet, name: str) -> float:
+    """Requests host `name` has counted so far (its /metrics)."""
+    import urllib.request
+
+    with urllib.request.urlopen(fleet.url(name, "/metrics"), timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("deploysim_requests_total{"))
+
+
 @pytest.fixture(scope="module")
 def shared_load(shared_fleet):
     """A real load generator process sending RATE req/s to each shared host, for one test module
-    (so that it does not load the machine while other modules run); yields when it started."""
+    (so that it does not load the machine while other modules run); yields when its first requests
+    reached every host: on a busy machine the process can take a second or more to start sending."""
     from deploysim.localfleet.control import start_loadgen, stop_loadgen
 
-    start_loadgen(shared_fleet.dir, RATE)
+    fleet = shared_fleet
+    before = {name: served(fleet, name) for name in fleet.hosts}
+    start_loadgen(fleet.dir, RATE)
+    wait_until(lambda: all(served(fleet, name) > before[name] for name in fleet.hosts), 60,
+               "the load generator's requests to reach every host", 0.05)
     yield time.time()
-    stop_loadgen(shared_fleet.dir)
+    stop_loadgen(fleet.dir)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ right words after a no-op resume and after a kill; a broken journal is one clear
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 
 import numpy as np
@@ -16,6 +17,8 @@ from test_executor_fake import fake_rollout
 
 from deploysim.cli import main
 from deploysim.executor import Executor, Journal
+from deploysim.executor.actions import Actions
+from deploysim.executor.alarm_reader import AlarmReader
 from deploysim.executor.outcome import EXIT_COMPLETE, EXIT_HALTED, EXIT_ROLLED_BACK
 from deploysim.executor.status import format_status, rollout_status
 
@@ -245,6 +248,32 @@ def test_a_fix_rolled_out_over_a_bad_fleet_is_not_judged_on_periods_before_its_s
     outcome = Executor(rollout, adapter, source, journal, clock=clock).start()
     assert outcome.status == "complete", outcome.message
     assert set(adapter.versions.values()) == {"v2"}
+
+
+def test_a_host_is_out_of_service_from_the_moment_its_deploy_begins(tmp_path):
+    """A batch is watched while its deploys run, so a deploy still under way already makes the
+    periods since it began missing data for its scope: a restart slower than the alarm's periods
+    (a busy machine) is never judged as the new version failing."""
+    rollout, clock, adapter, source = fake_rollout(tmp_path, fast_scenario_dict(), "v2")
+    stop = threading.Event()
+    actions = Actions(rollout, adapter, Journal.in_dir(tmp_path, clock=clock), clock, stop)
+    reader = AlarmReader(rollout, source, clock, stop, lambda: actions.busy)
+    target = rollout.targets[0]
+    k = int(clock.now() // reader.period_s)  # the deploy begins in period k
+    real_deploy, while_deploying = adapter.deploy, []
+
+    def out_of_service() -> list[bool]:  # periods k-2 .. k+5
+        return reader.out_of_service(np.array([target.host]), k - 2, k + 6).tolist()
+
+    def slow_deploy(target, version, *, timeout_s):
+        clock.sleep(5 * reader.period_s)  # the host is down for 5 periods
+        while_deploying.append(out_of_service())
+        return real_deploy(target, version, timeout_s=timeout_s)
+
+    adapter.deploy = slow_deploy
+    assert actions.act("deploy", target, "v2")[0]
+    assert while_deploying == [[False, False, True, True, True, True, True, True]]  # every period since k
+    assert out_of_service() == [False, False, True, True, True, True, True, False]  # up to its end
 
 
 # ------------------------------------------------------------------ one rollout per target group

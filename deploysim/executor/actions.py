@@ -7,6 +7,7 @@ of service are kept for the alarms.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -75,7 +76,8 @@ def ask_each(targets: Sequence[Target], ask: Callable[[Target], T], parallel: in
 
 @dataclass(frozen=True)
 class BusySpan:
-    """A host being deployed or rolled back by this process, from `start_s` to `end_s`."""
+    """A host being deployed or rolled back by this process, from `start_s` to `end_s` (infinite
+    while the action is still under way)."""
 
     host: int
     start_s: float
@@ -94,7 +96,8 @@ class Actions:
         self.stop = stop
         self.timeout_s = float(rollout.inventory.adapter.timeout)
         self.parallel = int(rollout.inventory.adapter.parallel)
-        self.busy: list[BusySpan] = []
+        self._busy: list[BusySpan] = []
+        self._busy_lock = threading.Lock()
         self.keeps_serving = False  # the current step's hosts serve while they take the change
         self._local = threading.local()  # the intent the calling thread is carrying out
         self.finishing = False  # a rollback is under way: Ctrl-C and SIGTERM cut no back-off short
@@ -103,6 +106,24 @@ class Actions:
         set_backoff_wait = getattr(adapter, "set_backoff_wait", None)  # adapters written before it lack it
         if set_backoff_wait is not None:
             set_backoff_wait(self._backoff_wait)
+
+    @property
+    def busy(self) -> list[BusySpan]:
+        """The spans of every action so far, those still under way included (open-ended): a host is
+        out of service from the moment its deploy begins, not from the moment it is over."""
+        with self._busy_lock:
+            return list(self._busy)
+
+    def _open_span(self, host: int, started_s: float) -> BusySpan:
+        span = BusySpan(host, started_s, math.inf, self.keeps_serving)
+        with self._busy_lock:
+            self._busy.append(span)
+        return span
+
+    def _close_span(self, span: BusySpan) -> None:
+        with self._busy_lock:
+            index = next(i for i, s in enumerate(self._busy) if s is span)
+            self._busy[index] = BusySpan(span.host, span.start_s, self.clock.now(), span.keeps_serving)
 
     def check_stop(self) -> None:
         if self.stop.is_set():
@@ -161,22 +182,25 @@ class Actions:
         stopped, which cut its retries short)."""
         seq = self.journal.intend(kind, target.name, version)
         self._local.intent = seq
-        started_s = self.clock.now()
+        # Out of service from now on: a batch's watch judges periods while its actions still run.
+        span = self._open_span(target.host, self.clock.now())
         try:
-            call = self.adapter.deploy if kind == "deploy" else self.adapter.rollback
-            result = call(target, version, timeout_s=self.timeout_s)
-            ok, detail, attempts = result.ok, result.detail, result.attempts
-        except Exception as error:  # an adapter bug is a failed action, never a success
-            ok, detail, attempts = False, f"adapter error: {error!r}", None
-        stopped = not ok and self._interrupted()
-        current = self._ask(target)
-        if ok and current != version:
-            ok = False
-            detail = f"{detail}\nthe adapter reported success but the target reports version {current!r}"
-        elif ok and not self._healthy(target):
-            ok = False
-            detail = f"{detail}\nthe target runs {version} but fails its health check"
-        self.busy.append(BusySpan(target.host, started_s, self.clock.now(), self.keeps_serving))
+            try:
+                call = self.adapter.deploy if kind == "deploy" else self.adapter.rollback
+                result = call(target, version, timeout_s=self.timeout_s)
+                ok, detail, attempts = result.ok, result.detail, result.attempts
+            except Exception as error:  # an adapter bug is a failed action, never a success
+                ok, detail, attempts = False, f"adapter error: {error!r}", None
+            stopped = not ok and self._interrupted()
+            current = self._ask(target)
+            if ok and current != version:
+                ok = False
+                detail = f"{detail}\nthe adapter reported success but the target reports version {current!r}"
+            elif ok and not self._healthy(target):
+                ok = False
+                detail = f"{detail}\nthe target runs {version} but fails its health check"
+        finally:
+            self._close_span(span)
         if stopped:
             detail = f"{detail}\nstopped (Ctrl-C or SIGTERM) before another attempt; --resume tries again"
         self.journal.outcome(seq, ok, current, detail, attempts)

@@ -89,10 +89,13 @@ class AlarmReader:
         return values
 
     def out_of_service(self, hosts: np.ndarray, k0: int, k1: int) -> np.ndarray:
-        """Periods [k0, k1) in which one of `hosts` was being deployed or rolled back by this process.
+        """Periods [k0, k1) in which one of `hosts` was (or still is) being deployed or rolled back
+        by this process.
 
         Their datapoints count as missing: the host was out of service (as the simulator models a
         batch), and the failed requests a restart causes are the deployment's, not the version's.
+        An action still under way covers every period from its start on: a batch is watched while
+        it runs, and a restart that takes longer than the alarm's periods must not pass for a fault.
         Not so for steps whose hosts keep serving while they take a change (`hosts_keep_serving`).
         """
         mask = np.zeros(k1 - k0, dtype=bool)
@@ -100,7 +103,8 @@ class AlarmReader:
         p = self.period_s
         for span in list(self.busy()):
             if span.host in scope and span.end_s > span.start_s and not span.keeps_serving:
-                first, last = int(span.start_s // p), int(math.ceil(span.end_s / p))  # periods overlapping the span
+                first = int(span.start_s // p)  # periods overlapping the span
+                last = k1 if math.isinf(span.end_s) else int(math.ceil(span.end_s / p))
                 mask[max(first, k0) - k0: max(min(last, k1), k0) - k0] = True
         return mask
 

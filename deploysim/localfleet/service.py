@@ -169,6 +169,9 @@ class Service:
         self.started_at = time.time()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        # Held while one answered request is counted, and while /metrics reads the counters: a scrape
+        # sees a request in every series (requests, latency, log errors) or in none of them.
+        self._metrics_lock = threading.Lock()
         self.requests = Counter("deploysim_requests", "Requests served, by API, HTTP status code and version",
                                 ["api", "code", "version"])
         self.latency = Histogram("deploysim_request_duration_seconds", "Time to answer a request, by API and version",
@@ -194,6 +197,24 @@ class Service:
         failed = draw < self.faults.error_rate_for(api)
         return (500 if failed else 200), self.faults.latency_ms_for(api) / 1000.0
 
+    def answered(self, api: str, code: int, seconds: float, line: str) -> None:
+        """Count one request whose answer is ready (and, for a 500, write its error line to the log),
+        as one event, before the answer is sent: a client holding its answer finds it counted."""
+        if code >= 500:
+            sys.stderr.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} ERROR {self.host_name} {self.version} {line}\n")
+        with self._metrics_lock:
+            if code >= 500:
+                self.log_errors.labels(self.version).inc()
+            self.latency.labels(api, self.version).observe(seconds)
+            self.requests.labels(api, str(code), self.version).inc()
+
+    def exposition(self) -> bytes:
+        """The /metrics body: every counter as of one moment between two answered requests."""
+        from prometheus_client import generate_latest
+
+        with self._metrics_lock:
+            return generate_latest()
+
     def identity(self) -> dict:
         return {"host": self.host_name, "version": self.version, "pid": self.pid, "port": self.port,
                 "started_at": self.started_at}
@@ -207,7 +228,7 @@ def _machine_memory_bytes() -> float:
 
 
 def make_handler(service: Service):
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from prometheus_client import CONTENT_TYPE_LATEST
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: the load generator reuses connections
@@ -236,15 +257,10 @@ def make_handler(service: Service):
                 code, delay = service.handle_api(api)
                 if delay > 0:
                     time.sleep(delay)
-                if code >= 500:
-                    service.log_errors.labels(service.version).inc()
-                    sys.stderr.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} ERROR {service.host_name} "
-                                     f"{service.version} {self.command} {path} -> {code}\n")
                 payload = {"api": api, **service.identity()} if code < 500 else {"error": "injected fault",
                                                                                   "api": api, **service.identity()}
+                service.answered(api, code, time.perf_counter() - started, f"{self.command} {path} -> {code}")
                 self._json(code, payload)
-                service.latency.labels(api, service.version).observe(time.perf_counter() - started)
-                service.requests.labels(api, str(code), service.version).inc()
             elif path == "/healthz":
                 if service.faults.unhealthy:
                     self._json(503, {"status": "unhealthy", **service.identity()})
@@ -253,7 +269,7 @@ def make_handler(service: Service):
             elif path == "/version":
                 self._json(200, service.identity())
             elif path == "/metrics":
-                self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
+                self._send(200, service.exposition(), CONTENT_TYPE_LATEST)
             else:
                 self._json(404, {"error": f"no such path {path}"})
 
