@@ -282,11 +282,7 @@ class MetricModel:
         t1 = k1 * self.period_s
         region_hosts = lay.hosts_in_region(r)
         # Share of each period out of service: per AZ (outages) and per host (batches).
-        az_down: dict[int, np.ndarray] = {}
-        for f in self.az_outages:
-            if f.region == r and f.start_s + f.failover_s < t1 and f.end_s > t0[0]:
-                frac = self._frac(np.array([f.start_s + f.failover_s]), np.array([f.end_s]), t0)[0]
-                az_down[f.az] = np.maximum(az_down.get(f.az, 0.0), frac)
+        az_down = self._az_down(r, t0, t1)
         host_down: dict[int, np.ndarray] = {}
         if with_batches:
             for b in self.batches_out:
@@ -331,6 +327,16 @@ class MetricModel:
             cpu_max = np.maximum(cpu_max, cpu)
         return served, cpu_sum, cpu_max, shed
 
+    def _az_down(self, r: int, t0: np.ndarray, t1: float) -> dict[int, np.ndarray]:
+        """AZ of region `r` -> the share of each period (starting at `t0`, ending by `t1`) it is out
+        of service in an AZ outage, after the outage's failover."""
+        az_down: dict[int, np.ndarray] = {}
+        for f in self.az_outages:
+            if f.region == r and f.start_s + f.failover_s < t1 and f.end_s > t0[0]:
+                frac = self._frac(np.array([f.start_s + f.failover_s]), np.array([f.end_s]), t0)[0]
+                az_down[f.az] = np.maximum(az_down.get(f.az, 0.0), frac)
+        return az_down
+
     def _serving_shared(self, r: int, in_scope: np.ndarray, k0: int, k1: int, t0: np.ndarray):
         """`_serving` without batches or hosts out of rotation, with each group's per-host arrays kept:
         the same operations on the same inputs as `_serving`, done once per region and window."""
@@ -341,11 +347,7 @@ class MetricModel:
         if region is None:
             t1 = k1 * self.period_s
             region_hosts = lay.hosts_in_region(r)
-            az_down: dict[int, np.ndarray] = {}
-            for f in self.az_outages:
-                if f.region == r and f.start_s + f.failover_s < t1 and f.end_s > t0[0]:
-                    frac = self._frac(np.array([f.start_s + f.failover_s]), np.array([f.end_s]), t0)[0]
-                    az_down[f.az] = np.maximum(az_down.get(f.az, 0.0), frac)
+            az_down = self._az_down(r, t0, t1)
             down_share = np.zeros(L)
             for az, frac in az_down.items():
                 down_share += lay.host_weight[region_hosts[lay.host_az[region_hosts] == az]].sum() * frac

@@ -6,11 +6,13 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import yaml
 
 import deploysim
+from deploysim.executor import StepClock
 from deploysim.fleet import build_fleet, host_names
 
 CLI = [sys.executable, "-c", "from deploysim.cli import main; main()"]
@@ -105,3 +107,17 @@ def action_rows(journal_path: Path, kind: str = "") -> int:
             return db.execute("SELECT COUNT(*) FROM actions WHERE ? IN ('', kind)", (kind,)).fetchone()[0]
     except sqlite3.OperationalError:  # created but no tables yet
         return 0
+
+
+class CtrlCAt(StepClock):
+    """A step clock that plays Ctrl-C (sets `stop`) once it passes `at_s`."""
+
+    def __init__(self, start_s: float, at_s: float, stop: threading.Event):
+        super().__init__(start_s)
+        self.at_s, self.stop = at_s, stop
+
+    def sleep(self, seconds: float, stop=None) -> bool:
+        stopped = super().sleep(seconds, stop)
+        if self.now() >= self.at_s:
+            self.stop.set()
+        return stopped

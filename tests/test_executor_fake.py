@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import REPO
-from executor_support import fast_scenario_dict, manual_rollback
+from executor_support import CtrlCAt, fast_scenario_dict, manual_rollback
 
 import deploysim
 import deploysim.executor.driver as driver_module
@@ -360,24 +360,10 @@ def test_the_executor_needs_nothing_of_an_adapter_beyond_the_protocol(tmp_path):
     assert again.status == "rolled_back" and set(fake.versions.values()) == {"v1"}
 
 
-class _CtrlCAt(StepClock):
-    """A step clock that plays Ctrl-C (sets `stop`) once it passes `at_s`."""
-
-    def __init__(self, start_s: float, at_s: float, stop: threading.Event):
-        super().__init__(start_s)
-        self.at_s, self.stop = at_s, stop
-
-    def sleep(self, seconds: float, stop=None) -> bool:
-        stopped = super().sleep(seconds, stop)
-        if self.now() >= self.at_s:
-            self.stop.set()
-        return stopped
-
-
 def test_ctrl_c_during_a_bake_stops_through_the_clock_and_resume_finishes(tmp_path):
     rollout, _, adapter, source = fake_rollout(tmp_path, fast_scenario_dict(bakes_s=(60, 600, 60)), "v2")
     stop = threading.Event()
-    clock = _CtrlCAt(START_S, START_S + 300.0, stop)  # in the first wave's bake
+    clock = CtrlCAt(START_S, START_S + 300.0, stop)  # in the first wave's bake
     adapter.clock = clock
     journal = Journal.in_dir(tmp_path, clock=clock)
     stopped = Executor(rollout, adapter, source, journal, clock=clock, stop=stop).start()

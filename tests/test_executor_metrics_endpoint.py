@@ -13,31 +13,17 @@ import urllib.request
 
 import pytest
 import yaml
-from executor_support import cli, fast_scenario_dict, write_inputs
+from executor_support import CtrlCAt, cli, fast_scenario_dict, write_inputs
 from localfleet_fixtures import wait_until
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from test_executor_fake import START_S, fake_rollout
 
 from deploysim.cli import main
-from deploysim.executor import Executor, Journal, StepClock
+from deploysim.executor import Executor, Journal
 from deploysim.executor.exporter import MetricsEndpoint, RolloutCollector
 from deploysim.localfleet.procs import free_port
 from deploysim.localfleet.prometheus import PrometheusServer
-
-
-class _StopAt(StepClock):
-    """A step clock that plays Ctrl-C (sets `stop`) once it passes `at_s`."""
-
-    def __init__(self, start_s: float, at_s: float, stop: threading.Event):
-        super().__init__(start_s)
-        self.at_s, self.stop = at_s, stop
-
-    def sleep(self, seconds: float, stop=None) -> bool:
-        stopped = super().sleep(seconds, stop)
-        if self.now() >= self.at_s:
-            self.stop.set()
-        return stopped
 
 
 def _stopped_mid_bake(tmp_path):
@@ -48,7 +34,7 @@ def _stopped_mid_bake(tmp_path):
     scenario = fast_scenario_dict(bakes_s=(60, 600, 60))
     rollout, _, adapter, source = fake_rollout(tmp_path, scenario, "v2")
     stop = threading.Event()
-    clock = _StopAt(START_S, START_S + 300.0, stop)
+    clock = CtrlCAt(START_S, START_S + 300.0, stop)
     adapter.clock = clock
     journal = Journal.in_dir(state, clock=clock)
     journal.set_meta({"scenario_text": yaml.safe_dump(scenario), "scenario_path": "scenario.yaml", "version": "v2",
