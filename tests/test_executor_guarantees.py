@@ -300,3 +300,16 @@ def test_a_second_rollout_over_the_same_targets_is_refused_whatever_its_version_
     after = CliRunner().invoke(main, ["execute", str(scenario), "--inventory", str(inventory), "--version", "v3",
                                       "--state-dir", str(tmp_path / "s3")])
     assert after.exit_code == 0, after.output
+
+
+def test_an_alarm_rollback_journals_which_metric_breached_with_its_datapoints(tmp_path):
+    rollout, clock, adapter, source = fake_rollout(tmp_path, fast_scenario_dict(), "v2-bad")
+    journal = Journal.in_dir(tmp_path, clock=clock)
+    assert Executor(rollout, adapter, source, journal, clock=clock).start().status == "rolled_back"
+    started = [detail for _, _, kind, detail in journal.events() if kind == "rollback_started"]
+    assert len(started) == 1
+    reason, evidence = started[0].splitlines()
+    assert reason.startswith("alarm fault_rate@")
+    # The member alarm, the datapoints it judged (the fake source's 1.0 error rate of the bad
+    # version) and its rule, so a person can tell a regression from a noisy metric.
+    assert evidence.startswith("evidence: fault_rate@") and "fault_rate (error_rate 1; > 0.5, 1 of 1)" in evidence

@@ -5,6 +5,7 @@ after the faulty version's alarm), and the journal gives every intended action a
 
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -43,6 +44,13 @@ def fast_local_scenario() -> dict:
     for wave in prod["waves"]:
         wave["bake"] = "3s"
     return data
+
+
+def rollbacks_journaled(state: Path) -> list[str]:
+    """Why each rollback of the run began (the alarm and the datapoints that tripped it): what a
+    failed assertion needs to tell a false alarm from a real one."""
+    with sqlite3.connect(f"{(state / 'journal.sqlite').resolve().as_uri()}?mode=ro", uri=True, timeout=5) as db:
+        return [row[0] for row in db.execute("SELECT detail FROM events WHERE kind = 'rollback_started' ORDER BY seq")]
 
 
 def crash_resume_over_local_fleet(root: Path, version: str, kill_point: tuple[str, int]):
@@ -84,8 +92,8 @@ def test_kill_9_then_resume_over_the_real_local_fleet(tmp_path):
             lambda v: crash_resume_over_local_fleet(tmp_path / v, v, cases[v][0]), cases), strict=True))
     for version, (code, output, live, state, rows_at_kill) in results.items():
         _, exit_code, final = cases[version]
-        assert code == exit_code, (version, output)
-        assert set(live.values()) == {final}, (version, live, output)
+        assert code == exit_code, (version, output, rollbacks_journaled(state))
+        assert set(live.values()) == {final}, (version, live, output, rollbacks_journaled(state))
         assert_journal_whole(state, rows_at_kill)
 
 
@@ -153,7 +161,8 @@ def test_a_killed_operator_rollback_is_continued_never_reversed_on_the_real_loca
         results = dict(zip(cases, pool.map(lambda c: operator_rollback_killed(tmp_path / c, cases[c]), cases),
                            strict=True))
     for case, (code, output, live, state, rows_at_kill, status) in results.items():
-        assert code == 1 and "rolled_back" in output, (case, output)
-        assert set(live.values()) == {"v1"}, (case, live, output)  # asked of the hosts themselves
+        assert code == 1 and "rolled_back" in output, (case, output, rollbacks_journaled(state))
+        # `live` is asked of the hosts themselves.
+        assert set(live.values()) == {"v1"}, (case, live, output, rollbacks_journaled(state))
         assert "Verified: every target reports what this state says" in status, (case, status)
         assert_journal_whole(state, rows_at_kill)

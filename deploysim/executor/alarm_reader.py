@@ -16,7 +16,7 @@ import numpy as np
 from ..alarms import parse_rule
 from ..alarms.series import EXTRA_EVALUATION_RANGE, combine_alarm_states, metric_alarm_codes
 from ..policy.decisions import Observation, StageKind
-from ..policy.plan import Step
+from ..policy.plan import Step, WatchedAlarm
 from ..scenario.schema import MetricAlarm
 from .actions import BusySpan
 from .clock import wait_until
@@ -31,6 +31,9 @@ NO_DATA_PAUSE_PERIODS = 10
 PREFLIGHT_EXTRA_PERIODS = 3
 """Before anything is touched, every watched metric must show a datapoint within its alarm's
 evaluation periods plus this many (a source that is still filling in gets that long)."""
+
+_SIGN = {"GreaterThanThreshold": ">", "GreaterThanOrEqualToThreshold": ">=", "LessThanThreshold": "<",
+         "LessThanOrEqualToThreshold": "<="}
 
 BAKE_REQUESTS = MetricAlarm(name="bake-datapoints", metric="requests", threshold=0.0)
 """The metric whose datapoints a bake counts for `min_datapoints`: the step's request count."""
@@ -51,6 +54,8 @@ class AlarmReader:
         self.delay_s = datapoint_delay_s
         self.metric_alarms = {a.name: a for a in rollout.scenario.alarms.metric}
         self.composites = {a.name: parse_rule(a.rule) for a in rollout.scenario.alarms.composite}
+        self.last_evidence = ""
+        """What the last alarm found by `check_alarms` saw (see `explain`)."""
         self.history_periods = max((a.evaluation_periods for a in rollout.scenario.alarms.metric), default=1) \
             + EXTRA_EVALUATION_RANGE - 1
 
@@ -138,12 +143,33 @@ class AlarmReader:
         k_end = self.periods_ended(now_s)
         if k_end <= k_first:
             return None
-        first: tuple[int, str] | None = None
+        first: tuple[int, str, WatchedAlarm] | None = None
         for w in step.watched:
             hits = np.flatnonzero(self.alarm_states(w.alarm, w.hosts, k_first, k_end, k_min=k_first))
             if hits.size and (first is None or hits[0] < first[0]):
-                first = (int(hits[0]), f"{w.alarm}@{w.label}")
-        return None if first is None else first[1]
+                first = (int(hits[0]), f"{w.alarm}@{w.label}", w)
+        if first is None:
+            return None
+        self.last_evidence = f"{first[1]}: {self.explain(first[2], k_first, k_first + first[0])}"
+        return first[1]
+
+    def explain(self, watched: WatchedAlarm, k_first: int, k_hit: int) -> str:
+        """Which metric alarms of `watched` were in ALARM in period `k_hit`, with the datapoints of
+        their evaluation periods (oldest first, "-" where missing or out of service): what a person
+        reading the journal needs to tell a real regression from a noisy metric."""
+        parts = []
+        for alarm in self.metric_alarms_of(watched.alarm):
+            codes = self.alarm_states(alarm.name, watched.hosts, k_hit, k_hit + 1, k_min=k_first)
+            if not codes.any():
+                continue
+            k0 = max(k_first, k_hit + 1 - alarm.evaluation_periods)
+            values = np.where(self.out_of_service(watched.hosts, k0, k_hit + 1), np.nan,
+                              self.datapoints(alarm, watched.hosts, k0, k_hit + 1))
+            shown = ", ".join("-" if np.isnan(v) else f"{v:.4g}" for v in values.tolist())
+            parts.append(f"{alarm.name} ({alarm.metric} {shown}; {_SIGN[alarm.comparison]} {alarm.threshold:g}, "
+                         f"{alarm.datapoints_to_alarm} of {alarm.evaluation_periods})")
+        period_end_s = (k_hit + 1) * self.period_s
+        return (", ".join(parts) or "no member alarm in ALARM") + f" in the period ending {period_end_s:.0f} s"
 
     def watch(self, step: Step, watch_from_s: float) -> Callable[[float, bool], str | None]:
         """A watch of `step`'s alarms from `watch_from_s`: called with (now, something changed), it

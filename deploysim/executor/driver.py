@@ -354,8 +354,10 @@ class ExecutorDriver:
         of them report their previous version."""
         self.controls.poll(ENDED)  # a control asked for now comes too late: journaled as ignored
         previous = self.journal.previous_versions()
-        self.journal.event("rollback_started", decision.reason)
-        self.log(f"rolling back: {decision.reason}")
+        seen = self.alarms.last_evidence
+        evidence = f"\nevidence: {seen}" if decision.alarm and seen.startswith(f"{decision.alarm}:") else ""
+        self.journal.event("rollback_started", decision.reason + evidence)
+        self.log(f"rolling back: {decision.reason}{evidence}")
         if not decision.automatic:
             message = (f"{decision.reason}: automatic rollback is off, so the rollout stopped with every "
                        "target as it is; roll back with --resume --rollback")
