@@ -230,14 +230,6 @@ def _stop_event() -> threading.Event:
     return stop
 
 
-def operator_identity(reason: str = "") -> str:
-    """Who asked (user@host) and why, as the journal keeps it with an operator's decision."""
-    from ..executor.controls import operator_name
-
-    who = operator_name()
-    return f"{who}: {reason}" if reason else who
-
-
 def _journal(state_dir: Path, *, readonly: bool = False):
     """The state directory's journal, checked; a clear one-line error (exit 2) when it is unusable."""
     from ..executor.journal import Journal, JournalError
@@ -298,6 +290,7 @@ def _corrected(state_dir: Path, journal, journaled: Rollout, inventory_path: Pat
 
 def _resume(state_dir: Path, rollback: bool, reason: str, inventory_path: Path | None = None,
             metrics: tuple[int | None, str] = (None, "127.0.0.1")) -> None:
+    from ..executor.controls import operator_identity
     from ..executor.driver import Executor
     from ..executor.journal import JournalError
 

@@ -29,7 +29,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .journal import Control, Journal
+from .journal import Control, Journal, who_and_why
 
 CONTROL_KINDS = ("abort", "pause", "resume", "promote", "approve")
 
@@ -41,6 +41,11 @@ def operator_name() -> str:
     except (KeyError, OSError):
         user = f"uid {os.getuid()}"
     return f"{user}@{socket.gethostname()}"
+
+
+def operator_identity(reason: str = "") -> str:
+    """Who asked (user@host) and why, as the journal keeps it with an operator's decision."""
+    return who_and_why(operator_name(), reason)
 
 
 @dataclass(frozen=True)

@@ -126,15 +126,16 @@ class ExecutorDriver:
                 return self._observed(Observation(alarm=alarm))
             self.clock.sleep(max(0.0, min(self.alarms.next_period_end_s(now), now + self._poll_s) - now), self.stop)
 
-    def _wait(self, until_s: float) -> Observation | None:
-        """Wait until `until_s` watching nothing but the operators' controls (an abort ends it)."""
+    def _wait(self, until_s: float, done: Callable[[], bool] = lambda: False) -> Observation | None:
+        """Wait until `until_s`, or until `done()`, watching nothing but the operators' controls
+        (an abort ends it and is returned)."""
         while True:
             self.actions.check_stop()
             aborted = self._poll()
             if aborted is not None:
                 return aborted
             now = self.clock.now()
-            if now >= until_s:
+            if done() or now >= until_s:
                 return None
             self.clock.sleep(min(until_s - now, self._poll_s), self.stop)
 
@@ -169,18 +170,14 @@ class ExecutorDriver:
                        f"--reason ...; without it by {_utc(decision.until_s)} the version is rolled back")
             self.log(message)
             self.journal.event("awaiting_approval", message)
-        while decision.stage not in self.controls.approved:
-            self.actions.check_stop()
-            aborted = self._poll()
-            if aborted is not None:
-                return aborted
-            now = self.clock.now()
-            if now >= decision.until_s:
-                self.journal.event("approval_timed_out", f"{stage_label(self.r.plan, decision.stage)} was not "
-                                   f"approved by {_utc(decision.until_s)}")
-                return Observation()
-            self.clock.sleep(min(decision.until_s - now, self._poll_s), self.stop)
-        return Observation(approved=True)
+        aborted = self._wait(decision.until_s, done=lambda: decision.stage in self.controls.approved)
+        if aborted is not None:
+            return aborted
+        if decision.stage in self.controls.approved:
+            return Observation(approved=True)
+        self.journal.event("approval_timed_out", f"{stage_label(self.r.plan, decision.stage)} was not "
+                           f"approved by {_utc(decision.until_s)}")
+        return Observation()
 
     def wait_blocker(self, decision: WaitBlocker) -> Observation:
         """Wait for the blocker to lift; the stage's deployed step (if any) stays watched meanwhile."""

@@ -74,6 +74,11 @@ RUN_META = ("scenario_path", "scenario_text", "inventory_path", "inventory_text"
 TERMINAL_EVENTS = ("complete", "rolled_back", "failed", "halted", "stopped", "rollback_incomplete", "internal_error")
 
 
+def who_and_why(operator: str, reason: str = "") -> str:
+    """An operator and their reason as the journal keeps them with the decision they lead to."""
+    return f"{operator}: {reason}" if reason else operator
+
+
 class JournalError(RuntimeError):
     """A state directory without a usable journal (missing, not SQLite, cut short): one line for people."""
 
@@ -121,7 +126,7 @@ class Control:
     @property
     def who(self) -> str:
         """Who asked and why, as journaled with the decision it leads to."""
-        return f"{self.operator}: {self.reason}" if self.reason else self.operator
+        return who_and_why(self.operator, self.reason)
 
 
 @dataclass(frozen=True)
