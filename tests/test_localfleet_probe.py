@@ -92,3 +92,21 @@ def test_a_down_host_is_unhealthy_and_failing(fleet_factory):
         assert (source.datapoints(FAULT_RATE, targets[1:], start, end, PERIOD) == 1).all()
         assert np.isnan(source.datapoints(P99, targets[1:], start, end, PERIOD)).all()  # nothing answered
         assert (source.datapoints(UNHEALTHY, targets[:1], start, end, PERIOD) == 0).all()
+
+
+def test_a_host_restarted_by_a_deploy_costs_no_failed_request_once_it_is_back(fleet_factory):
+    # A deploy restarts the host, which closes every keep-alive connection the probe holds. Reusing
+    # one would fail a request the service never saw: the probe's own error, counted as the new
+    # version's (once the deploy's out-of-service periods end, a 2-of-2 error alarm of a one-box
+    # needed only two such periods). The probe checks a connection before it reuses it.
+    fleet = fleet_factory({"h": "v1"})
+    target = targets_of(fleet, "h")
+    errors = MetricAlarm(name="e", metric="errors", threshold=0)
+    with ProbeSource(target, rate_per_s=10, timeout_s=2) as source:
+        wait_until(lambda: source.requests(target, 0, time.time()) >= 20, 10, "the probe's first requests")
+        for version in ("v2", "v1", "v2"):
+            assert fleet.deploy("h", version).ok
+            back_s = time.time()
+            wait_until(lambda b=back_s: source.requests(target, b, b + 2.0) >= 15 and time.time() > b + 2.5,
+                       10, "two seconds of requests after the deploy")
+            assert source.datapoints(errors, target, back_s, back_s + 2.0, 2.0)[0] == 0, version

@@ -16,6 +16,7 @@ import http.client
 import json
 import math
 import random
+import selectors
 import signal
 import sys
 import threading
@@ -32,6 +33,20 @@ METHODS = {"Get": "GET", "List": "GET", "Describe": "GET", "Create": "POST", "Pu
 
 def method_for(api: str) -> str:
     return METHODS.get(api, "GET")
+
+
+def connection_dropped(conn: http.client.HTTPConnection) -> bool:
+    """Has the server closed this idle keep-alive connection, so that the next request on it would
+    fail before the server ever saw it? (A host restarted by a deploy closes every connection.)
+
+    An idle connection with something to read has reached end of file, or holds bytes nobody asked
+    for: either way it is not reusable. Checking before reuse, as HTTP client libraries do, keeps
+    the client's own stale connections from being counted as the service's failed requests."""
+    if conn.sock is None:
+        return False
+    with selectors.DefaultSelector() as selector:
+        selector.register(conn.sock, selectors.EVENT_READ)
+        return bool(selector.select(timeout=0))
 
 
 class HostLoad:
@@ -77,6 +92,9 @@ class HostLoad:
                 api = self.random.choices(self.names, self.weights)[0]
             sent_at, started = time.time(), time.perf_counter()
             try:
+                if conn is not None and connection_dropped(conn):
+                    conn.close()
+                    conn = None
                 if conn is None:
                     conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
                 conn.request(method_for(api), self.path.replace("{api}", api))
