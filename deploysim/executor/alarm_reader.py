@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -54,8 +55,8 @@ class AlarmReader:
         self.delay_s = datapoint_delay_s
         self.metric_alarms = {a.name: a for a in rollout.scenario.alarms.metric}
         self.composites = {a.name: parse_rule(a.rule) for a in rollout.scenario.alarms.composite}
-        self.last_evidence = ""
-        """What the last alarm found by `check_alarms` saw (see `explain`)."""
+        self.last_evidence: tuple[str, str] = ("", "")
+        """The last alarm `check_alarms` found ("name@scope") and what it saw (see `explain`)."""
         self.history_periods = max((a.evaluation_periods for a in rollout.scenario.alarms.metric), default=1) \
             + EXTRA_EVALUATION_RANGE - 1
 
@@ -150,7 +151,7 @@ class AlarmReader:
                 first = (int(hits[0]), f"{w.alarm}@{w.label}", w)
         if first is None:
             return None
-        self.last_evidence = f"{first[1]}: {self.explain(first[2], k_first, k_first + first[0])}"
+        self.last_evidence = (first[1], self.explain(first[2], k_first, k_first + first[0]))
         return first[1]
 
     def explain(self, watched: WatchedAlarm, k_first: int, k_hit: int) -> str:
@@ -168,8 +169,8 @@ class AlarmReader:
             shown = ", ".join("-" if np.isnan(v) else f"{v:.4g}" for v in values.tolist())
             parts.append(f"{alarm.name} ({alarm.metric} {shown}; {_SIGN[alarm.comparison]} {alarm.threshold:g}, "
                          f"{alarm.datapoints_to_alarm} of {alarm.evaluation_periods})")
-        period_end_s = (k_hit + 1) * self.period_s
-        return (", ".join(parts) or "no member alarm in ALARM") + f" in the period ending {period_end_s:.0f} s"
+        ended = time.strftime("%H:%M:%S UTC", time.gmtime((k_hit + 1) * self.period_s))
+        return (", ".join(parts) or "no member alarm in ALARM") + f", in the period that ended {ended}"
 
     def watch(self, step: Step, watch_from_s: float) -> Callable[[float, bool], str | None]:
         """A watch of `step`'s alarms from `watch_from_s`: called with (now, something changed), it

@@ -351,8 +351,8 @@ class ExecutorDriver:
         of them report their previous version."""
         self.controls.poll(ENDED)  # a control asked for now comes too late: journaled as ignored
         previous = self.journal.previous_versions()
-        seen = self.alarms.last_evidence
-        evidence = f"\nevidence: {seen}" if decision.alarm and seen.startswith(f"{decision.alarm}:") else ""
+        alarm, seen = self.alarms.last_evidence
+        evidence = f"\nevidence: {seen}" if decision.alarm and alarm == decision.alarm else ""
         self.journal.event("rollback_started", decision.reason + evidence)
         self.log(f"rolling back: {decision.reason}{evidence}")
         if not decision.automatic:
