@@ -536,7 +536,8 @@ class Executor:
         if last.kind == "BakeWait":
             # A bake the executor did not watch throughout is restarted: an alarm that fired and
             # cleared while nobody looked must not let the rollout go on.
-            self.ctrl.restore({**last.controller, "bake_since_s": self.clock.now()})
+            # Its judge starts again too: the data it judges is the restarted bake's.
+            self.ctrl.restore({**last.controller, "bake_since_s": self.clock.now(), "judgements": 0})
             return self._drive()
         # A final decision (Complete, RollBack, Fail) is carried out again too: it asks every
         # target, so nothing is reported that the targets do not show now.

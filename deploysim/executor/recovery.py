@@ -84,7 +84,8 @@ def decision_from_row(row: DecisionRow, rollout: Rollout) -> Decision:
     if row.kind == "BakeWait":
         return BakeWait(stage, step_index, float(d["since_s"]), float(d["min_until_s"]),
                         tuple((api, float(n)) for api, n in d["min_requests"].items()), int(d["min_datapoints"]),
-                        float(d["deadline_s"]))
+                        float(d["deadline_s"]),
+                        None if d.get("judge_at_s") is None else float(d["judge_at_s"]))  # older journals lack it
     if row.kind == "RollBack":
         by_name = {t.name: t.host for t in rollout.targets}
         rollback_hosts = None if d.get("hosts") is None else tuple(by_name[n] for n in d["hosts"])
