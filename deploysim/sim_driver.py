@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
+from .judge.verdict import Verdict
 from .policy.decisions import (
     BakeWait,
     Complete,
@@ -151,11 +152,22 @@ class VersionDriver:
         if start == decision.since_s:
             self._log("bake_start", stage=self._stage_name(decision.stage), step=step.name)
         ready = sim._bake_ready_s(step, decision)
-        alarm = yield from sim._wait_watching(version, step, ready, self.planned)
+        # A judged bake waits for its next judgement: the controller ends it only on a PASS judged then.
+        until = ready if decision.judge_at_s is None else decision.judge_at_s
+        alarm = yield from sim._wait_watching(version, step, until, self.planned)
         version.baking_s += float(env.now) - start
+        if step.judge is not None and step.judge.baseline_kind == "deploy":
+            # Fresh hosts of the old version beside the canary, for as long as it bakes.
+            self._log("baseline_hosts", stage=self._stage_name(decision.stage), step=step.name,
+                      hosts=int(step.hosts.size), host_h=step.hosts.size * (float(env.now) - start) / 3600.0)
         if alarm is not None:
             return Observation(alarm=alarm)
         now = float(env.now)
+        judgement = None
+        if decision.judge_at_s is not None and now >= decision.judge_at_s:
+            judgement = sim.judge.judge(step, decision.since_s, now)
+            self._log("judgement", stage=self._stage_name(decision.stage), step=step.name,
+                      verdict=judgement.verdict.value, reason=judgement.reason)
         # The next step of the stage checks its blockers when the bake ends: an incident is observed now.
         next_step_waits = now >= ready and decision.step + 1 < len(self.plan.stages[decision.stage].steps)
         observation = Observation(
@@ -163,8 +175,9 @@ class VersionDriver:
             datapoints_seen=int((now - decision.since_s) // sim.period_s + 1e-9),
             preprod_failed=any(sim.records.changes[c].change.caught_in_preprod for c in version.new_changes),
             incident=next_step_waits and sim._incident(self.plan, decision.stage),
+            judgement=judgement,
         )
-        if now >= ready:
+        if now >= ready and (step.judge is None or (judgement is not None and judgement.verdict is Verdict.PASS)):
             self._log("bake_end", stage=self._stage_name(decision.stage), step=step.name)
         return observation
 

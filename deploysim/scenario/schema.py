@@ -548,6 +548,9 @@ class Judge(Frozen):
         "Default: deploy for kayenta, none otherwise")
     interval: Duration = Field(300.0, description="time between judgements, from the bake's start")
     metrics: Annotated[tuple[JudgeMetric, ...], Field(min_length=1)]
+    min_period_requests: NonNegFloat = Field(
+        10.0, description="a period in which a side served fewer requests gives it no error-rate or latency "
+        "datapoint: too few requests say nothing (few datapoints make the judgement inconclusive, never a pass)")
     # kayenta
     confidence: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
         0.95, description="kayenta: 1 - the false-fail rate allowed over the whole bake (split over its judgements)")
