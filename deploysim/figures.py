@@ -154,7 +154,7 @@ def _canary_judge_figures(scenario, events: pd.DataFrame) -> dict[str, Any] | No
     verdicts = judgements["verdict"].value_counts() if len(judgements) else pd.Series(dtype=int)
     alarms = events[events["event"] == "alarm"]
     by_judge = alarms["alarm"].astype(str).str.startswith("judge@").sum() if "alarm" in alarms else 0
-    baseline = events[events["event"] == "baseline_hosts"]
+    baseline = events[events["event"] == "baseline_removed"]
     return {
         "judgements": int(len(judgements)),
         **{f"{v}_verdicts": int(verdicts.get(v, 0)) for v in ("pass", "fail", "inconclusive", "running")},

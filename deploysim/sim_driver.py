@@ -20,10 +20,12 @@ from .policy.decisions import (
     BakeWait,
     Complete,
     Decision,
+    DeployBaseline,
     DeployBatch,
     EnterStage,
     Fail,
     Observation,
+    RemoveBaseline,
     RollBack,
     WaitApproval,
     WaitBlocker,
@@ -45,6 +47,7 @@ class VersionDriver:
         self.held: simpy.resources.resource.Request | None = None  # the stage lock the version holds
         self.pending: simpy.resources.resource.Request | None = None  # the stage lock it queues for
         self.planned: dict[int, float] = {}  # host -> planned switch time within the current step
+        self.baseline: tuple[int, int, float] | None = None  # (stage, step, since when) of a deployed baseline
 
     def _log(self, event: str, **detail) -> None:
         self.sim._log(self.version.pipeline, self.version.version_id, event, **detail)
@@ -144,6 +147,30 @@ class VersionDriver:
             self._log("step_deployed", stage=self._stage_name(decision.stage), step=step.name)
         return Observation()
 
+    def deploy_baseline(self, decision: DeployBaseline):
+        """Fresh hosts of the old version beside the canary: deployed with it (they take no batch
+        time of the step's), they serve the canary's traffic per host and cost host-hours."""
+        self.baseline = (decision.stage, decision.step, float(self.sim.env.now))
+        self._log("baseline_deployed", stage=self._stage_name(decision.stage),
+                  step=self._step_name(decision.stage, decision.step), hosts=decision.size)
+        yield from ()
+        return Observation()
+
+    def remove_baseline(self, decision: RemoveBaseline):
+        self._end_baseline()
+        yield from ()
+        return Observation()
+
+    def _end_baseline(self) -> None:
+        """The baseline hosts go: their host-hours since they were deployed are logged."""
+        if self.baseline is None:
+            return
+        stage, step, since = self.baseline
+        self.baseline = None
+        hosts = int(self.plan.stages[stage].steps[step].hosts.size)
+        self._log("baseline_removed", stage=self._stage_name(stage), step=self._step_name(stage, step),
+                  hosts=hosts, host_h=hosts * (float(self.sim.env.now) - since) / 3600.0)
+
     def bake(self, decision: BakeWait):
         """Wait until the bake's time and data minimums are met (or its deadline), watching its alarms."""
         sim, env, version = self.sim, self.sim.env, self.version
@@ -156,10 +183,6 @@ class VersionDriver:
         until = ready if decision.judge_at_s is None else decision.judge_at_s
         alarm = yield from sim._wait_watching(version, step, until, self.planned)
         version.baking_s += float(env.now) - start
-        if step.judge is not None and step.judge.baseline_kind == "deploy":
-            # Fresh hosts of the old version beside the canary, for as long as it bakes.
-            self._log("baseline_hosts", stage=self._stage_name(decision.stage), step=step.name,
-                      hosts=int(step.hosts.size), host_h=step.hosts.size * (float(env.now) - start) / 3600.0)
         if alarm is not None:
             return Observation(alarm=alarm)
         now = float(env.now)
@@ -182,7 +205,9 @@ class VersionDriver:
         return observation
 
     def roll_back(self, decision: RollBack):
-        """Revert the version's changes on the decision's hosts, at its speed (see `Simulation._roll_back`)."""
+        """Revert the version's changes on the decision's hosts, at its speed (see `Simulation._roll_back`);
+        a judge's baseline hosts go at once."""
+        self._end_baseline()
         yield from self.sim._roll_back(self.version, decision)
 
     def fail(self, decision: Fail):

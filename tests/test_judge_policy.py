@@ -11,8 +11,11 @@ from deploysim.fleet import build_fleet
 from deploysim.judge import Judgement, Verdict
 from deploysim.policy import (
     BakeWait,
+    DeployBaseline,
     DeployBatch,
+    EnterStage,
     Observation,
+    RemoveBaseline,
     RollBack,
     RollbackCause,
     RolloutController,
@@ -38,7 +41,8 @@ def controller(data: dict) -> RolloutController:
 
 def to_bake(ctrl: RolloutController) -> BakeWait:
     ctrl.decide(0.0)
-    ctrl.decide(0.0)
+    if isinstance(ctrl.decide(0.0), DeployBaseline):
+        ctrl.decide(0.0)
     bake = ctrl.decide(300.0)
     assert isinstance(bake, BakeWait)
     return bake
@@ -116,7 +120,29 @@ def test_pass_never_shortens_a_bake_below_its_duration():
     to_bake(ctrl)
     early = ctrl.decide(600.0, verdict(Verdict.PASS))
     assert isinstance(early, BakeWait) and early.judge_at_s == 900.0
-    assert isinstance(ctrl.decide(900.0, verdict(Verdict.PASS)), DeployBatch)
+    assert isinstance(ctrl.decide(900.0, verdict(Verdict.PASS)), RemoveBaseline)
+    assert isinstance(ctrl.decide(900.0), DeployBatch)
+
+
+def test_a_deployed_baseline_comes_with_the_canary_and_goes_when_the_bake_is_over():
+    ctrl = controller(judged())
+    assert ctrl.decide(0.0) == EnterStage(0)
+    assert ctrl.decide(0.0) == DeployBaseline(0, 0, 1)  # as many hosts as the one-box, before its batch
+    assert isinstance(ctrl.decide(0.0), DeployBatch)
+    assert isinstance(ctrl.decide(300.0), BakeWait)
+    assert ctrl.snapshot()["baseline_up"] is True
+    assert ctrl.decide(900.0, verdict(Verdict.PASS)) == RemoveBaseline(0, 0)
+    assert ctrl.snapshot()["baseline_up"] is False
+    wave = ctrl.decide(900.0)
+    assert isinstance(wave, DeployBatch) and wave.step == 1
+
+
+def test_a_rest_of_scope_or_threshold_judge_deploys_no_baseline():
+    for judge in ({**KAYENTA, "baseline": "rest-of-scope"},
+                  {"kind": "flagger", "metrics": [{"metric": "error_rate", "max": 0.01}]}):
+        ctrl = controller(judged(judge))
+        ctrl.decide(0.0)
+        assert isinstance(ctrl.decide(0.0), DeployBatch)
 
 
 def test_a_bake_that_is_over_waits_for_a_passing_judgement():
@@ -128,7 +154,7 @@ def test_a_bake_that_is_over_waits_for_a_passing_judgement():
     assert isinstance(held, BakeWait) and held.judge_at_s == 900.0
     running = ctrl.decide(900.0, verdict(Verdict.RUNNING))
     assert isinstance(running, BakeWait) and running.judge_at_s == 1200.0
-    assert isinstance(ctrl.decide(1200.0, verdict(Verdict.PASS)), DeployBatch)
+    assert isinstance(ctrl.decide(1200.0, verdict(Verdict.PASS)), RemoveBaseline)
 
 
 def test_inconclusive_during_the_bake_only_waits_and_after_it_pauses_up_to_the_limit_then_rolls_back():
@@ -154,7 +180,7 @@ def test_inconclusive_past_the_limit_pages_people_when_told_to():
 def test_an_operators_promote_ends_a_judged_bake():
     ctrl = controller(judged())
     to_bake(ctrl)
-    assert isinstance(ctrl.decide(400.0, Observation(promoted=True)), DeployBatch)
+    assert isinstance(ctrl.decide(400.0, Observation(promoted=True)), RemoveBaseline)
 
 
 def test_the_judges_counters_round_trip_a_snapshot_and_old_snapshots_restore():

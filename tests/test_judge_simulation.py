@@ -85,7 +85,8 @@ def test_a_deployed_baseline_costs_host_hours_and_the_same_seed_gives_the_same_r
     two = with_changes(sc, [good_change()], seed=5, months=0.02)
     pd.testing.assert_frame_equal(one.timeline, two.timeline)
     summary = one.summary()["canary_judge"]
-    assert summary["baseline_host_hours"] == pytest.approx(0.5)  # one host beside the one-box for its 30 min
+    # One host beside the one-box from its deploy (5 min) to the end of its 30 min bake.
+    assert summary["baseline_host_hours"] == pytest.approx(35 / 60)
     assert summary["judgements"] == 6 and summary["pass_verdicts"] == 6
 
 

@@ -19,12 +19,14 @@ from .decisions import (
     BlockReason,
     Complete,
     Decision,
+    DeployBaseline,
     DeployBatch,
     EnterStage,
     Fail,
     FailReason,
     Observation,
     Phase,
+    RemoveBaseline,
     RollBack,
     RollbackCause,
     RollbackScope,
@@ -36,8 +38,8 @@ from .decisions import (
 from .plan import PipelinePlan, Step
 
 __all__ = [  # the decision types are re-exported: they are what a controller says
-    "BakeWait", "Complete", "Decision", "DeployBatch", "EnterStage", "Fail", "Observation", "RollBack",
-    "RolloutController", "WaitApproval", "WaitBlocker", "new_controller",
+    "BakeWait", "Complete", "Decision", "DeployBaseline", "DeployBatch", "EnterStage", "Fail", "Observation",
+    "RemoveBaseline", "RollBack", "RolloutController", "WaitApproval", "WaitBlocker", "new_controller",
 ]
 
 DEFAULT_BAKE_LIMIT_S = 7 * 86400.0
@@ -65,13 +67,14 @@ class RolloutController:
         self.approval_until_s = 0.0  # the approval awaited for the current stage times out here
         self.judgements = 0  # judgements the current bake's canary judge has made
         self.judge_pauses = 0  # inconclusive judgements that paused the current step after its bake
+        self.baseline_up = False  # the current step's judge has baseline hosts deployed
 
     def snapshot(self) -> dict:
         """The controller's state as plain data, so a real executor can journal it and resume."""
         return {"stage": self.stage, "step": self.step, "batch": self.batch, "phase": self.phase.value,
                 "bake_since_s": self.bake_since_s, "approved_stage": self.approved_stage,
                 "approval_until_s": self.approval_until_s, "judgements": self.judgements,
-                "judge_pauses": self.judge_pauses}
+                "judge_pauses": self.judge_pauses, "baseline_up": self.baseline_up}
 
     def restore(self, state: Mapping) -> None:
         """Continue from a `snapshot()` (same plan): the next `decide` picks up where it left off."""
@@ -82,6 +85,7 @@ class RolloutController:
         self.approval_until_s = float(state.get("approval_until_s", 0.0))
         self.judgements = int(state.get("judgements", 0))  # journals written before judges lack these
         self.judge_pauses = int(state.get("judge_pauses", 0))
+        self.baseline_up = bool(state.get("baseline_up", False))
 
     @property
     def current_step(self) -> Step | None:
@@ -159,6 +163,13 @@ class RolloutController:
             if step.kind is StepKind.PREPROD and self.stage == self.plan.last_preprod_stage and obs.preprod_failed:
                 self.phase = Phase.FAILED
                 return Fail(self.stage, FailReason.PREPROD_CAUGHT)
+            if self.baseline_up:
+                self.baseline_up = False
+                self.phase = Phase.RELEASING
+                return RemoveBaseline(self.stage, self.step)
+            return self._advance(now_s, obs)
+
+        if self.phase is Phase.RELEASING:
             return self._advance(now_s, obs)
 
         raise RuntimeError(f"unknown phase {self.phase}")
@@ -249,6 +260,11 @@ class RolloutController:
             self.phase = Phase.GATED if self.step > 0 else Phase.ENTERED
             return blocked
         self.phase = Phase.DEPLOYING
+        step = self.plan.stages[self.stage].steps[self.step]
+        if step.judge is not None and step.judge.baseline_kind == "deploy" and not self.baseline_up:
+            # The baseline is deployed with the canary, as Kayenta and Argo's baseline-vs-canary pattern has it.
+            self.baseline_up = True
+            return DeployBaseline(self.stage, self.step, int(step.hosts.size))
         return self._next_batch_or_bake(now_s)
 
     def _advance(self, now_s: float, obs: Observation) -> Decision:

@@ -34,6 +34,7 @@ class Phase(Word):
     GATED = "gated"  # a step after the stage's first is next; its blockers are checked here
     DEPLOYING = "deploying"
     BAKING = "baking"
+    RELEASING = "releasing"  # the bake is over; the step's baseline hosts are being removed
     DONE = "done"
     FAILED = "failed"
 
@@ -168,6 +169,24 @@ class BakeWait:
 
 
 @dataclass(frozen=True)
+class DeployBaseline:
+    """Deploy the old version to `size` fresh hosts beside step `step`'s canary: its judge's baseline
+    (`baseline: deploy`), kept until the bake is over (`RemoveBaseline`) or the version rolls back."""
+
+    stage: int
+    step: int
+    size: int
+
+
+@dataclass(frozen=True)
+class RemoveBaseline:
+    """The step's bake is over: remove its baseline hosts (they cost host-hours while they run)."""
+
+    stage: int
+    step: int
+
+
+@dataclass(frozen=True)
 class RollBack:
     """Revert the version on `hosts` (None: every host running it).
 
@@ -216,7 +235,8 @@ class Complete:
     """The version runs on every host of every stage."""
 
 
-Decision = EnterStage | WaitBlocker | WaitApproval | DeployBatch | BakeWait | RollBack | Fail | Complete
+Decision = (EnterStage | WaitBlocker | WaitApproval | DeployBatch | DeployBaseline | BakeWait | RemoveBaseline
+            | RollBack | Fail | Complete)
 FINAL_DECISIONS = (RollBack, Fail, Complete)
 """Decisions after which the controller has nothing more to say about the version."""
 
