@@ -110,3 +110,14 @@ def test_threshold_judges_catch_the_defect_and_pass_the_good_version(judge):
     good = with_changes(sc, [good_change()], seed=1, months=0.02)
     assert judgements(good)["verdict"].iloc[-1] == "pass" and good.changes.iloc[0]["outcome"] == "deployed"
     assert good.summary()["canary_judge"]["baseline_host_hours"] == 0.0  # no baseline for threshold judges
+
+
+def test_the_shipped_canary_judge_scenario_judges_its_one_boxes_and_counts_the_baselines_cost():
+    from conftest import SCENARIOS
+
+    sc = deploysim.load_scenario(SCENARIOS / "canary-judge.yaml")
+    judged = sc.policy.pipelines["code"].stages[1].one_box.judge
+    assert judged.kind == "kayenta" and judged.baseline_kind == "deploy"
+    summary = deploysim.simulate(sc, seed=1, months=0.1).summary()["canary_judge"]
+    assert summary["judgements"] > 0 and summary["pass_verdicts"] > 0
+    assert summary["baseline_host_hours"] > 0
