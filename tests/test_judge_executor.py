@@ -135,3 +135,21 @@ def test_an_inventory_without_enough_baseline_targets_is_refused_before_anything
     with pytest.raises(ScenarioError, match=r"baseline_targets.*deploys a baseline of 1 host"):
         load_rollout(yaml.safe_dump(data), "scenario", yaml.safe_dump(inventory), "inventory", tmp_path, "v2", None)
     assert BOX  # the judged step is the one-box of test_judge_simulation's scenario
+
+
+def test_the_plan_says_how_a_step_is_judged_and_when_its_bake_ends():
+    from deploysim.executor.plan_text import expected_timeline, format_plan
+    from deploysim.executor.rollout import load_plan
+    from deploysim.policy import BakeWait, DeployBaseline, RemoveBaseline
+
+    data = judged_scenario().model_dump(mode="json", exclude_none=True)
+    plan = load_plan(yaml.safe_dump(data), "scenario", "v2", None)
+    text = format_plan(plan, 0.0)
+    assert "judged (kayenta) every 5.0m on error_rate against 1 baseline target(s)" in text
+    timeline = expected_timeline(plan, 0.0)
+    kinds = [type(d).__name__ for _, d in timeline]
+    assert kinds[:3] == ["EnterStage", "DeployBaseline", "DeployBatch"]
+    removed = next(t for t, d in timeline if isinstance(d, RemoveBaseline))
+    bake_start = next(t for t, d in timeline if isinstance(d, BakeWait))
+    assert removed - bake_start == 1800.0  # six passing judgements, the bake's 30 min
+    assert any(isinstance(d, DeployBaseline) for _, d in timeline)

@@ -121,3 +121,14 @@ def test_the_shipped_canary_judge_scenario_judges_its_one_boxes_and_counts_the_b
     summary = deploysim.simulate(sc, seed=1, months=0.1).summary()["canary_judge"]
     assert summary["judgements"] > 0 and summary["pass_verdicts"] > 0
     assert summary["baseline_host_hours"] > 0
+
+
+def test_the_printed_summary_shows_the_judges_and_their_baselines_cost_only_when_there_is_a_judge():
+    from deploysim.summary_text import format_summary
+
+    sc = judged_scenario()
+    text = format_summary(with_changes(sc, [good_change()], seed=5, months=0.02).summary())
+    assert "Canary judges" in text and "judgements               6 (pass 6" in text
+    assert "baseline hosts deployed  0.6 host-hours" in text
+    plain = deploysim.scenario_from_dict(tiny_scenario_dict())
+    assert "Canary judges" not in format_summary(with_changes(plain, [good_change()], months=0.02).summary())
