@@ -217,11 +217,18 @@ class AlarmWatch:
         given the exposures recorded so far: the values its states are computed from."""
         if alarm not in self.metric_alarms:
             raise KeyError(f"{alarm!r} is not a metric alarm")
+        return self.observed(self.metric_alarms[alarm], hosts, k0, k1)
+
+    def observed(self, alarm: MetricAlarm, hosts: np.ndarray, k0: int, k1: int, *,
+                 noise: ScopeNoise | None = None, healthy: bool = False) -> np.ndarray:
+        """The datapoints an alarm like `alarm` (its metric, API and statistic) sees over a scope for
+        periods [k0, k1), with the scope's keyed noise (or `noise`), given the exposures recorded so
+        far (`healthy`: as if no bad change ran anywhere)."""
         k0, k1 = max(int(k0), 0), min(int(k1), self.n_periods)
         if k1 <= k0:
             return np.zeros(0)
-        m = self.metrics.expected(hosts, k0, k1, self.exposures)
-        return self._flags(m, self.metric_alarms[alarm], self._noise_of(hosts))
+        m = self.metrics.expected(hosts, k0, k1, None if healthy else self.exposures)
+        return self._flags(m, alarm, self._noise_of(hosts) if noise is None else noise)
 
     def first_alarm(self, watched: tuple[WatchedAlarm, ...], t_from: float, t_to: float,
                     overlay: Overlay | None = None) -> tuple[float, str | None]:

@@ -26,7 +26,7 @@ from .impact import blast_radius, fault_costs, sla_error_counts
 from .metrics import BatchOut, MetricModel, Overlay
 from .people import LOOK_AHEAD_PERIODS, People
 from .policy.controller import BakeWait, RollBack, new_controller
-from .policy.decisions import WatchScope
+from .policy.decisions import RollbackCause, WatchScope
 from .policy.drive import drive
 from .policy.plan import PipelinePlan, Step, WatchedAlarm, build_plan, split_batches
 from .records import ChangeRecord, RunRecords, SimulationRecords, VersionRecord
@@ -34,6 +34,7 @@ from .replay import scenario_world
 from .scenario.schema import Scenario
 from .seeds import as_seed_sequence, child_seed
 from .sim_driver import VersionDriver
+from .sim_judge import SimJudge
 from .traffic import scope_requests
 from .world import SECONDS_PER_MONTH, World
 
@@ -102,6 +103,7 @@ class Simulation:
         self.exposures = ExposureLog()
         self.period_s = scenario.metric_period
         self.alarms = AlarmWatch(scenario, self.metrics, self.exposures, noise_seq)
+        self.judge = SimJudge(self.alarms, noise_seq)  # draws nothing unless a step has a judge
         self.people = (People(scenario, self.layout, self.metrics, self.alarms, self.exposures,
                               child_seed(self.seed_seq, 3))
                        if scenario.humans.detection == "symptoms" else None)
@@ -476,6 +478,9 @@ class Simulation:
         state = self.pipelines[version.pipeline]
         now = float(self.env.now)
         alarm = decision.alarm or decision.reason
+        if decision.cause in (RollbackCause.JUDGE_FAILED, RollbackCause.JUDGE_INCONCLUSIVE):
+            # Detected by the step's canary judge: named as alarms are, "judge@<step>".
+            alarm = f"judge@{state.plan.stages[decision.stage].steps[decision.step].name}"
         self._log(version.pipeline, version.version_id, "alarm", stage=state.plan.stages[decision.stage].name,
                   alarm=alarm)
         version.finished = True

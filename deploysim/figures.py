@@ -81,6 +81,7 @@ def summary_figures(result: SimulationResult) -> dict[str, Any]:
         for name, group in deployed.groupby("pipeline")
     }
     seed = result.seed
+    judged = _canary_judge_figures(result.scenario, events)
     return {
         "scenario": result.scenario.name,
         "seed": seed if isinstance(seed, int) else str(seed),
@@ -134,6 +135,32 @@ def summary_figures(result: SimulationResult) -> dict[str, Any]:
             if prod_versions else math.nan,
             "time_to_restore_p50_h": _pct(bad_prod["ttr_s"], 50) / 3600.0,
         },
+        **({"canary_judge": judged} if judged is not None else {}),
+    }
+
+
+def uses_a_judge(scenario) -> bool:
+    """Does any step of the scenario's policy have a canary judge?"""
+    return any(step is not None and step.judge is not None
+               for pipeline in scenario.policy.pipelines.values() for stage in pipeline.stages
+               for step in (stage.one_box, *stage.waves))
+
+
+def _canary_judge_figures(scenario, events: pd.DataFrame) -> dict[str, Any] | None:
+    """What the canary judges did and cost; None when no step has one (the summary then has no such key)."""
+    if not uses_a_judge(scenario):
+        return None
+    judgements = events[events["event"] == "judgement"] if "verdict" in events else events.iloc[:0]
+    verdicts = judgements["verdict"].value_counts() if len(judgements) else pd.Series(dtype=int)
+    alarms = events[events["event"] == "alarm"]
+    by_judge = alarms["alarm"].astype(str).str.startswith("judge@").sum() if "alarm" in alarms else 0
+    baseline = events[events["event"] == "baseline_removed"]
+    return {
+        "judgements": int(len(judgements)),
+        **{f"{v}_verdicts": int(verdicts.get(v, 0)) for v in ("pass", "fail", "inconclusive", "running")},
+        "rollbacks_by_judge": int(by_judge),
+        # Fresh hosts of the old version deployed beside canaries (`baseline: deploy`): their cost.
+        "baseline_host_hours": float(baseline["host_h"].sum()) if "host_h" in baseline else 0.0,
     }
 
 

@@ -15,14 +15,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
+from .judge.verdict import Verdict
 from .policy.decisions import (
     BakeWait,
     Complete,
     Decision,
+    DeployBaseline,
     DeployBatch,
     EnterStage,
     Fail,
     Observation,
+    RemoveBaseline,
     RollBack,
     WaitApproval,
     WaitBlocker,
@@ -44,6 +47,7 @@ class VersionDriver:
         self.held: simpy.resources.resource.Request | None = None  # the stage lock the version holds
         self.pending: simpy.resources.resource.Request | None = None  # the stage lock it queues for
         self.planned: dict[int, float] = {}  # host -> planned switch time within the current step
+        self.baseline: tuple[int, int, float] | None = None  # (stage, step, since when) of a deployed baseline
 
     def _log(self, event: str, **detail) -> None:
         self.sim._log(self.version.pipeline, self.version.version_id, event, **detail)
@@ -143,6 +147,30 @@ class VersionDriver:
             self._log("step_deployed", stage=self._stage_name(decision.stage), step=step.name)
         return Observation()
 
+    def deploy_baseline(self, decision: DeployBaseline):
+        """Fresh hosts of the old version beside the canary: deployed with it (they take no batch
+        time of the step's), they serve the canary's traffic per host and cost host-hours."""
+        self.baseline = (decision.stage, decision.step, float(self.sim.env.now))
+        self._log("baseline_deployed", stage=self._stage_name(decision.stage),
+                  step=self._step_name(decision.stage, decision.step), hosts=decision.size)
+        yield from ()
+        return Observation()
+
+    def remove_baseline(self, decision: RemoveBaseline):
+        self._end_baseline()
+        yield from ()
+        return Observation()
+
+    def _end_baseline(self) -> None:
+        """The baseline hosts go: their host-hours since they were deployed are logged."""
+        if self.baseline is None:
+            return
+        stage, step, since = self.baseline
+        self.baseline = None
+        hosts = int(self.plan.stages[stage].steps[step].hosts.size)
+        self._log("baseline_removed", stage=self._stage_name(stage), step=self._step_name(stage, step),
+                  hosts=hosts, host_h=hosts * (float(self.sim.env.now) - since) / 3600.0)
+
     def bake(self, decision: BakeWait):
         """Wait until the bake's time and data minimums are met (or its deadline), watching its alarms."""
         sim, env, version = self.sim, self.sim.env, self.version
@@ -151,11 +179,18 @@ class VersionDriver:
         if start == decision.since_s:
             self._log("bake_start", stage=self._stage_name(decision.stage), step=step.name)
         ready = sim._bake_ready_s(step, decision)
-        alarm = yield from sim._wait_watching(version, step, ready, self.planned)
+        # A judged bake waits for its next judgement: the controller ends it only on a PASS judged then.
+        until = ready if decision.judge_at_s is None else decision.judge_at_s
+        alarm = yield from sim._wait_watching(version, step, until, self.planned)
         version.baking_s += float(env.now) - start
         if alarm is not None:
             return Observation(alarm=alarm)
         now = float(env.now)
+        judgement = None
+        if decision.judge_at_s is not None and now >= decision.judge_at_s:
+            judgement = sim.judge.judge(step, decision.since_s, now)
+            self._log("judgement", stage=self._stage_name(decision.stage), step=step.name,
+                      verdict=judgement.verdict.value, reason=judgement.reason)
         # The next step of the stage checks its blockers when the bake ends: an incident is observed now.
         next_step_waits = now >= ready and decision.step + 1 < len(self.plan.stages[decision.stage].steps)
         observation = Observation(
@@ -163,13 +198,16 @@ class VersionDriver:
             datapoints_seen=int((now - decision.since_s) // sim.period_s + 1e-9),
             preprod_failed=any(sim.records.changes[c].change.caught_in_preprod for c in version.new_changes),
             incident=next_step_waits and sim._incident(self.plan, decision.stage),
+            judgement=judgement,
         )
-        if now >= ready:
+        if now >= ready and (step.judge is None or (judgement is not None and judgement.verdict is Verdict.PASS)):
             self._log("bake_end", stage=self._stage_name(decision.stage), step=step.name)
         return observation
 
     def roll_back(self, decision: RollBack):
-        """Revert the version's changes on the decision's hosts, at its speed (see `Simulation._roll_back`)."""
+        """Revert the version's changes on the decision's hosts, at its speed (see `Simulation._roll_back`);
+        a judge's baseline hosts go at once."""
+        self._end_baseline()
         yield from self.sim._roll_back(self.version, decision)
 
     def fail(self, decision: Fail):

@@ -124,4 +124,12 @@ def format_summary(summary: dict) -> str:
         ("change failure rate", _fmt(dora["change_failure_rate"], lambda r: f"{r * 100:.1f}%")),
         ("time to restore, p50", _fmt(dora["time_to_restore_p50_h"], lambda h: _duration(h * 3600))),
     ])
+    judge = summary.get("canary_judge")  # only scenarios with a judge have it
+    if judge is not None:
+        out += _lines("Canary judges", [
+            ("judgements", f"{judge['judgements']} (pass {judge['pass_verdicts']}, fail {judge['fail_verdicts']}, "
+                           f"inconclusive {judge['inconclusive_verdicts']}, running {judge['running_verdicts']})"),
+            ("rollbacks by a judge", str(judge["rollbacks_by_judge"])),
+            ("baseline hosts deployed", f"{judge['baseline_host_hours']:.1f} host-hours"),
+        ])
     return "\n".join(out)

@@ -75,7 +75,8 @@ def test_a_restored_controller_decides_exactly_as_the_original_would():
     copy.restore(original.snapshot())
     assert copy.snapshot() == original.snapshot() == {"stage": 0, "step": 0, "batch": 1, "phase": "baking",
                                                       "bake_since_s": 300.0, "approved_stage": -1,
-                                                      "approval_until_s": 0.0}
+                                                      "approval_until_s": 0.0, "judgements": 0,
+                                                      "judge_pauses": 0, "baseline_up": False}
     # A journal written before approvals existed holds snapshots without their keys: they restore too.
     older = new()
     older.restore({k: v for k, v in original.snapshot().items() if not k.startswith("approv")})

@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = REPO / "notebooks"
 EXPECTED = ["01-quickstart.ipynb", "02-tuning-bake-times.ipynb", "03-sla-budget-planning.ipynb",
-            "04-policy-comparison.ipynb"]
+            "04-policy-comparison.ipynb", "06-canary-judge-vs-thresholds.ipynb"]
 KERNEL = "deploysim-tests"
 
 
@@ -142,3 +142,13 @@ def test_policy_comparison_notebook_pairs_the_policies(kernel_path, monkeypatch)
     assert "aws-typical and no-safety share their world: True" in text
     assert "Difference from aws-typical, replication by replication" in text
     assert _images(nb) >= 3
+
+
+def test_canary_judge_notebook_measures_both_detectors_and_the_baselines_cost(kernel_path, monkeypatch):
+    nb = _run("06-canary-judge-vs-thresholds.ipynb", kernel_path, monkeypatch)
+    text = _text(nb)
+    assert "kayenta judge, baseline deploy, every 5 min of a 30 min bake" in text
+    assert "judge - threshold" in text and "false rollback" in text
+    assert "canary-judge and startup-fast share their world: True" in text
+    assert re.search(r"baseline host-hours [1-9][\d.]*", text)
+    assert _images(nb) >= 1

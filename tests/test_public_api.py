@@ -10,8 +10,9 @@ import deploysim.sla
 
 SUBPACKAGE_NAMES = {
     "deploysim.policy": [
-        "BakeWait", "BlockReason", "Calendar", "Complete", "Decision", "DeployBatch", "Driver", "EnterStage", "Fail",
-        "FailReason", "Observation", "Phase", "PipelinePlan", "RegionCalendar", "RollBack", "RollbackCause",
+        "BakeWait", "BlockReason", "Calendar", "Complete", "Decision", "DeployBaseline", "DeployBatch", "Driver",
+        "EnterStage", "Fail", "FailReason", "Observation", "Phase", "PipelinePlan", "RegionCalendar", "RemoveBaseline",
+        "RollBack", "RollbackCause",
         "RollbackScope", "RolloutController", "StageKind", "StagePlan", "Step", "StepKind", "WaitApproval",
         "WaitBlocker", "WatchScope", "WatchedAlarm", "build_plan", "decision_row", "drive", "new_controller",
         "region_calendars", "run_to_end",

@@ -24,7 +24,7 @@ def problems(data) -> dict[str, str]:
     return dict(info.value.problems)
 
 
-@pytest.mark.parametrize("name", ["aws-typical", "startup-fast", "no-safety"])
+@pytest.mark.parametrize("name", ["aws-typical", "startup-fast", "no-safety", "canary-judge"])
 def test_shipped_scenarios_are_valid(name):
     """Every scenario we ship loads without problems."""
     scenario = deploysim.load_scenario(SCENARIOS / f"{name}.yaml")

@@ -280,7 +280,7 @@ class Actions:
         rows: list[tuple[str, int, str]] = []
         unknown: list[str] = []
         unhealthy: list[str] = []
-        for t in self.r.targets:
+        for t in self.r.all_targets:  # baseline targets too: a rollback returns them to their version
             self.check_stop()
             version = self.current_version(t)
             if version is None:

@@ -17,16 +17,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..judge.verdict import Verdict
 from ..policy.controller import RolloutController
 from ..policy.decisions import (
     BakeWait,
     Complete,
     Decision,
+    DeployBaseline,
     DeployBatch,
     EnterStage,
     Fail,
     Observation,
+    RemoveBaseline,
     RollBack,
+    RollbackCause,
     StepKind,
     WaitApproval,
     WaitBlocker,
@@ -40,6 +44,7 @@ from .clock import RealClock, control_poll_s
 from .controls import ENDED, OperatorControls, Where
 from .interfaces import Adapter, Clock, MetricSource
 from .journal import Journal
+from .judge_reader import JudgeReader
 from .labels import stage_label, step_label
 from .notify import Notifier
 from .outcome import (
@@ -67,6 +72,7 @@ class ExecutorDriver:
         self.ctrl = ctrl  # read only for the state journaled with each decision
         self.actions = actions
         self.alarms = alarms
+        self.judge = JudgeReader(rollout, alarms)
         self.journal = journal
         self.clock = clock
         self.stop = stop
@@ -89,7 +95,8 @@ class ExecutorDriver:
         return self.clock.now()
 
     def _observed(self, observation: Observation) -> Observation:
-        self._must_roll_back = observation.alarm is not None or observation.abort is not None or (
+        failed_judgement = observation.judgement is not None and observation.judgement.verdict is Verdict.FAIL
+        self._must_roll_back = observation.alarm is not None or observation.abort is not None or failed_judgement or (
             observation.deploy_failed is not None and self.r.plan.policy.rollback.automatic)
         return observation
 
@@ -260,6 +267,47 @@ class ExecutorDriver:
 
         return check
 
+    def deploy_baseline(self, decision: DeployBaseline) -> Observation:
+        """Deploy the canary's old version (what its first target ran before the rollout) to the
+        judge's baseline targets, journaled like any deploy; a failed one is a failed deploy."""
+        self.actions.check_stop()
+        step = self.r.plan.stages[decision.stage].steps[decision.step]
+        old = self.journal.previous_versions()[self.r.targets[int(step.hosts[0])].name]
+        targets = list(self.r.baseline_targets[:decision.size])
+        known = self.journal.current_versions()
+        todo = [t for t in targets if known.get(t.name) != old]
+        label = step_label(self.r.plan, decision.stage, decision.step)
+        self.log(f"{label}: baseline {old} on {', '.join(t.name for t in todo) or 'already deployed'}")
+        _, failures = self.actions.run("deploy", todo, lambda t: old)
+        if failures:
+            return self._observed(Observation(deploy_failed="baseline: " + "; ".join(failures)))
+        self.journal.event("baseline_deployed", f"{label}: {old} on {', '.join(t.name for t in targets)}")
+        return Observation()
+
+    def remove_baseline(self, decision: RemoveBaseline) -> Observation:
+        """Return the baseline targets to their own previous version; one that fails is journaled and
+        left for people (it costs a host, it serves no canary)."""
+        self.actions.check_stop()
+        failures = self._revert_baseline()
+        label = step_label(self.r.plan, decision.stage, decision.step)
+        if failures:
+            self.journal.event("baseline_not_removed", f"{label}: {'; '.join(failures)}")
+            self.log(f"{label}: baseline not removed: {'; '.join(failures)}")
+        else:
+            self.journal.event("baseline_removed", f"{label}: baseline targets returned to their previous version")
+        return Observation()
+
+    def _revert_baseline(self) -> list[str]:
+        """Roll every baseline target that does not run its previous version back to it."""
+        previous = self.journal.previous_versions()
+        scope = [t for t in self.r.baseline_targets if t.name in previous]
+        if not scope:
+            return []
+        reported = self.actions.versions_of(scope)
+        todo = [t for t in scope if reported[t.name] != previous[t.name]]
+        _, failures = self.actions.run("rollback", todo, lambda t: previous[t.name], finish_on_stop=True)
+        return failures
+
     def bake(self, decision: BakeWait) -> Observation:
         self.actions.check_stop()
         self._where = Where(decision.stage, decision.step, label=step_label(self.r.plan, decision.stage, decision.step))
@@ -268,6 +316,8 @@ class ExecutorDriver:
             return aborted
         stage = self.r.plan.stages[decision.stage]
         step = stage.steps[decision.step]
+        if decision.judge_at_s is not None:
+            return self._judged_bake(decision, step)
         now = self.clock.now()
         if now < decision.min_until_s:
             self.log(f"{step_label(self.r.plan, decision.stage, decision.step)}: "
@@ -294,6 +344,33 @@ class ExecutorDriver:
         if decision.step + 1 < len(stage.steps):  # the next step checks its blockers when the bake ends
             seen = dataclasses.replace(seen, incident=self.alarms.incident(decision.stage, self.clock.now()))
         return self._with_evidence(decision, step, seen)
+
+    def _judged_bake(self, decision: BakeWait, step: Step) -> Observation:
+        """Wait for the judgement due, watching the step's alarms, then judge the bake's data so far.
+        The judge is the bake's evidence: too little data is an inconclusive judgement, which the
+        controller pauses on (the plain bake's no-data halt does not apply)."""
+        label = step_label(self.r.plan, decision.stage, decision.step)
+        judge_at = decision.judge_at_s
+        assert judge_at is not None
+        if self.clock.now() < judge_at:
+            self.log(f"{label}: next judgement at {_utc(judge_at)}")
+        watch_from = self._step_started.get((decision.stage, decision.step), decision.since_s)
+        alarm = self._wait_watching(step, judge_at, watch_from, promotable=True)
+        if alarm is not None:
+            return self._observed(Observation(alarm=alarm))
+        if self.controls.abort is not None:
+            return self._observed(Observation(abort=self.controls.abort))
+        if self._promoted():
+            return self._promoted_observation(decision, step)
+        now = self.clock.now()
+        judgement = self.judge.judge(step, decision.since_s, now)
+        self.journal.event("judgement", f"{label}: {judgement.verdict.value}: {judgement.reason}")
+        self.log(f"{label}: canary judge: {judgement.verdict.value}: {judgement.reason}")
+        seen = self.alarms.bake_observation(step, decision.since_s, now)
+        stage = self.r.plan.stages[decision.stage]
+        if decision.step + 1 < len(stage.steps):  # the next step checks its blockers when the bake ends
+            seen = dataclasses.replace(seen, incident=self.alarms.incident(decision.stage, self.clock.now()))
+        return self._observed(dataclasses.replace(seen, judgement=judgement))
 
     def _promoted_observation(self, decision: BakeWait, step: Step) -> Observation:
         """An operator ended the bake: it passes as it is (pre-production's verdict still counts, and
@@ -356,12 +433,18 @@ class ExecutorDriver:
         self.journal.event("rollback_started", decision.reason + evidence)
         self.log(f"rolling back: {decision.reason}{evidence}")
         if not decision.automatic:
-            message = (f"{decision.reason}: automatic rollback is off, so the rollout stopped with every "
-                       "target as it is; roll back with --resume --rollback")
+            why = ("the canary judge pages people (inconclusive: then: page)"
+                   if decision.cause is RollbackCause.JUDGE_INCONCLUSIVE else "automatic rollback is off")
+            message = (f"{decision.reason}: {why}, so the rollout stopped with every target as it is; "
+                       "roll back with --resume --rollback")
             self.journal.event("halted", message)
             return RunOutcome("halted", EXIT_HALTED, message)
         with self.actions.to_the_end():  # neither Ctrl-C nor SIGTERM stops it half way
-            return self._roll_back_all(decision, previous)
+            outcome = self._roll_back_all(decision, previous)
+            baseline_failures = self._revert_baseline()  # a judge's baseline goes with the version
+        if baseline_failures:
+            self.journal.event("baseline_not_removed", "; ".join(baseline_failures))
+        return outcome
 
     def _roll_back_all(self, decision: RollBack, previous: dict[str, str]) -> RunOutcome:
         scope = list(self.r.targets) if decision.hosts is None else [self.r.targets[h] for h in decision.hosts]
@@ -535,7 +618,8 @@ class Executor:
         if last.kind == "BakeWait":
             # A bake the executor did not watch throughout is restarted: an alarm that fired and
             # cleared while nobody looked must not let the rollout go on.
-            self.ctrl.restore({**last.controller, "bake_since_s": self.clock.now()})
+            # Its judge starts again too: the data it judges is the restarted bake's.
+            self.ctrl.restore({**last.controller, "bake_since_s": self.clock.now(), "judgements": 0})
             return self._drive()
         # A final decision (Complete, RollBack, Fail) is carried out again too: it asks every
         # target, so nothing is reported that the targets do not show now.

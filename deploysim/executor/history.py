@@ -37,6 +37,10 @@ def _decision_summary(kind: str, detail: dict) -> str:
         return f"roll back ({cause}{why}{who}; scope {detail.get('scope')}, {mode})"
     if kind == "Fail":
         return f"failed ({detail.get('reason')})"
+    if kind == "DeployBaseline":
+        return f"deploy the old version to {detail.get('size')} baseline target(s) for the canary judge"
+    if kind == "RemoveBaseline":
+        return "revert the canary judge's baseline targets"
     if kind == "WaitApproval":
         return f"await approval until {_clock(detail.get('until_s'))}"
     return ""

@@ -74,6 +74,9 @@ class Inventory(Frozen):
     adapter: AdapterSpec
     metrics: MetricsSpec
     targets: dict[str, TargetSpec]
+    baseline_targets: dict[str, TargetSpec] = Field(
+        default_factory=dict, description="spare targets a canary judge deploys the old version to, beside "
+        "the canary, for as long as it bakes (judge.baseline: deploy); reverted when the bake is over")
     notify: list[NotifySpec] = Field(default_factory=list, description="notifications (webhooks, commands) "
                                      "of the run's events")
 
@@ -98,7 +101,7 @@ def inventory_from_dict(data: Any, layout: FleetLayout, source: str = "inventory
 def _shared_addresses(inv: Inventory):
     """Two targets at one address are one machine deployed twice: a copy-paste slip, never a fleet."""
     by_address: dict[str, list[str]] = {}
-    for name, spec in inv.targets.items():
+    for name, spec in [*inv.targets.items(), *inv.baseline_targets.items()]:
         if spec.address:
             by_address.setdefault(spec.address, []).append(name)
     for address, names in by_address.items():
@@ -122,6 +125,9 @@ def _cross_checks(inv: Inventory, layout: FleetLayout):
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         yield ("targets", f"missing {len(missing)} host(s) of the scenario's fleet: {shown}")
+    for name in inv.baseline_targets:
+        if name in known:
+            yield (f"baseline_targets.{name}", "a host of the scenario's fleet cannot also be a baseline target")
     for name in inv.targets:
         if name not in known:
             yield (f"targets.{name}", "not a host of the scenario's fleet (names are {cell}-h{k}, "
@@ -158,6 +164,13 @@ def build_targets(inv: Inventory, layout: FleetLayout) -> list[Target]:
     """One Target per host of the layout, in host order, with the inventory's address and labels."""
     return [dataclasses.replace(t, address=inv.targets[t.name].address, labels=dict(inv.targets[t.name].labels))
             for t in fleet_targets(layout)]
+
+
+def build_baseline_targets(inv: Inventory, layout: FleetLayout) -> list[Target]:
+    """The inventory's baseline targets, in its order, numbered after the fleet's hosts."""
+    return [Target(host=layout.n_hosts + i, name=name, region="baseline", az="baseline", cell="baseline",
+                   address=spec.address, labels=dict(spec.labels))
+            for i, (name, spec) in enumerate(inv.baseline_targets.items())]
 
 
 def fleet_targets(layout: FleetLayout) -> list[Target]:

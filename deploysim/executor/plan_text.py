@@ -11,14 +11,17 @@ from __future__ import annotations
 import time
 
 from ..durations import format_duration_s
+from ..judge.verdict import Judgement, Verdict
 from ..policy.decisions import (
     BakeWait,
     Complete,
     Decision,
+    DeployBaseline,
     DeployBatch,
     EnterStage,
     Fail,
     Observation,
+    RemoveBaseline,
     RollBack,
     WaitApproval,
     WaitBlocker,
@@ -66,9 +69,21 @@ class PlanningDriver:
         self.t += decision.duration_s
         return Observation()
 
+    def deploy_baseline(self, decision: DeployBaseline) -> Observation:
+        return Observation()
+
+    def remove_baseline(self, decision: RemoveBaseline) -> Observation:
+        return Observation()
+
     def bake(self, decision: BakeWait) -> Observation:
-        self.t = max(self.t, decision.min_until_s, decision.since_s + decision.min_datapoints * self.period_s)
-        return Observation(requests_seen=dict(decision.min_requests), datapoints_seen=decision.min_datapoints)
+        judgement = None
+        if decision.judge_at_s is not None:  # a judged bake waits for each judgement; all pass
+            self.t = max(self.t, decision.judge_at_s)
+            judgement = Judgement(Verdict.PASS, "the plan assumes every judgement passes")
+        else:
+            self.t = max(self.t, decision.min_until_s, decision.since_s + decision.min_datapoints * self.period_s)
+        return Observation(requests_seen=dict(decision.min_requests), datapoints_seen=decision.min_datapoints,
+                           judgement=judgement)
 
     def roll_back(self, decision: RollBack) -> None:
         return None
@@ -118,6 +133,20 @@ def _inventory_lines(rollout: RolloutPlan) -> list[str]:
             f"Metrics from {source}, one datapoint per {format_duration_s(rollout.scenario.metric_period)}"]
 
 
+def _judge_line(rollout: RolloutPlan, step) -> str:
+    """What a step's canary judge does, in one line."""
+    judge = step.judge
+    metrics = ", ".join(m.label for m in judge.metrics)
+    against = {"deploy": f"against {step.hosts.size} baseline target(s) of the old version deployed beside it "
+                         + (f"({', '.join(t.name for t in rollout.baseline_targets[:step.hosts.size])})"
+                            if isinstance(rollout, Rollout) else "(the inventory's baseline_targets)"),
+               "rest-of-scope": "against the stage's targets not yet deployed",
+               "none": "on the canary's values alone"}[judge.baseline_kind]
+    then = "roll back" if judge.inconclusive.then == "rollback" else "page people (halt)"
+    return (f"judged ({judge.kind}) every {format_duration_s(judge.interval)} on {metrics} {against}; the bake "
+            f"ends on a pass; inconclusive pauses it, after {judge.inconclusive.limit} pause(s) it would {then}")
+
+
 def format_plan(rollout: RolloutPlan, now_s: float) -> str:
     """The plan as text: stages, steps, batches with their hosts, bakes, watched alarms, blockers,
     and the expected duration from `now_s`. A `Rollout` (with its inventory) also says how hosts are
@@ -165,6 +194,8 @@ def format_plan(rollout: RolloutPlan, now_s: float) -> str:
                 out.append(f"    batch {b + 1}/{len(step.batches)}: {_hosts(rollout, batch)}")
             watched = ", ".join(f"{w.alarm}@{w.label} ({w.hosts.size} hosts)" for w in step.watched) or "nothing"
             out.append(f"    watches: {watched}")
+            if step.judge is not None:
+                out.append(f"    {_judge_line(rollout, step)}")
     end_s = timeline[-1][0] if isinstance(timeline[-1][1], Complete) else float("nan")
     out += ["", f"Expected duration: {format_duration_s(end_s - now_s)} from {_utc(now_s)}, finishing "
                 f"{_utc(end_s)}",

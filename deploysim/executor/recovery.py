@@ -15,10 +15,12 @@ from ..policy.decisions import (
     BlockReason,
     Complete,
     Decision,
+    DeployBaseline,
     DeployBatch,
     EnterStage,
     Fail,
     FailReason,
+    RemoveBaseline,
     RollBack,
     RollbackCause,
     RollbackScope,
@@ -61,8 +63,8 @@ def _position(row: DecisionRow, name: str, value: int | None) -> int:
 def decision_from_row(row: DecisionRow, rollout: Rollout) -> Decision:
     """The decision a journal row records, to carry it out again after a crash."""
     d = row.detail
-    if row.kind not in ("EnterStage", "WaitBlocker", "WaitApproval", "DeployBatch", "BakeWait", "RollBack", "Fail",
-                        "Complete"):
+    if row.kind not in ("EnterStage", "WaitBlocker", "WaitApproval", "DeployBatch", "DeployBaseline", "BakeWait",
+                        "RemoveBaseline", "RollBack", "Fail", "Complete"):
         raise ValueError(f"the journal holds a decision of unknown kind {row.kind!r}")
     if row.kind == "Complete":
         return Complete()
@@ -81,10 +83,15 @@ def decision_from_row(row: DecisionRow, rollout: Rollout) -> Decision:
         step = rollout.plan.stages[stage].steps[step_index]
         hosts = () if step.kind == StepKind.PREPROD else tuple(step.batches[batch].tolist())
         return DeployBatch(stage, step_index, batch, hosts, d["duration_s"])
+    if row.kind == "DeployBaseline":
+        return DeployBaseline(stage, step_index, int(d["size"]))
+    if row.kind == "RemoveBaseline":
+        return RemoveBaseline(stage, step_index)
     if row.kind == "BakeWait":
         return BakeWait(stage, step_index, float(d["since_s"]), float(d["min_until_s"]),
                         tuple((api, float(n)) for api, n in d["min_requests"].items()), int(d["min_datapoints"]),
-                        float(d["deadline_s"]))
+                        float(d["deadline_s"]),
+                        None if d.get("judge_at_s") is None else float(d["judge_at_s"]))  # older journals lack it
     if row.kind == "RollBack":
         by_name = {t.name: t.host for t in rollout.targets}
         rollback_hosts = None if d.get("hosts") is None else tuple(by_name[n] for n in d["hosts"])
@@ -102,7 +109,7 @@ def resolve_interrupted(journal: Journal, actions: Actions, rollout: Rollout) ->
         if action.kind == "preprod":
             journal.outcome(action.seq, False, None, "interrupted by a crash; it runs again")
             continue
-        target = next(t for t in rollout.targets if t.name == action.target)
+        target = next(t for t in rollout.all_targets if t.name == action.target)
         current = actions.current_version(target)
         journal.outcome(action.seq, current == action.version, current,
                         f"interrupted by a crash; on resume the target reports {current!r}")

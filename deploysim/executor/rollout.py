@@ -18,7 +18,14 @@ from ..scenario.schema import Scenario
 from .adapter_spec import DEFAULT_VERSION_PATTERN
 from .clock import RealClock
 from .interfaces import Clock, Target
-from .inventory import Inventory, InventoryError, build_targets, fleet_targets, inventory_from_dict
+from .inventory import (
+    Inventory,
+    InventoryError,
+    build_baseline_targets,
+    build_targets,
+    fleet_targets,
+    inventory_from_dict,
+)
 
 UNIX_EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 """The executor's time is Unix seconds, so blockers' windows are judged on the real clock."""
@@ -46,6 +53,12 @@ class Rollout(RolloutPlan):
     inventory: Inventory
     inventory_dir: Path  # where the inventory's relative paths start
     inventory_source: str = "inventory"  # the inventory file's name, for messages
+    baseline_targets: tuple[Target, ...] = ()  # spare targets canary judges deploy the old version to
+
+    @property
+    def all_targets(self) -> tuple[Target, ...]:
+        """The fleet's targets, then the baseline targets: every target the rollout may touch."""
+        return self.targets + self.baseline_targets
 
 
 def check_version(version: str, pattern: str = DEFAULT_VERSION_PATTERN) -> None:
@@ -89,8 +102,22 @@ def load_rollout(scenario_text: str, scenario_source: str, inventory_text: str, 
     inventory = inventory_from_dict(inv_data if inv_data is not None else {}, layout, inventory_source, positions)
     pipeline, plan = _plan_of(scenario, layout, version, pipeline)
     check_version(version, inventory.adapter.version_pattern)
+    _enough_baseline_targets(plan, inventory, inventory_source)
     return Rollout(scenario, layout, pipeline, plan, tuple(build_targets(inventory, layout)), version,
-                   inventory, inventory_dir, inventory_source)
+                   inventory, inventory_dir, inventory_source, tuple(build_baseline_targets(inventory, layout)))
+
+
+def _enough_baseline_targets(plan: PipelinePlan, inventory: Inventory, source: str) -> None:
+    """Every step whose judge deploys a baseline needs as many baseline targets as it has hosts."""
+    for stage in plan.stages:
+        for step in stage.steps:
+            if step.judge is None or step.judge.baseline_kind != "deploy":
+                continue
+            if step.hosts.size > len(inventory.baseline_targets):
+                raise InventoryError([("baseline_targets", f"stage {stage.name} {step.name}'s canary judge deploys "
+                                       f"a baseline of {step.hosts.size} host(s) (judge.baseline: deploy); the "
+                                       f"inventory lists {len(inventory.baseline_targets)} baseline target(s)")],
+                                     source)
 
 
 def load_plan_file(scenario_path: Path, version: str, pipeline: str | None) -> RolloutPlan:

@@ -11,19 +11,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from ..scenario.schema import Scenario
+from ..judge.verdict import Verdict
+from ..scenario.schema import Judge, Scenario
 from .blockers import Calendar, RegionCalendar, region_calendars
 from .decisions import (
     BakeWait,
     BlockReason,
     Complete,
     Decision,
+    DeployBaseline,
     DeployBatch,
     EnterStage,
     Fail,
     FailReason,
     Observation,
     Phase,
+    RemoveBaseline,
     RollBack,
     RollbackCause,
     RollbackScope,
@@ -35,8 +38,8 @@ from .decisions import (
 from .plan import PipelinePlan, Step
 
 __all__ = [  # the decision types are re-exported: they are what a controller says
-    "BakeWait", "Complete", "Decision", "DeployBatch", "EnterStage", "Fail", "Observation", "RollBack",
-    "RolloutController", "WaitApproval", "WaitBlocker", "new_controller",
+    "BakeWait", "Complete", "Decision", "DeployBaseline", "DeployBatch", "EnterStage", "Fail", "Observation",
+    "RemoveBaseline", "RollBack", "RolloutController", "WaitApproval", "WaitBlocker", "new_controller",
 ]
 
 DEFAULT_BAKE_LIMIT_S = 7 * 86400.0
@@ -62,12 +65,16 @@ class RolloutController:
         self.bake_since_s = 0.0
         self.approved_stage = -1  # the last stage a person approved (-1: none)
         self.approval_until_s = 0.0  # the approval awaited for the current stage times out here
+        self.judgements = 0  # judgements the current bake's canary judge has made
+        self.judge_pauses = 0  # inconclusive judgements that paused the current step after its bake
+        self.baseline_up = False  # the current step's judge has baseline hosts deployed
 
     def snapshot(self) -> dict:
         """The controller's state as plain data, so a real executor can journal it and resume."""
         return {"stage": self.stage, "step": self.step, "batch": self.batch, "phase": self.phase.value,
                 "bake_since_s": self.bake_since_s, "approved_stage": self.approved_stage,
-                "approval_until_s": self.approval_until_s}
+                "approval_until_s": self.approval_until_s, "judgements": self.judgements,
+                "judge_pauses": self.judge_pauses, "baseline_up": self.baseline_up}
 
     def restore(self, state: Mapping) -> None:
         """Continue from a `snapshot()` (same plan): the next `decide` picks up where it left off."""
@@ -76,6 +83,9 @@ class RolloutController:
         self.bake_since_s = float(state["bake_since_s"])
         self.approved_stage = int(state.get("approved_stage", -1))  # journals written before approvals lack it
         self.approval_until_s = float(state.get("approval_until_s", 0.0))
+        self.judgements = int(state.get("judgements", 0))  # journals written before judges lack these
+        self.judge_pauses = int(state.get("judge_pauses", 0))
+        self.baseline_up = bool(state.get("baseline_up", False))
 
     @property
     def current_step(self) -> Step | None:
@@ -135,6 +145,10 @@ class RolloutController:
         if self.phase is Phase.BAKING:
             step = self.plan.stages[self.stage].steps[self.step]
             bake = step.bake
+            if step.judge is not None and obs.judgement is not None:
+                self.judgements += 1
+                if obs.judgement.verdict is Verdict.FAIL:
+                    return self._roll_back(RollbackCause.JUDGE_FAILED, detail=obs.judgement.reason)
             deadline = self.bake_since_s + _bake_limit_s(bake)
             enough_time = now_s >= self.bake_since_s + bake.duration
             enough_data = obs.datapoints_seen >= bake.min_datapoints and all(
@@ -142,9 +156,20 @@ class RolloutController:
             )
             if not (obs.promoted or (enough_time and (enough_data or now_s >= deadline))):
                 return self._bake_wait(step)
+            if step.judge is not None and not obs.promoted:
+                held = self._judge_holds(step.judge, obs)
+                if held is not None:
+                    return held if isinstance(held, RollBack) else self._bake_wait(step)
             if step.kind is StepKind.PREPROD and self.stage == self.plan.last_preprod_stage and obs.preprod_failed:
                 self.phase = Phase.FAILED
                 return Fail(self.stage, FailReason.PREPROD_CAUGHT)
+            if self.baseline_up:
+                self.baseline_up = False
+                self.phase = Phase.RELEASING
+                return RemoveBaseline(self.stage, self.step)
+            return self._advance(now_s, obs)
+
+        if self.phase is Phase.RELEASING:
             return self._advance(now_s, obs)
 
         raise RuntimeError(f"unknown phase {self.phase}")
@@ -167,12 +192,31 @@ class RolloutController:
                         rollback.automatic if automatic is None else automatic, float(rollback.duration),
                         alarm=alarm, detail=detail, batch_share=float(rollback.max_share))
 
+    def _judge_holds(self, judge: Judge, obs: Observation) -> RollBack | bool | None:
+        """Whether the step's judge holds a bake that is otherwise over: None when its verdict, judged
+        now, is PASS; True (keep baking) while it is RUNNING, not judged yet, or INCONCLUSIVE within
+        the pause limit; past the limit, the rollback (automatic) or the page (a manual rollback)."""
+        verdict = obs.judgement.verdict if obs.judgement is not None else None
+        if verdict is Verdict.PASS:
+            return None
+        if verdict is Verdict.INCONCLUSIVE:
+            self.judge_pauses += 1
+            if self.judge_pauses > judge.inconclusive.limit:
+                assert obs.judgement is not None
+                detail = (f"{self.judge_pauses} inconclusive judgements after the bake (limit "
+                          f"{judge.inconclusive.limit}): {obs.judgement.reason}")
+                return self._roll_back(RollbackCause.JUDGE_INCONCLUSIVE, detail=detail,
+                                       automatic=judge.inconclusive.then == "rollback")
+        return True
+
     def _bake_wait(self, step: Step) -> BakeWait:
         bake = step.bake
+        judge_at = (None if step.judge is None
+                    else self.bake_since_s + (self.judgements + 1) * step.judge.interval)
         return BakeWait(
             self.stage, self.step, self.bake_since_s, self.bake_since_s + bake.duration,
             tuple((api, float(n)) for api, n in bake.min_requests.items()), bake.min_datapoints,
-            self.bake_since_s + _bake_limit_s(bake),
+            self.bake_since_s + _bake_limit_s(bake), judge_at,
         )
 
     def _next_batch_or_bake(self, now_s: float) -> Decision:
@@ -186,6 +230,7 @@ class RolloutController:
             return DeployBatch(self.stage, self.step, b, tuple(step.batches[b].tolist()), step.batch_s)
         self.phase = Phase.BAKING
         self.bake_since_s = now_s
+        self.judgements = self.judge_pauses = 0
         return self._bake_wait(step)
 
     def _blocker(self, now_s: float, obs: Observation) -> WaitBlocker | None:
@@ -215,6 +260,11 @@ class RolloutController:
             self.phase = Phase.GATED if self.step > 0 else Phase.ENTERED
             return blocked
         self.phase = Phase.DEPLOYING
+        step = self.plan.stages[self.stage].steps[self.step]
+        if step.judge is not None and step.judge.baseline_kind == "deploy" and not self.baseline_up:
+            # The baseline is deployed with the canary, as Kayenta and Argo's baseline-vs-canary pattern has it.
+            self.baseline_up = True
+            return DeployBaseline(self.stage, self.step, int(step.hosts.size))
         return self._next_batch_or_bake(now_s)
 
     def _advance(self, now_s: float, obs: Observation) -> Decision:

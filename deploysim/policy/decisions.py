@@ -12,6 +12,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..judge.verdict import Judgement
+
 
 class Word(str, enum.Enum):
     """An enum whose members are words: they print, format and serialise as their value."""
@@ -32,6 +34,7 @@ class Phase(Word):
     GATED = "gated"  # a step after the stage's first is next; its blockers are checked here
     DEPLOYING = "deploying"
     BAKING = "baking"
+    RELEASING = "releasing"  # the bake is over; the step's baseline hosts are being removed
     DONE = "done"
     FAILED = "failed"
 
@@ -76,6 +79,8 @@ class RollbackCause(Word):
     OPERATOR = "operator"  # a person asked for it
     DEPLOY_FAILED = "deploy_failed"  # a batch's deploy failed on a target (the real executor's adapters)
     NOT_APPROVED = "not_approved"  # a stage's manual approval was not given before its timeout
+    JUDGE_FAILED = "judge_failed"  # the step's canary judge said FAIL
+    JUDGE_INCONCLUSIVE = "judge_inconclusive"  # the judge stayed inconclusive past its pause limit
 
 
 class RollbackScope(Word):
@@ -98,6 +103,7 @@ class Observation:
     approved: bool = False  # the stage awaiting approval was approved
     promoted: bool = False  # an operator ended the bake in progress early (`deploysim promote`)
     abort: str | None = None  # an operator asked to roll back (who and why; `deploysim abort`)
+    judgement: Judgement | None = None  # the step's canary judge judged at the bake's `judge_at_s`
 
 
 @dataclass(frozen=True)
@@ -155,10 +161,29 @@ class BakeWait:
     min_requests: tuple[tuple[str, float], ...]  # (API or "All", requests) pairs
     min_datapoints: int
     deadline_s: float  # stop waiting for data here
+    judge_at_s: float | None = None  # the step's canary judge judges the data so far here (None: no judge)
 
     @property
     def min_requests_by_api(self) -> dict[str, float]:
         return dict(self.min_requests)
+
+
+@dataclass(frozen=True)
+class DeployBaseline:
+    """Deploy the old version to `size` fresh hosts beside step `step`'s canary: its judge's baseline
+    (`baseline: deploy`), kept until the bake is over (`RemoveBaseline`) or the version rolls back."""
+
+    stage: int
+    step: int
+    size: int
+
+
+@dataclass(frozen=True)
+class RemoveBaseline:
+    """The step's bake is over: remove its baseline hosts (they cost host-hours while they run)."""
+
+    stage: int
+    step: int
 
 
 @dataclass(frozen=True)
@@ -190,6 +215,10 @@ class RollBack:
             return f"deploy failed: {self.detail}"
         if self.cause is RollbackCause.NOT_APPROVED:
             return f"not approved: {self.detail}"
+        if self.cause is RollbackCause.JUDGE_FAILED:
+            return f"canary judge failed: {self.detail}"
+        if self.cause is RollbackCause.JUDGE_INCONCLUSIVE:
+            return f"canary judge inconclusive: {self.detail}"
         return f"operator asked{': ' + self.detail if self.detail else ''}"
 
 
@@ -206,7 +235,8 @@ class Complete:
     """The version runs on every host of every stage."""
 
 
-Decision = EnterStage | WaitBlocker | WaitApproval | DeployBatch | BakeWait | RollBack | Fail | Complete
+Decision = (EnterStage | WaitBlocker | WaitApproval | DeployBatch | DeployBaseline | BakeWait | RemoveBaseline
+            | RollBack | Fail | Complete)
 FINAL_DECISIONS = (RollBack, Fail, Complete)
 """Decisions after which the controller has nothing more to say about the version."""
 

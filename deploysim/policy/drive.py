@@ -19,10 +19,12 @@ from .decisions import (
     BakeWait,
     Complete,
     Decision,
+    DeployBaseline,
     DeployBatch,
     EnterStage,
     Fail,
     Observation,
+    RemoveBaseline,
     RollBack,
     WaitApproval,
     WaitBlocker,
@@ -34,7 +36,8 @@ T = TypeVar("T")
 class Driver(Protocol):
     """A body that carries out decisions: the simulator, the real executor, or the planner.
 
-    Each `enter_stage`, `wait_blocker`, `wait_approval`, `deploy_batch` and `bake` returns the `Observation` made
+    Each `enter_stage`, `wait_blocker`, `wait_approval`, `deploy_batch`, `deploy_baseline`,
+    `remove_baseline` and `bake` returns the `Observation` made
     while carrying the decision out; `roll_back`, `fail` and `complete` end the rollout and return
     the body's outcome, which `drive` returns.
     """
@@ -55,6 +58,10 @@ class Driver(Protocol):
 
     def deploy_batch(self, decision: DeployBatch) -> Any: ...
 
+    def deploy_baseline(self, decision: DeployBaseline) -> Any: ...
+
+    def remove_baseline(self, decision: RemoveBaseline) -> Any: ...
+
     def bake(self, decision: BakeWait) -> Any: ...
 
     def roll_back(self, decision: RollBack) -> Any: ...
@@ -73,6 +80,10 @@ def _carry_out(driver: Driver, decision: Decision) -> Any:
         return driver.wait_approval(decision)
     if isinstance(decision, DeployBatch):
         return driver.deploy_batch(decision)
+    if isinstance(decision, DeployBaseline):
+        return driver.deploy_baseline(decision)
+    if isinstance(decision, RemoveBaseline):
+        return driver.remove_baseline(decision)
     if isinstance(decision, BakeWait):
         return driver.bake(decision)
     if isinstance(decision, RollBack):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fleet import FleetLayout, one_box_hosts
-from ..scenario.schema import Approval, Bake, PipelinePolicy, Stage, Watch
+from ..scenario.schema import Approval, Bake, Judge, PipelinePolicy, Stage, Watch
 from .decisions import StageKind, StepKind, WatchScope
 
 
@@ -37,6 +37,8 @@ class Step:
     bake: Bake
     watched: tuple[WatchedAlarm, ...]
     hosts_keep_serving: bool = False
+    judge: Judge | None = None  # a canary judge watching the bake
+    rest_of_scope: np.ndarray | None = None  # the stage's hosts not yet deployed after this step
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
                 stage.one_box.bake,
                 tuple(watched),
                 stage.batching.hosts_keep_serving,
+                stage.one_box.judge,
+                _not_done(all_hosts, done),
             )
         )
     for w, wave in enumerate(stage.waves):
@@ -147,9 +151,16 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
                 wave.bake,
                 tuple(watched),
                 stage.batching.hosts_keep_serving,
+                wave.judge,
+                _not_done(all_hosts, done),
             )
         )
     return StagePlan(stage.name, StageKind.PRODUCTION, regions, np.sort(all_hosts), tuple(steps), stage.approval)
+
+
+def _not_done(hosts: np.ndarray, done: np.ndarray) -> np.ndarray:
+    """The stage's hosts no step has deployed so far: a judge's rest-of-scope baseline."""
+    return np.sort(hosts[~done[hosts]])
 
 
 def build_plan(name: str, policy: PipelinePolicy, layout: FleetLayout) -> PipelinePlan:

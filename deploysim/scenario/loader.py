@@ -364,6 +364,7 @@ def _cross_references(sc: Scenario) -> Iterable[tuple[str, str]]:
                             f"region {region!r} already has a one-box share of {previous}",
                         )
             known = [regions[r] for r in stage.regions if r in regions]
+            yield from _check_judges(stage, apis, sbase)
             yield from _check_waves(stage, known, apis, sbase)
             yield from _check_windows_overlap(pipe.blockers, known, sc.start, sbase)
         for region in regions:
@@ -376,6 +377,23 @@ def _check_watch(watch, all_alarms, base):
         for k, name in enumerate(getattr(watch, scope)):
             if name not in all_alarms:
                 yield (f"{base}.{scope}[{k}]", f"unknown alarm {name!r}; expected one of {sorted(all_alarms)}")
+
+
+def _check_judges(stage, apis, sbase):
+    """A judge's APIs exist, and a rest-of-scope baseline has hosts left to compare with."""
+    steps = [("one_box", stage.one_box)] if stage.one_box is not None else []
+    steps += [(f"waves[{w}]", wave) for w, wave in enumerate(stage.waves)]
+    for where, step in steps:
+        judge = step.judge
+        if judge is None:
+            continue
+        for m, metric in enumerate(judge.metrics):
+            if metric.api is not None and metric.api != "All" and metric.api not in apis:
+                yield (f"{sbase}.{where}.judge.metrics[{m}].api",
+                       f"unknown API {metric.api!r}; expected one of {sorted(apis)}")
+        if judge.baseline_kind == "rest-of-scope" and where.startswith("waves") and step.count == "rest":
+            yield (f"{sbase}.{where}.judge.baseline", "rest-of-scope: a wave of count 'rest' leaves no host of the "
+                   "stage to compare with; use baseline: deploy")
 
 
 def _check_bake(bake, apis, base):

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from ..durations import parse_duration_s
+from ..judge.condition import parse_condition
 
 Duration = Annotated[
     float,
@@ -489,12 +490,127 @@ class Batching(Frozen):
     )
 
 
+class JudgeMetric(Frozen):
+    """One metric a canary judge reads: the per-period datapoints an alarm on the same metric, API and
+    statistic reads, of the canary's hosts and of its baseline's."""
+
+    metric: Metric
+    api: str | None = Field(None, description="restrict request metrics to one API")
+    statistic: Literal["average", "maximum"] = "average"
+    # kayenta
+    direction: Literal["increase", "decrease", "either"] = Field(
+        "increase", description="kayenta: which change of the metric is a regression")
+    tolerance: NonNegFloat = Field(
+        0.25, description="kayenta: a shift inside +/- tolerance x |estimated shift| is no change")
+    allowed_increase: PositiveFloat | None = Field(
+        None, description="kayenta: canary mean / baseline mean allowed above 1 (effect size), e.g. 1.1")
+    allowed_decrease: PositiveFloat | None = Field(
+        None, description="kayenta: canary mean / baseline mean allowed below 1 (effect size), e.g. 0.9")
+    nan_strategy: Literal["remove", "replace"] = Field(
+        "remove", description="kayenta: drop missing datapoints, or count them as 0")
+    min_samples: Annotated[int, Field(ge=1)] = Field(
+        3, description="kayenta: datapoints needed on each side; fewer is NoData (inconclusive, never a pass)")
+    critical: bool = Field(False, description="kayenta: High or Low on this metric fails the canary whatever the score")
+    must_have_data: bool = Field(False, description="kayenta: no data on this metric fails it (NodataFailMetric)")
+    group: str = Field("default", description="kayenta: the metric group its score counts in")
+    # flagger
+    min: float | None = Field(None, description="flagger: thresholdRange min of the canary's value per interval")
+    max: float | None = Field(None, description="flagger: thresholdRange max of the canary's value per interval")
+    # argo
+    success_condition: str | None = Field(
+        None, description="argo: condition on `result` (the canary's value per interval), e.g. 'result < 0.01'")
+    failure_condition: str | None = Field(None, description="argo: condition on `result` that fails the measurement")
+
+    @property
+    def label(self) -> str:
+        """The metric's name in verdicts: metric, with its API when it has one."""
+        return self.metric if self.api in (None, "All") else f"{self.metric}:{self.api}"
+
+
+class InconclusivePolicy(Frozen):
+    """What inconclusive judgements do once the bake is over: each one pauses the step for another
+    interval; the one after `limit` pauses rolls the version back or pages people."""
+
+    limit: Annotated[int, Field(ge=0)] = Field(3, description="pauses allowed for inconclusive judgements")
+    then: Literal["rollback", "page"] = Field(
+        "page", description="rollback: roll back at once; page: halt and wait for a person (a manual rollback)")
+
+
+class Judge(Frozen):
+    """A canary judge watching a step: every `interval` of its bake it judges the step's hosts over the
+    data so far (Kayenta: against a baseline; Flagger, Argo: against fixed conditions). FAIL rolls the
+    version back; the bake ends only on a PASS judged once its duration and data minimums are met."""
+
+    kind: Literal["kayenta", "flagger", "argo"] = "kayenta"
+    baseline: Literal["deploy", "rest-of-scope", "none"] | None = Field(
+        None, description="deploy: as many fresh hosts of the old version beside the canary (their host-hours "
+        "are a cost); rest-of-scope: the stage's hosts not yet deployed; none: no baseline (flagger, argo). "
+        "Default: deploy for kayenta, none otherwise")
+    interval: Duration = Field(300.0, description="time between judgements, from the bake's start")
+    metrics: Annotated[tuple[JudgeMetric, ...], Field(min_length=1)]
+    min_period_requests: NonNegFloat = Field(
+        10.0, description="a period in which a side served fewer requests gives it no error-rate or latency "
+        "datapoint: too few requests say nothing (few datapoints make the judgement inconclusive, never a pass)")
+    # kayenta
+    confidence: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.95, description="kayenta: 1 - the false-fail rate allowed over the whole bake (split over its judgements)")
+    pass_threshold: Annotated[float, Field(ge=0.0, le=100.0)] = Field(95.0, description="kayenta: score to pass")
+    marginal_threshold: Annotated[float, Field(ge=0.0, le=100.0)] = Field(
+        75.0, description="kayenta: score below which the canary fails (between: marginal, inconclusive)")
+    group_weights: dict[str, NonNegFloat] = Field(default_factory=dict, description="kayenta: metric group -> weight")
+    # flagger
+    threshold: Annotated[int, Field(ge=1)] = Field(2, description="flagger: failed checks that fail the canary")
+    iterations: Annotated[int, Field(ge=1)] = Field(3, description="flagger: passing intervals that pass it")
+    # argo
+    count: Annotated[int, Field(ge=1)] = Field(3, description="argo: measurements (one per interval) to take")
+    failure_limit: Annotated[int, Field(ge=0)] = Field(0, description="argo: failed measurements tolerated")
+    inconclusive_limit: Annotated[int, Field(ge=0)] = Field(
+        0, description="argo: inconclusive measurements tolerated")
+    inconclusive: InconclusivePolicy = InconclusivePolicy()
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.interval <= 0:
+            raise ValueError("judge.interval must be longer than 0 s")
+        if self.kind == "kayenta" and self.baseline_kind == "none":
+            raise ValueError("judge.baseline: kayenta compares the canary with a baseline; use deploy or rest-of-scope")
+        if self.marginal_threshold > self.pass_threshold:
+            raise ValueError(f"judge.marginal_threshold ({self.marginal_threshold:g}) must be <= pass_threshold "
+                             f"({self.pass_threshold:g})")
+        for i, m in enumerate(self.metrics):
+            where = f"judge.metrics[{i}] ({m.label})"
+            if self.kind == "flagger" and m.min is None and m.max is None:
+                raise ValueError(f"{where}: a flagger check needs min or max (its thresholdRange)")
+            if m.min is not None and m.max is not None and m.min > m.max:
+                raise ValueError(f"{where}: min {m.min:g} is above max {m.max:g}")
+            if self.kind == "argo":
+                if m.success_condition is None and m.failure_condition is None:
+                    raise ValueError(f"{where}: an argo metric needs success_condition or failure_condition")
+                for name in ("success_condition", "failure_condition"):
+                    text = getattr(m, name)
+                    if text is not None:
+                        try:
+                            parse_condition(text)
+                        except ValueError as error:
+                            raise ValueError(f"{where}.{name}: {error}") from None
+        labels = [m.label for m in self.metrics]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"judge.metrics: a metric is listed twice ({', '.join(labels)})")
+        return self
+
+    @property
+    def baseline_kind(self) -> Literal["deploy", "rest-of-scope", "none"]:
+        """`baseline`, or its default: deploy for kayenta, none for flagger and argo."""
+        return self.baseline or ("deploy" if self.kind == "kayenta" else "none")
+
+
 class OneBox(Frozen):
     """The first host(s) of a production stage; `traffic_share` gives them that share of the region's requests."""
 
     hosts: Annotated[int, Field(ge=1)] = 1
     traffic_share: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
     bake: BakeSpec = Bake(duration=3600.0)
+    judge: Judge | None = Field(None, description="a canary judge watching the one-box's bake")
 
 
 class Wave(Frozen):
@@ -507,6 +623,7 @@ class Wave(Frozen):
         "not `count` units of the stage in region order"
     )
     bake: BakeSpec = Bake()
+    judge: Judge | None = Field(None, description="a canary judge watching the wave's bake")
 
 
 class Watch(Frozen):
