@@ -157,12 +157,13 @@ class VersionDriver:
         return Observation()
 
     def remove_baseline(self, decision: RemoveBaseline):
-        self._end_baseline()
+        self.end_baseline()
         yield from ()
         return Observation()
 
-    def _end_baseline(self) -> None:
-        """The baseline hosts go: their host-hours since they were deployed are logged."""
+    def end_baseline(self) -> None:
+        """The baseline hosts go (the bake is over, the version rolls back, or its rollout stops): their
+        host-hours since they were deployed are logged."""
         if self.baseline is None:
             return
         stage, step, since = self.baseline
@@ -207,7 +208,7 @@ class VersionDriver:
     def roll_back(self, decision: RollBack):
         """Revert the version's changes on the decision's hosts, at its speed (see `Simulation._roll_back`);
         a judge's baseline hosts go at once."""
-        self._end_baseline()
+        self.end_baseline()
         yield from self.sim._roll_back(self.version, decision)
 
     def fail(self, decision: Fail):
