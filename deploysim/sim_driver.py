@@ -147,18 +147,16 @@ class VersionDriver:
             self._log("step_deployed", stage=self._stage_name(decision.stage), step=step.name)
         return Observation()
 
-    def deploy_baseline(self, decision: DeployBaseline):
+    def deploy_baseline(self, decision: DeployBaseline) -> Observation:
         """Fresh hosts of the old version beside the canary: deployed with it (they take no batch
         time of the step's), they serve the canary's traffic per host and cost host-hours."""
         self.baseline = (decision.stage, decision.step, float(self.sim.env.now))
         self._log("baseline_deployed", stage=self._stage_name(decision.stage),
                   step=self._step_name(decision.stage, decision.step), hosts=decision.size)
-        yield from ()
         return Observation()
 
-    def remove_baseline(self, decision: RemoveBaseline):
+    def remove_baseline(self, decision: RemoveBaseline) -> Observation:
         self.end_baseline()
-        yield from ()
         return Observation()
 
     def end_baseline(self) -> None:
