@@ -153,3 +153,15 @@ def test_the_plan_says_how_a_step_is_judged_and_when_its_bake_ends():
     bake_start = next(t for t, d in timeline if isinstance(d, BakeWait))
     assert removed - bake_start == 1800.0  # six passing judgements, the bake's 30 min
     assert any(isinstance(d, DeployBaseline) for _, d in timeline)
+
+
+@pytest.mark.parametrize("change", ["bad", "good"])
+def test_a_flagger_judge_reaches_the_same_verdicts_in_both_bodies_and_deploys_no_baseline(tmp_path, change):
+    judge = {"kind": "flagger", "interval": "5m", "threshold": 1, "iterations": 3,
+             "metrics": [{"metric": "error_rate", "max": 0.05}]}
+    simulated, sim_verdicts, executor, exec_verdicts, outcome, final, journal = both_bodies(
+        tmp_path, judged_scenario(judge), change)
+    assert sim_verdicts and exec_verdicts == sim_verdicts
+    assert _collapse(executor.decision_log) == _collapse(simulated)
+    assert outcome.status == ("rolled_back" if change == "bad" else "complete")
+    assert not [a for a in journal.actions() if a.target == SPARE] and final[SPARE] == "spare-os"
