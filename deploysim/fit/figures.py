@@ -1,0 +1,115 @@
+"""Pictures of each fit against its data: arrivals by local hour and over time, every duration's CDF
+and Q-Q plot against the fitted family, and the posteriors of the probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from scipy import stats
+
+from ..plot._common import ALARM_COLOR, DEPLOY_COLOR, new_figure
+from .families import DurationFit
+from .fitting import ArrivalProfile, Fit
+
+FIT_COLOR = ALARM_COLOR
+DATA_COLOR = DEPLOY_COLOR
+WEEK_S = 7 * 86400.0
+
+
+def arrivals_figure(profile: ArrivalProfile, window_s: float) -> Figure:
+    """Left: share of changes by local hour (weekdays, weekends) against the fitted model, which spreads
+    them evenly over the open hours. Right: changes so far against the fitted rate, with its 95% band."""
+    fig = new_figure(10, 3.6)
+    left, right = fig.subplots(1, 2)
+    bins = np.arange(25)
+    weekday = profile.hour[profile.weekday < 5]
+    weekend = profile.hour[profile.weekday >= 5]
+    n = max(profile.hour.size, 1)
+    left.bar(bins[:-1] + 0.5, np.histogram(weekday, bins)[0] / n, width=0.9, color=DATA_COLOR, alpha=0.8,
+             label="history, Mon-Fri")
+    if weekend.size:
+        left.bar(bins[:-1] + 0.5, np.histogram(weekend, bins)[0] / n, width=0.5, color="#7f7f7f",
+                 label="history, Sat-Sun")
+    if profile.working_hours_only:
+        start, end = profile.working_hours
+        expected = np.where((bins[:-1] >= start) & (bins[:-1] < end), 1.0 / (end - start), 0.0)
+    else:
+        expected = np.full(24, 1 / 24)
+    left.step(bins, np.append(expected, expected[-1]), where="post", color=FIT_COLOR, lw=2, label="fitted")
+    left.set_xlim(0, 24)
+    left.set_xticks(range(0, 25, 3))
+    left.set_xlabel(f"hour of day ({profile.timezone})")
+    left.set_ylabel("share of changes")
+    left.set_title(f"{profile.pipeline}: when changes arrive")
+    left.legend(fontsize=8)
+    weeks = np.sort(profile.offsets_s) / WEEK_S
+    right.step(np.concatenate([[0], weeks]), np.arange(weeks.size + 1), where="post", color=DATA_COLOR,
+               label="history")
+    grid = np.linspace(0, window_s / WEEK_S, 100)
+    rate = profile.rate_per_week
+    right.plot(grid, rate * grid, color=FIT_COLOR, lw=2, label=f"fitted: {rate:.3g} per week")
+    lo, hi = stats.poisson.ppf(0.025, rate * grid), stats.poisson.ppf(0.975, rate * grid)
+    right.fill_between(grid, lo, hi, color=FIT_COLOR, alpha=0.15, label="95% of counts at that rate")
+    right.set_xlabel("weeks since the history's start")
+    right.set_ylabel("changes so far")
+    right.set_title(f"{profile.pipeline}: changes over time")
+    right.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def duration_figure(label: str, d: DurationFit) -> Figure:
+    """Left: the data's CDF against the fitted family's (and the best family by AIC when that differs).
+    Right: Q-Q plot, the data's quantiles against the fitted family's (on the diagonal when it fits)."""
+    fig = new_figure(10, 3.6)
+    left, right = fig.subplots(1, 2)
+    x = np.sort(d.values_s) / 60.0
+    ecdf = np.arange(1, x.size + 1) / x.size
+    left.step(x, ecdf, where="post", color=DATA_COLOR, label=f"history (n={x.size})")
+    grid = np.geomspace(max(x.min() / 2, 1e-3), x.max() * 2, 200)
+    left.plot(grid, d.cdf(grid * 60.0), color=FIT_COLOR, lw=2, label=f"fitted {d.chosen}")
+    best = d.best if d.families else None
+    if best is not None and best.family != d.chosen:
+        left.plot(grid, best.dist.cdf(grid * 60.0), color="#555555", ls="--", label=f"{best.family} (best AIC)")
+    left.set_xscale("log")
+    left.set_xlabel("minutes (log scale)")
+    left.set_ylabel("share at or below")
+    left.set_title(f"{label}: CDF")
+    left.legend(fontsize=8, loc="lower right")
+    q = (np.arange(1, x.size + 1) - 0.5) / x.size
+    theory = d.ppf(q) / 60.0
+    right.scatter(theory, x, s=12, color=DATA_COLOR, label="history")
+    low, high = min(theory.min(), x.min()), max(theory.max(), x.max())
+    right.plot([low, high], [low, high], color=FIT_COLOR, lw=1.5, label="perfect fit")
+    if d.chosen != "fixed":
+        right.set_xscale("log")
+        right.set_yscale("log")
+    right.set_xlabel(f"fitted {d.chosen} quantile (minutes)")
+    right.set_ylabel("history quantile (minutes)")
+    right.set_title(f"{label}: Q-Q")
+    right.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def probabilities_figure(fit: Fit) -> Figure | None:
+    """Each fitted probability's posterior, its 95% interval shaded, the observed share marked."""
+    rows = [e for e in fit.estimates if e.unit == "probability" and e.posterior is not None]
+    if not rows:
+        return None
+    fig = new_figure(10, 1.6 + 1.1 * len(rows))
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    for ax, e in zip(axes, rows, strict=True):
+        a, b = e.posterior["beta"] if e.posterior else (1, 1)
+        hi_x = min(1.0, stats.beta.ppf(0.9995, a, b) * 1.1)
+        grid = np.linspace(0, hi_x, 400)
+        dens = stats.beta.pdf(grid, a, b)
+        ax.plot(grid * 100, dens, color=FIT_COLOR)
+        inside = (grid >= e.low) & (grid <= e.high)
+        ax.fill_between(grid[inside] * 100, dens[inside], color=FIT_COLOR, alpha=0.2)
+        k, n = a - 0.5, a + b - 1
+        ax.axvline(k / n * 100 if n else 0, color=DATA_COLOR, ls="--")
+        ax.set_yticks([])
+        ax.set_ylabel(e.label, rotation=0, ha="right", va="center", fontsize=8)
+        ax.text(0.99, 0.8, f"{k:.0f}/{n:.0f} = {k / n:.1%}; 95% [{e.low:.1%}, {e.high:.1%}]" if n else "",
+                transform=ax.transAxes, ha="right", fontsize=8)
+    axes[-1].set_xlabel("percent (curve: posterior; shaded: 95% interval; dashed: observed share)")
+    return fig
