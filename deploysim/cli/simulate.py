@@ -40,13 +40,16 @@ FRAMES = ("changes", "timeline", "uptime", "monthly")
         help="With --replications: run on this Dask scheduler (needs `pip install deploysim[dask]`)."
     ),
     options.quiet(help="With --replications: no progress bar."),
+    click.option("--parameter-uncertainty", is_flag=True,
+                 help="With --replications, on a scenario fitted by `deploysim fit`: draw each replication's world "
+                 "parameters from the fit's posteriors, and say which of them the downtime depends on."),
     click.option("--history-out", type=click.Path(file_okay=False, path_type=Path), default=None,
                  help="Also write the run's deployments and incidents to this directory in every format "
                  "`deploysim fit` reads (generic CSV/JSON, CodePipeline, GitHub, PagerDuty-style CSV)."),
 )
 def run(scenario_path: str, seed: int, months: float, sla_target_pct: float, credit_table: str,
         as_json: bool, out_dir: Path | None, replications: int | None, workers: int | None,
-        dask_scheduler: str | None, quiet: bool, history_out: Path | None) -> None:
+        dask_scheduler: str | None, quiet: bool, parameter_uncertainty: bool, history_out: Path | None) -> None:
     """Simulate SCENARIO and print its summary figures (or, with --replications, their distributions)."""
     if replications is not None:
         from .experiments import run_monte_carlo
@@ -56,8 +59,11 @@ def run(scenario_path: str, seed: int, months: float, sla_target_pct: float, cre
         run_monte_carlo(scenario_path, {"seed": seed, "months": months, "sla_target_pct": sla_target_pct,
                                             "credit_table": credit_table, "as_json": as_json, "out_dir": out_dir,
                                             "replications": replications, "workers": workers,
-                                            "dask_scheduler": dask_scheduler, "quiet": quiet})
+                                            "dask_scheduler": dask_scheduler, "quiet": quiet,
+                                            "parameter_uncertainty": parameter_uncertainty})
         return
+    if parameter_uncertainty:
+        fail("--parameter-uncertainty draws a world per replication: give --replications too")
     if workers is not None or dask_scheduler is not None:
         fail("--workers and --dask-scheduler need --replications")
     from ..summary_text import format_summary, summary_json

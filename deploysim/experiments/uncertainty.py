@@ -85,3 +85,17 @@ def _spearman(x: pd.Series, y: pd.Series) -> float:
     if x.nunique() < 2 or y.nunique() < 2:
         return math.nan
     return float(x.rank().corr(y.rank()))
+
+
+def format_influence(influence: pd.DataFrame) -> str:
+    """The influence table as text: which fitted parameters the downtime depends on."""
+    if influence.empty:
+        return "No drawn parameters.\n"
+    lines = ["Which fitted parameters dominate (each replication's world drawn from the fit):",
+             f"  {'parameter':<48} {'rank corr. downtime':>20} {'rank corr. breach':>18} {'share':>6}"]
+    for row in influence.itertuples():
+        breach = "n/a" if math.isnan(row.rho_breach) else f"{row.rho_breach:+.2f}"
+        downtime = "n/a" if math.isnan(row.rho_downtime) else f"{row.rho_downtime:+.2f}"
+        lines.append(f"  {row.parameter:<48} {downtime:>20} {breach:>18} {row.share:>6.0%}")
+    lines.append("  (share: squared rank correlation with the month's downtime, normalised over the parameters)")
+    return "\n".join(lines) + "\n"
