@@ -68,11 +68,10 @@ def history_from_run(result: SimulationResult | SimulationRecords) -> History:
 
 def _preprod_caught_at(records: SimulationRecords) -> dict[int, float]:
     """Change id -> when pre-production caught the version that carried it."""
-    caught_versions = {row["version"]: row["time_s"] for row in records.timeline if row["event"] == "preprod_caught"}
     out: dict[int, float] = {}
-    for v in records.versions:
-        if v.version_id in caught_versions:
-            for c in v.new_changes:
+    for row in records.timeline:  # in time order: the first catch of a change is kept
+        if row["event"] == "preprod_caught":
+            for c in records.version_changes(row["version"]):  # a version holds older changes too
                 if records.changes[c].outcome == "caught_preprod":
-                    out.setdefault(c, caught_versions[v.version_id])
+                    out.setdefault(c, row["time_s"])
     return out

@@ -107,8 +107,8 @@ def write(history: History, out_dir: Path) -> list[Path]:
                                      "revisionSummary": f"change {d.change_id}"}],
                 "trigger": {"triggerType": "CloudWatchEvent", "triggerDetail": "source change"},
                 "executionMode": "QUEUED", "executionType": "STANDARD"}
-            if d.finished is not None:
-                summary["lastUpdateTime"] = iso(d.finished)
+            if d.outcome != "in_progress":  # the API always gives a finished execution's last update
+                summary["lastUpdateTime"] = iso(d.finished or d.entered)
             executions.append((d.entered, summary))
             if d.outcome == "rolled_back" and d.finished is not None:
                 began = d.rollback_started or d.finished
