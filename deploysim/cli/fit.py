@@ -80,13 +80,16 @@ def fit(deployments: tuple[str, ...], incidents: tuple[str, ...], fleet: str, ou
         if e.status == "prior":
             click.echo(f"  prior: {e.label}: {e.note}")
     if report is not None:
-        influence = None
-        if replications:
-            from ..experiments import monte_carlo
-            from ..experiments.uncertainty import parameter_influence
+        breach = influence = None
+        if replications and scenario.uncertainty:
+            from ..fit.breach import breach_with_uncertainty
 
-            exp = monte_carlo(scenario, replications=replications, seed=seed, sla_target_pct=sla_target_pct,
-                              parameter_uncertainty=True, keep_changes=False, progress=False)
-            influence = parameter_influence(exp.replications)
-        written = write_report(fitted, report, influence)
+            breach, influence = breach_with_uncertainty(scenario, replications=replications, seed=seed,
+                                                        sla_target_pct=sla_target_pct, progress=False)
+            for row in breach.itertuples():
+                click.echo(f"breach probability at {sla_target_pct:g}%, {row.world}: {row.breach_probability:.1%} "
+                           f"[{row.breach_ci_low:.1%}, {row.breach_ci_high:.1%}] ({row.replications} months)")
+        elif replications:
+            click.echo("nothing was fitted with a posterior: no parameter uncertainty to simulate")
+        written = write_report(fitted, report, influence, breach, sla_target_pct)
         click.echo(f"wrote the report ({len(written)} files) to {report}")

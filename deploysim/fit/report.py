@@ -26,7 +26,8 @@ def _show(value: float, unit: str) -> str:
     return f"{value:.3g}"
 
 
-def summary_markdown(fit: Fit, figures: dict[str, str] | None = None, influence: Any = None) -> str:
+def summary_markdown(fit: Fit, figures: dict[str, str] | None = None, influence: Any = None, breach: Any = None,
+                     sla_target_pct: float = 99.9) -> str:
     """The summary as Markdown: one row per parameter, then notes."""
     lines = [f"# What the history says\n\nHistory: {', '.join(fit.history.sources)}, over {window_text(fit.history)}; "
              f"{len(fit.history.deployments)} deployments, {len(fit.history.incidents)} incidents.\n",
@@ -42,6 +43,16 @@ def summary_markdown(fit: Fit, figures: dict[str, str] | None = None, influence:
         lines.append(f"**Too little data for {len(thin)} parameter(s)**: the scenario keeps the base scenario's "
                      f"value for each (marked `prior` in the table and in the file).\n")
     lines += [f"- {n}" for n in fit.notes]
+    if breach is not None and len(breach):
+        lines += ["", f"## Breach probability at {sla_target_pct:g}%, knowing and not knowing the world", "",
+                  "The same seeds, once with the fitted values and once with each month's parameters drawn "
+                  "from their posteriors (the `uncertainty` section of the scenario).", "",
+                  "| world | months | breach probability | 95% interval | mean downtime | p90 downtime |",
+                  "|---|---|---|---|---|---|"]
+        for b in breach.itertuples():
+            lines.append(f"| {b.world} | {b.replications} | {b.breach_probability:.1%} | {b.breach_ci_low:.1%} to "
+                         f"{b.breach_ci_high:.1%} | {duration_text(b.downtime_s_mean)} | "
+                         f"{duration_text(b.downtime_s_p90)} |")
     if influence is not None and len(influence):
         lines += ["", "## Which parameters dominate the breach probability", "",
                   "Monte Carlo with each replication's world drawn from the fit "
@@ -59,7 +70,8 @@ def _note(e: Estimate) -> str:
     return e.note.replace("|", "/")
 
 
-def write_report(fit: Fit, out_dir: str | Path, influence: Any = None) -> list[Path]:
+def write_report(fit: Fit, out_dir: str | Path, influence: Any = None, breach: Any = None,
+                 sla_target_pct: float = 99.9) -> list[Path]:
     """summary.csv, summary.md and the figures, in `out_dir` (created if needed)."""
     from .figures import arrivals_figure, duration_figure, probabilities_figure
 
@@ -82,7 +94,11 @@ def write_report(fit: Fit, out_dir: str | Path, influence: Any = None) -> list[P
         figures["probabilities"] = "probabilities.png"
     written += [out / n for n in figures.values()]
     fit.table().to_csv(out / "summary.csv", index=False)
-    (out / "summary.md").write_text(summary_markdown(fit, figures, influence), encoding="utf-8")
+    (out / "summary.md").write_text(summary_markdown(fit, figures, influence, breach, sla_target_pct),
+                                    encoding="utf-8")
+    if breach is not None and len(breach):
+        breach.to_csv(out / "breach.csv", index=False)
+        written.append(out / "breach.csv")
     if influence is not None and len(influence):
         influence.to_csv(out / "influence.csv", index=False)
         written.append(out / "influence.csv")
