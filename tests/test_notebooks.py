@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = REPO / "notebooks"
 EXPECTED = ["01-quickstart.ipynb", "02-tuning-bake-times.ipynb", "03-sla-budget-planning.ipynb",
-            "04-policy-comparison.ipynb"]
+            "04-policy-comparison.ipynb", "05-calibrate-from-history.ipynb"]
 KERNEL = "deploysim-tests"
 
 
@@ -142,3 +142,12 @@ def test_policy_comparison_notebook_pairs_the_policies(kernel_path, monkeypatch)
     assert "aws-typical and no-safety share their world: True" in text
     assert "Difference from aws-typical, replication by replication" in text
     assert _images(nb) >= 3
+
+
+def test_calibration_notebook_fits_the_sample_history_and_recovers_the_truth(kernel_path, monkeypatch):
+    nb = _run("05-calibrate-from-history.ipynb", kernel_path, monkeypatch)
+    text = _text(nb)
+    assert "deployments in pipelines code, config" in text
+    assert text.count("inside: True") == 5 and "inside: False" not in text
+    assert "parameters drawn from the fit" in text and "breach probability at 99.99%" in text
+    assert _images(nb) >= 2  # arrivals, detection delay CDF and Q-Q
