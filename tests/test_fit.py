@@ -37,7 +37,8 @@ def simulated(tmp_path_factory):
     fitted = runner.invoke(main, ["fit", "--deployments", str(root / "h" / "deployments.csv"), "--incidents",
                                   str(root / "h" / "incidents.csv"), "--fleet", str(BASE), "-o",
                                   str(root / "my-service.yaml"), "--report", str(root / "report"),
-                                  "--since", "2026-01-05T00:00:00Z", "--until", "2026-04-05T00:00:00Z"])
+                                  "--since", "2026-01-05T00:00:00Z", "--until", "2026-04-05T00:00:00Z",
+                                  "-n", "2", "--sla", "99.99"])
     assert fitted.exit_code == 0, fitted.output
     return root, fitted.output
 
@@ -93,6 +94,19 @@ def test_the_report_has_the_summary_table_and_a_picture_per_fit(simulated):
     assert all((report / n).read_bytes()[:4] == b"\x89PNG" for n in names if n.endswith(".png"))
     summary = (report / "summary.md").read_text()
     assert "| code: change failure rate |" in summary and "Too little data for" in summary
+
+
+def test_with_replications_the_report_compares_breach_with_and_without_parameter_uncertainty(simulated):
+    root, output = simulated
+    breach = pd.read_csv(root / "report" / "breach.csv")
+    assert breach["world"].tolist() == ["point estimates", "parameters drawn from the fit"]
+    assert (breach["replications"] == 2).all()
+    influence = pd.read_csv(root / "report" / "influence.csv")
+    assert "changes.code.bad_probability" in set(influence["parameter"])
+    summary = (root / "report" / "summary.md").read_text()
+    assert "## Breach probability at 99.99%, knowing and not knowing the world" in summary
+    assert "## Which parameters dominate the breach probability" in summary
+    assert "breach probability at 99.99%, parameters drawn from the fit:" in output
 
 
 def test_the_real_formats_fit_too(simulated, tmp_path):
