@@ -105,7 +105,7 @@ def test_with_replications_the_report_compares_breach_with_and_without_parameter
     assert "changes.code.bad_probability" in set(influence["parameter"])
     summary = (root / "report" / "summary.md").read_text()
     assert "## Breach probability at 99.99%, knowing and not knowing the world" in summary
-    assert "## Which parameters dominate the breach probability" in summary
+    assert "## Which fitted parameters dominate" in summary
     assert "breach probability at 99.99%, parameters drawn from the fit:" in output
 
 

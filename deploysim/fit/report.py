@@ -54,7 +54,7 @@ def summary_markdown(fit: Fit, figures: dict[str, str] | None = None, influence:
                          f"{b.breach_ci_high:.1%} | {duration_text(b.downtime_s_mean)} | "
                          f"{duration_text(b.downtime_s_p90)} |")
     if influence is not None and len(influence):
-        lines += ["", "## Which parameters dominate the breach probability", "",
+        lines += ["", "## Which fitted parameters dominate", "",
                   "Monte Carlo with each replication's world drawn from the fit "
                   "(`parameter_uncertainty=True`); share: squared rank correlation with the month's downtime, "
                   "normalised over the parameters.", "",

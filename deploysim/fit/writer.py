@@ -37,6 +37,8 @@ def _comment(e: Estimate) -> str:
     if e.status == "prior":
         return f"prior: {e.note}"
     interval = f"95% [{_short(e.low, e.unit)}, {_short(e.high, e.unit)}]"
+    if isinstance(e.scenario_value, dict):  # a distribution: the interval is its median's
+        return f"fitted: median {_short(e.value, e.unit)}, {interval}, n={e.n}"
     return f"fitted: {interval}, n={e.n}"
 
 
@@ -100,6 +102,10 @@ def fitted_yaml(fit: Fit, base_path: str | Path, name: str | None = None) -> str
     for pipeline in changes:
         if pipeline not in fit.arrivals:
             changes.yaml_add_eol_comment(f"not in the history: kept from {base_name}", pipeline)
+        elif isinstance(changes[pipeline], dict) and "defects" in changes[pipeline]:
+            changes[pipeline].fa.set_block_style()
+            changes[pipeline].yaml_add_eol_comment(
+                f"kept from {base_name}: a history says a change was bad, not what it did", "defects")
     for e in fit.estimates:
         if not e.parameter or e.status == "reported":
             continue
@@ -123,6 +129,9 @@ def fitted_yaml(fit: Fit, base_path: str | Path, name: str | None = None) -> str
         _set(root, e.parameter, value, _comment(e))
         if e.parameter == "humans.detection_delay":
             _set(root, "humans.detection", "fixed_delay", "the history shows how long people took, not why")
+            # The base's comment on how people detect no longer holds: say what does.
+            root["humans"].ca.comment = None
+            root.yaml_add_eol_comment("people: fitted from the history (docs/fit.md)", "humans")
     posteriors = [dict(parameter=e.parameter, **e.posterior) for e in fit.estimates
                   if e.posterior is not None and e.status == "fitted"]
     if posteriors:
