@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 from scipy import stats
 
 from ..plot._common import ALARM_COLOR, DEPLOY_COLOR, new_figure
@@ -57,6 +58,12 @@ def arrivals_figure(profile: ArrivalProfile, window_s: float) -> Figure:
     return fig
 
 
+def _log_minutes(axis) -> None:
+    """Log-scale ticks as plain minutes (1, 10, 100), no crowded minor labels."""
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def duration_figure(label: str, d: DurationFit) -> Figure:
     """Left: the data's CDF against the fitted family's (and the best family by AIC when that differs).
     Right: Q-Q plot, the data's quantiles against the fitted family's (on the diagonal when it fits)."""
@@ -71,6 +78,7 @@ def duration_figure(label: str, d: DurationFit) -> Figure:
     if best is not None and best.family != d.chosen:
         left.plot(grid, best.dist.cdf(grid * 60.0), color="#555555", ls="--", label=f"{best.family} (best AIC)")
     left.set_xscale("log")
+    _log_minutes(left.xaxis)
     left.set_xlabel("minutes (log scale)")
     left.set_ylabel("share at or below")
     left.set_title(f"{label}: CDF")
@@ -83,6 +91,11 @@ def duration_figure(label: str, d: DurationFit) -> Figure:
     if d.chosen != "fixed":
         right.set_xscale("log")
         right.set_yscale("log")
+        _log_minutes(right.xaxis)
+        _log_minutes(right.yaxis)
+    else:
+        right.text(0.5, 0.3, f"every value is {x[0]:g} min: fitted as fixed", transform=right.transAxes,
+                   ha="center", fontsize=9)
     right.set_xlabel(f"fitted {d.chosen} quantile (minutes)")
     right.set_ylabel("history quantile (minutes)")
     right.set_title(f"{label}: Q-Q")
