@@ -247,6 +247,24 @@ def test_fit_reports_a_bad_record_on_one_line_with_file_line_and_field(tmp_path)
                                      "failed_preprod, in_progress, got 'shipped'")
 
 
+def test_a_fleet_file_without_a_policy_gets_the_starter_policy_for_each_pipeline(tmp_path):
+    fleet = tmp_path / "my-fleet.yaml"
+    fleet.write_text("fleet:\n  regions:\n    - {name: us-east-1, timezone: America/New_York}\n"
+                     "    - {name: eu-west-1, timezone: Europe/Dublin}\ntraffic:\n  requests_per_min: 300000\n")
+    sample = SCENARIOS / "history-sample"
+    result = CliRunner().invoke(main, ["fit", "--deployments", str(sample / "deployments.csv"), "--incidents",
+                                       str(sample / "incidents.csv"), "--fleet", str(fleet),
+                                       "-o", str(tmp_path / "my-service.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "describes no policy: each pipeline gets `deploysim init`'s starter policy" in result.output
+    scenario = deploysim.load_scenario(tmp_path / "my-service.yaml")
+    assert set(scenario.policy.pipelines) == set(scenario.changes) == {"code", "config"}
+    assert [r.name for r in scenario.fleet.regions] == ["us-east-1", "eu-west-1"]
+    assert scenario.traffic.requests_per_min == 300000
+    assert scenario.changes["code"].arrivals.working_hours == (9.0, 17.0)  # the first region's time zone
+    assert "starter policy (my-fleet.yaml has none): edit it" in (tmp_path / "my-service.yaml").read_text()
+
+
 def test_fit_names_a_pipeline_the_base_scenario_has_no_policy_for(tmp_path):
     history = tmp_path / "deploys.csv"
     history.write_text("pipeline,change_id,entered,finished,outcome\n"

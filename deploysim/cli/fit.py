@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import fail, load
+from .common import error_text, fail
 
 
 def _when(value: str | None, option: str) -> dt.datetime | None:
@@ -27,9 +27,10 @@ def _when(value: str | None, option: str) -> dt.datetime | None:
               "deployments JSON (NAME=FILE names a one-pipeline file's pipeline). Repeatable.")
 @click.option("--incidents", "incidents", multiple=True, metavar="FILE",
               help="Incidents: deploysim's CSV/JSON or a PagerDuty-style CSV. Repeatable.")
-@click.option("--fleet", "fleet", required=True, metavar="SCENARIO",
-              help="The base scenario: its fleet, traffic and policy are kept, its world is fitted (and its values "
-              "are the priors kept where the history is too thin).")
+@click.option("--fleet", "fleet", required=True, metavar="FILE",
+              help="The base: a scenario whose fleet, traffic and policy are kept and whose world is fitted (its "
+              "values are the priors kept where the history is too thin), or a file with only `fleet:` (and "
+              "`traffic:`), which gets `deploysim init`'s starter policy for each pipeline.")
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Write the fitted scenario here (YAML).")
 @click.option("--report", "report", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -55,15 +56,18 @@ def fit(deployments: tuple[str, ...], incidents: tuple[str, ...], fleet: str, ou
         fail("give at least one --deployments or --incidents file")
     if replications and report is None:
         fail("--replications reports which parameters dominate: give --report DIR too")
-    base = load(fleet)
     try:
-        fitted = fit_files(list(deployments), list(incidents), base, since=_when(since, "--since"),
-                           until=_when(until, "--until"))
+        fitted, base = fit_files(list(deployments), list(incidents), fleet, since=_when(since, "--since"),
+                                 until=_when(until, "--until"))
     except HistoryError as error:
         fail(str(error))
+    except ScenarioError as error:
+        fail(error_text(error, fleet))
     except ValueError as error:
         fail(str(error))
-    text = fitted_yaml(fitted, fleet, name=out.stem)
+    if base.starter:
+        click.echo(f"{fleet} describes no policy: each pipeline gets `deploysim init`'s starter policy (edit it)")
+    text = fitted_yaml(fitted, base, name=out.stem)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")

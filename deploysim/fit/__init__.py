@@ -7,8 +7,9 @@ draws from) and a report (docs/fit.md)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
-from ..scenario import Scenario
+from .base import Base, load_base
 from .fitting import Estimate, Fit, fit_history
 from .formats import read_history, write_history
 from .from_run import history_from_run
@@ -17,17 +18,19 @@ from .report import write_report
 from .writer import fitted_yaml
 
 
-def fit_files(deployments: list[str], incidents: list[str], base: Scenario, *, since: dt.datetime | None = None,
-              until: dt.datetime | None = None) -> Fit:
-    """Read the history files and fit `base`'s world from them (the window: `since`/`until`, else the records')."""
+def fit_files(deployments: list[str], incidents: list[str], fleet: str | Path, *, since: dt.datetime | None = None,
+              until: dt.datetime | None = None) -> tuple[Fit, Base]:
+    """Read the history files and fit the world of the base at `fleet` (a scenario, or a file that
+    describes only the fleet: see `load_base`) from them; the window is `since`/`until`, else the records'."""
     history = read_history(*deployments, *incidents).with_window(since, until)
-    unknown = sorted(set(history.pipelines) - set(base.policy.pipelines))
+    base = load_base(fleet, history.pipelines)
+    unknown = sorted(set(history.pipelines) - set(base.scenario.policy.pipelines))
     if unknown:
+        known = ", ".join(base.scenario.policy.pipelines)
         raise ValueError(f"the history has pipeline(s) {', '.join(unknown)} that the base scenario has no policy for "
-                         f"(known: {', '.join(base.policy.pipelines)}); add them to it, or name a one-pipeline file "
-                         "NAME=FILE")
-    return fit_history(history, base)
+                         f"(known: {known}); add them to it, or name a one-pipeline file NAME=FILE")
+    return fit_history(history, base.scenario), base
 
 
-__all__ = ["Deployment", "Estimate", "Fit", "History", "HistoryError", "Incident", "fit_files",
+__all__ = ["Base", "load_base", "Deployment", "Estimate", "Fit", "History", "HistoryError", "Incident", "fit_files",
            "fit_history", "fitted_yaml", "history_from_run", "read_history", "write_history", "write_report"]

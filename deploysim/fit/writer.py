@@ -12,6 +12,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from .base import Base
 from .fitting import Estimate, Fit, window_text
 
 
@@ -76,16 +77,19 @@ def _set(root: CommentedMap, path: str, value: Any, comment: str) -> None:
     node.yaml_add_eol_comment(comment, last)
 
 
-def fitted_yaml(fit: Fit, base_path: str | Path, name: str | None = None) -> str:
-    """The text of the fitted scenario, from the base scenario file at `base_path`."""
+def fitted_yaml(fit: Fit, base: str | Path | Base, name: str | None = None) -> str:
+    """The text of the fitted scenario, from the base (a scenario file's path, or a `Base`)."""
     yaml = YAML(typ="rt")
     yaml.width = 120
     yaml.indent(mapping=2, sequence=4, offset=2)
-    root = yaml.load(Path(base_path).read_text(encoding="utf-8"))
-    base_name = Path(base_path).name
+    if isinstance(base, Base):
+        root, base_name = yaml.load(base.text), base.name
+    else:
+        root, base_name = yaml.load(Path(base).read_text(encoding="utf-8")), Path(base).name
     root["name"] = name or f"{root.get('name', 'service')}-fitted"
     root["description"] = (f"{base_name}'s fleet, traffic and policy, with the world fitted from "
                            f"{', '.join(Path(s).name for s in fit.history.sources)}")
+    root.ca.comment = None  # the base's opening comment gives way to this one
     root.yaml_set_start_comment(
         f"Fitted by `deploysim fit` from {', '.join(Path(s).name for s in fit.history.sources)}\n"
         f"over {window_text(fit.history)}.\n"
