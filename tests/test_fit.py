@@ -237,6 +237,18 @@ def test_thin_data_keeps_the_base_value_and_says_so(tmp_path):
     assert "\nuncertainty:" not in text  # nothing fitted, nothing to draw
 
 
+def test_records_outside_the_window_are_left_out_and_said_so():
+    base = deploysim.load_scenario(BASE)
+    t0 = dt.datetime(2026, 1, 5, 10, tzinfo=dt.timezone.utc)
+    deployments = tuple(Deployment("code", str(i), t0 + dt.timedelta(days=i), t0 + dt.timedelta(days=i, hours=1),
+                                   "completed") for i in range(14))
+    fit = fit_history(History(deployments, since=t0, until=t0 + dt.timedelta(days=7)), base)
+    rate = fit.estimate("code: changes per week")
+    assert rate is not None and rate.n == 7
+    assert fit.notes == ["7 record(s) outside the window 2026-01-05 10:00 to 2026-01-12 10:00 UTC (7 days) "
+                         "were left out"]
+
+
 def test_fit_reports_a_bad_record_on_one_line_with_file_line_and_field(tmp_path):
     bad = tmp_path / "deploys.csv"
     bad.write_text("pipeline,change_id,entered,finished,outcome\ncode,1,2026-01-05T10:00:00Z,,shipped\n")

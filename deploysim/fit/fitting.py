@@ -86,7 +86,10 @@ class Fit:
 def fit_history(history: History, base: Scenario, compare_families: bool = True) -> Fit:
     """Fit the world of `base` (fleet, traffic and policy kept) from `history` (with a window).
     `compare_families=False` skips the gamma and Weibull fits that only the report shows (faster)."""
+    history, outside = _inside(history)
     fit = Fit(history, compare_families=compare_families)
+    if outside:
+        fit.notes.append(f"{outside} record(s) outside the window {window_text(history)} were left out")
     weeks = history.window_s / WEEK_S
     months = history.window_s / SECONDS_PER_MONTH
     pipeline_of = {d.change_id: d.pipeline for d in history.deployments}
@@ -99,6 +102,18 @@ def fit_history(history: History, base: Scenario, compare_families: bool = True)
     if unknown:
         fit.notes.append(f"{unknown} incident(s) of unknown cause were counted but not fitted (tag them: docs/fit.md)")
     return fit
+
+
+def _inside(history: History) -> tuple[History, int]:
+    """The history with only the deployments that entered, and the incidents that began (or, without
+    a start, were detected), inside its window; and how many were left out."""
+    since, until = history.since, history.until
+    if since is None or until is None:
+        raise ValueError("the history has no window (give --since and --until)")
+    deployments = tuple(d for d in history.deployments if since <= d.entered < until)
+    incidents = tuple(i for i in history.incidents if (t := i.start or i.detected) is not None and since <= t < until)
+    outside = len(history.deployments) - len(deployments) + len(history.incidents) - len(incidents)
+    return History(deployments, incidents, since, until, history.sources), outside
 
 
 # ------------------------------------------------------------------ changes
