@@ -89,7 +89,7 @@ def test_the_report_has_the_summary_table_and_a_picture_per_fit(simulated):
     root, _ = simulated
     report = root / "report"
     names = {p.name for p in report.iterdir()}
-    assert {"summary.csv", "summary.md", "probabilities.png", "arrivals-code.png",
+    assert {"summary.csv", "summary.md", "probabilities.png", "arrivals-code.png", "faults.png",
             "duration-people-detection-delay.png", "duration-faults-az-outage-duration.png"} <= names
     assert all((report / n).read_bytes()[:4] == b"\x89PNG" for n in names if n.endswith(".png"))
     summary = (report / "summary.md").read_text()

@@ -9,6 +9,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from scipy import stats
 
 from ..plot._common import ALARM_COLOR, DEPLOY_COLOR, new_figure
+from ..world import SECONDS_PER_MONTH
 from .families import DurationFit
 from .fitting import ArrivalProfile, Fit
 
@@ -125,4 +126,40 @@ def probabilities_figure(fit: Fit) -> Figure | None:
         ax.text(0.99, 0.8, f"{k:.0f}/{n:.0f} = {k / n:.1%}; 95% [{e.low:.1%}, {e.high:.1%}]" if n else "",
                 transform=ax.transAxes, ha="right", fontsize=8)
     axes[-1].set_xlabel("percent (curve: posterior; shaded: 95% interval; dashed: observed share)")
+    return fig
+
+
+FAULT_KINDS = {"az outage": ("infrastructure", ("az", "")), "region event": ("infrastructure", ("region",)),
+               "dependency degradation": ("dependency", ("",))}
+
+
+def faults_figure(fit: Fit) -> Figure | None:
+    """Each kind of fault seen: how many so far over the window against the fitted rate, with the
+    95% range of counts at that rate (a Poisson process stays inside it 95% of the time at each point)."""
+    since = fit.history.since
+    months = fit.history.window_s / SECONDS_PER_MONTH
+    panels = []
+    for kind, (cause, scopes) in FAULT_KINDS.items():
+        starts = sorted((i.start - since).total_seconds() / SECONDS_PER_MONTH for i in fit.history.incidents
+                        if since is not None and i.cause == cause and i.scope in scopes and i.start is not None)
+        estimate = fit.estimate(f"faults: {kind} rate")
+        if starts and estimate is not None:
+            panels.append((kind, np.array(starts), estimate))
+    if not panels:
+        return None
+    fig = new_figure(4.2 * len(panels), 3.4)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (kind, times, e) in zip(axes, panels, strict=True):
+        count = len(times)
+        ax.step(np.concatenate([[0], times, [months]]), np.concatenate([np.arange(count + 1), [count]]),
+                where="post", color=DATA_COLOR, label=f"history ({count})")
+        grid = np.linspace(0, months, 100)
+        ax.plot(grid, e.value * grid, color=FIT_COLOR, lw=2,
+                label=f"{e.status}: {e.value:.3g} per month" + ("" if e.status == "fitted" else " (kept)"))
+        lo, hi = stats.poisson.ppf(0.025, e.value * grid), stats.poisson.ppf(0.975, e.value * grid)
+        ax.fill_between(grid, lo, hi, color=FIT_COLOR, alpha=0.15, label="95% of counts at that rate")
+        ax.set_xlabel("months since the history's start")
+        ax.set_ylabel("faults so far")
+        ax.set_title(kind)
+        ax.legend(fontsize=8, loc="upper left")
     return fig

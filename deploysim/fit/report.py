@@ -73,7 +73,7 @@ def _note(e: Estimate) -> str:
 def write_report(fit: Fit, out_dir: str | Path, influence: Any = None, breach: Any = None,
                  sla_target_pct: float = 99.9) -> list[Path]:
     """summary.csv, summary.md and the figures, in `out_dir` (created if needed)."""
-    from .figures import arrivals_figure, duration_figure, probabilities_figure
+    from .figures import arrivals_figure, duration_figure, faults_figure, probabilities_figure
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -88,6 +88,10 @@ def write_report(fit: Fit, out_dir: str | Path, influence: Any = None, breach: A
         name = f"duration-{_slug(label)}.png"
         duration_figure(label, d).savefig(out / name, dpi=110)
         figures[label] = name
+    faults = faults_figure(fit)
+    if faults is not None:
+        faults.savefig(out / "faults.png", dpi=110)
+        figures["faults over time"] = "faults.png"
     prob = probabilities_figure(fit)
     if prob is not None:
         prob.savefig(out / "probabilities.png", dpi=110)
