@@ -222,6 +222,37 @@ def test_lognormal_durations_get_exact_t_and_chi_square_intervals_and_win_by_aic
     assert fit_durations([300.0] * 6).chosen == "fixed"
 
 
+def _raced(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """People's delays (lognormal, median 1 h, sigma 1) racing an alarm (exponential, mean 1 h): the
+    delays people won, and the times the alarm won at (people's delay known only to be longer)."""
+    rng = np.random.default_rng(seed)
+    people, alarm = np.exp(rng.normal(math.log(3600), 1.0, n)), rng.exponential(3600, n)
+    return people[people < alarm], alarm[people >= alarm]
+
+
+def test_delays_cut_short_by_an_alarm_are_fitted_as_censored_not_dropped():
+    found, raced = _raced(4, 400)
+    naive, censored = fit_durations(found, compare=False), fit_durations(found, compare=False, censored_s=raced)
+    assert naive.median_interval[1] < 3600  # people look twice as fast as they are
+    assert censored.median_interval[0] < 3600 < censored.median_interval[1]
+    assert censored.sigma_interval[0] < 1.0 < censored.sigma_interval[1]
+
+
+def test_censored_intervals_cover_at_about_95_percent():
+    hits = {"median": 0, "sigma": 0}
+    n = 0
+    for seed in range(60):
+        found, raced = _raced(100 + seed, 60)
+        d = fit_durations(found, compare=False, censored_s=raced)
+        if d.chosen != "lognormal":
+            continue
+        n += 1
+        hits["median"] += d.median_interval[0] <= 3600 <= d.median_interval[1]
+        hits["sigma"] += d.sigma_interval[0] <= 1.0 <= d.sigma_interval[1]
+    lo, hi = stats.binom.ppf([0.0005, 0.9995], n, 0.95)
+    assert n >= 55 and all(lo <= k <= hi for k in hits.values()), (hits, n)
+
+
 def test_thin_data_keeps_the_base_value_and_says_so(tmp_path):
     base = deploysim.load_scenario(BASE)
     t0 = dt.datetime(2026, 1, 5, 10, tzinfo=dt.timezone.utc)

@@ -71,8 +71,10 @@ def duration_figure(label: str, d: DurationFit) -> Figure:
     fig = new_figure(10, 3.6)
     left, right = fig.subplots(1, 2)
     x = np.sort(d.values_s) / 60.0
-    ecdf = np.arange(1, x.size + 1) / x.size
-    left.step(x, ecdf, where="post", color=DATA_COLOR, label=f"history (n={x.size})")
+    ecdf = _kaplan_meier(d.values_s, d.censored_s) if d.censored_s.size else np.arange(1, x.size + 1) / x.size
+    what = f"history (n={x.size})" if not d.censored_s.size else \
+        f"history, Kaplan-Meier (n={x.size}, +{d.censored_s.size} censored)"
+    left.step(x, ecdf, where="post", color=DATA_COLOR, label=what)
     grid = np.geomspace(max(x.min() / 2, 1e-3), x.max() * 2, 200)
     left.plot(grid, d.cdf(grid * 60.0), color=FIT_COLOR, lw=2, label=f"fitted {d.chosen}")
     best = d.best if d.families else None
@@ -85,6 +87,8 @@ def duration_figure(label: str, d: DurationFit) -> Figure:
     left.set_title(f"{label}: CDF")
     left.legend(fontsize=8, loc="lower right")
     q = (np.arange(1, x.size + 1) - 0.5) / x.size
+    if d.censored_s.size:  # plotting positions from the Kaplan-Meier estimate, half a step down
+        q = np.clip(ecdf - np.diff(np.concatenate([[0.0], ecdf])) / 2, 1e-6, 1 - 1e-6)
     theory = d.ppf(q) / 60.0
     right.scatter(theory, x, s=12, color=DATA_COLOR, label="history")
     low, high = min(theory.min(), x.min()), max(theory.max(), x.max())
@@ -102,6 +106,18 @@ def duration_figure(label: str, d: DurationFit) -> Figure:
     right.set_title(f"{label}: Q-Q")
     right.legend(fontsize=8, loc="upper left")
     return fig
+
+
+def _kaplan_meier(observed_s: np.ndarray, censored_s: np.ndarray) -> np.ndarray:
+    """The Kaplan-Meier estimate of the CDF at each observed duration (sorted), given durations
+    known only to be longer than `censored_s`."""
+    observed = np.sort(observed_s)
+    survival, out = 1.0, []
+    for t in observed:
+        at_risk = np.sum(observed >= t) + np.sum(censored_s >= t)
+        survival *= 1 - 1 / at_risk
+        out.append(1 - survival)
+    return np.array(out)
 
 
 def probabilities_figure(fit: Fit) -> Figure | None:

@@ -210,8 +210,14 @@ def _working_hours(weekday: np.ndarray, hour: np.ndarray) -> tuple[bool, tuple[f
 def _fit_people(fit: Fit, history: History, base: Scenario, pipeline_of: dict[str, str]) -> None:
     found = [i for i in history.incidents if i.cause == "change" and i.detected_by == "people"]
     delays = [(i.detected - i.start).total_seconds() for i in found if i.start and i.detected]
+    # A bad change an alarm reverted first was one people had not found yet: their delay was longer
+    # than the time it ran (right-censored), not missing; leaving it out would make people look fast.
+    raced = [(end - i.start).total_seconds() for i in history.incidents
+             if i.cause == "change" and i.detected_by == "alarm" and i.start is not None
+             and (end := i.mitigated or i.detected) is not None]
     _add_duration(fit, "humans.detection_delay", "people: detection delay", delays, base.humans.detection_delay,
-                  "a bad change's first bad request to people finding it (written with detection: fixed_delay)")
+                  "a bad change's first bad request to people finding it (written with detection: fixed_delay)",
+                  censored=raced)
     mitigation = [(i.mitigated - i.detected).total_seconds() for i in found if i.mitigated and i.detected]
     _add_duration(fit, "humans.mitigation", "people: mitigation", mitigation, base.humans.mitigation,
                   "people finding a bad change to the last host reverted")
@@ -269,7 +275,7 @@ def _add_rate(fit: Fit, path: str, label: str, unit: str, r: Rate, prior: float 
 
 
 def _add_duration(fit: Fit, path: str, label: str, values: list[float], prior: DurationDistribution | None,
-                  what: str, as_fixed: bool = False) -> None:
+                  what: str, as_fixed: bool = False, censored: list[float] | None = None) -> None:
     """A duration distribution (median and, for a lognormal, sigma). `as_fixed`: the field holds one
     duration, not a distribution: the fitted median is written."""
     prior_median = _median_of(prior)
@@ -279,7 +285,10 @@ def _add_duration(fit: Fit, path: str, label: str, values: list[float], prior: D
                                       f"too little data ({len(values)} < {MIN_DURATIONS}): kept the base's "
                                       f"{_dist_text(prior)}", prior_median, None))
         return
-    d = fit_durations(values, fit.compare_families)
+    d = fit_durations(values, fit.compare_families, censored)
+    if d.censored_s.size:
+        what += (f"; {d.censored_s.size} more known only to be longer (reverted by an alarm first), fitted by "
+                 "maximum likelihood")
     fit.durations[label] = d
     lo, hi = d.median_interval
     best = d.best.family if d.families else "fixed"
