@@ -40,8 +40,9 @@ def _when(value: str | None, option: str) -> dt.datetime | None:
 @click.option("--until", default=None, metavar="TIME",
               help="End of the window (default: the day after the last record).")
 @click.option("--replications", "-n", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Also run this many months with parameter uncertainty and report which fitted parameters "
-              "dominate the breach probability (needs --report).")
+              help="Also simulate this many months with the fitted values and as many with parameters drawn from "
+              "the fit (same seeds): both breach probabilities and which parameters dominate go in the report "
+              "(needs --report).")
 @click.option("--sla", "sla_target_pct", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=99.9,
               show_default=True, help="With --replications: the monthly uptime target, in percent.")
 @click.option("--seed", type=int, default=1, show_default=True, help="With --replications: the root seed.")
