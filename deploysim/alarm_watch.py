@@ -47,6 +47,8 @@ class AlarmWatch:
         self._scope_noise: dict[bytes, ScopeNoise] = {}
         self._healthy: dict[tuple[bytes, str], np.ndarray] = {}
         self._masks: dict[bytes, tuple[np.ndarray, frozenset[int]]] = {}
+        # Per scope: the log's (edits, size) when its intervals were taken, and the intervals (`_scope_intervals`).
+        self._intervals: dict[bytes, tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray]] = {}
         self.watched_names: set[str] = set()  # alarm names any step watches; the engine fills it in
 
     # ------------------------------------------------------------ states from datapoints
@@ -164,19 +166,34 @@ class AlarmWatch:
             cached = self._masks[key] = (mask, frozenset(regions.tolist()))
         return cached
 
+    def _scope_intervals(self, hosts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Host, start and end of the exposure intervals that can affect the scope (`_scope_mask`), in
+        row order, as the log stands: kept per scope until the log's next edit, so that the many
+        `_touched` questions between two edits compare a few intervals, not the whole log."""
+        ex = self.exposures
+        key = hosts.tobytes()
+        cached = self._intervals.get(key)
+        if cached is None or cached[0] != (ex.edits, ex.size):
+            n = ex.size
+            mask, _ = self._scope_mask(hosts)
+            rows = np.flatnonzero(mask[ex.host[:n]])
+            cached = self._intervals[key] = ((ex.edits, ex.size), ex.host[rows], ex.on_s[rows], ex.off_s[rows])
+        return cached[1], cached[2], cached[3]
+
     def _touched(self, hosts: np.ndarray, t0: float, t1: float, overlay: Overlay | None) -> bool:
         """Does any bad change run (or is planned to run) on the scope, or its region's dependencies, in [t0, t1)?"""
-        ex = self.exposures
         scope, regions = self._scope_mask(hosts)
         if overlay is not None and overlay.new_changes and (overlay.switch_s[scope] < t1).any():
             return True
         if any(b.region in regions and b.start_s < t1 and b.end_s > t0 for b in self.metrics.batches_out):
             return True
-        n = ex.size
-        if n == 0:
+        host, on, off = self._scope_intervals(hosts)
+        if host.size == 0:
             return False
-        off = ex.off_s[:n] if overlay is None else np.minimum(ex.off_s[:n], overlay.switch_s[ex.host[:n]])
-        return bool((scope[ex.host[:n]] & (off > t0) & (ex.on_s[:n] < t1)).any())
+        # The same test on the scope's rows only: rows of other hosts never passed the scope mask.
+        if overlay is not None:
+            off = np.minimum(off, overlay.switch_s[host])
+        return bool(((off > t0) & (on < t1)).any())
 
     # ------------------------------------------------------------ public
 
