@@ -251,12 +251,17 @@ class AlarmWatch:
         k_end = min(int(math.ceil((t_to - d) / p)), self.n_periods)
         if k_end <= k_first:
             return math.inf, None
-        flags, names = self.series(watched, k_first, k_end, overlay)
-        hits = np.flatnonzero(flags.any(axis=0))
-        if hits.size == 0:
+        # As `series`, row by row: the earliest ALARM period, and at it the first watched alarm in order.
+        window_cache: dict[bytes, WindowMetrics] = {}
+        idx, first = k_end - k_first, -1
+        for i, w in enumerate(watched):
+            hits = np.flatnonzero(self._row(w.alarm, w.hosts, k_first, k_end, overlay, window_cache))
+            if hits.size and int(hits[0]) < idx:
+                idx, first = int(hits[0]), i
+        if first < 0:
             return math.inf, None
-        idx = int(hits[0])
-        return max(t_from, (k_first + idx + 1) * p + d), names[int(np.flatnonzero(flags[:, idx])[0])]
+        w = watched[first]
+        return max(t_from, (k_first + idx + 1) * p + d), f"{w.alarm}@{w.label}"
 
     def in_alarm(self, watched: tuple[WatchedAlarm, ...], t_s: float) -> bool:
         """Is any of the alarms in ALARM on the last datapoint judged by t_s?"""

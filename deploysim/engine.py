@@ -129,6 +129,7 @@ class Simulation:
         self._next_version_id = 1
         self._people_watching: set[int] = set()  # bad changes with a pending human detection
         self._exposure_events: dict[int, simpy.Event] = {}  # bad change -> succeeds when its exposure changes
+        self._incident_watch: dict[tuple[str, int], tuple[WatchedAlarm, ...]] = {}  # (pipeline, stage) -> its alarms
         # Set to a list to record every decision of the shared controller (see `decision_row`).
         self.decision_log: list[tuple] | None = None
 
@@ -378,10 +379,13 @@ class Simulation:
         name = plan.policy.blockers.incident_alarm
         if name is None:
             return False
-        watched = tuple(
-            WatchedAlarm(name, WatchScope.REGION, self.layout.region_names[r], self.layout.hosts_in_region(r))
-            for r in regions
-        )
+        key = (plan.name, stage)
+        watched = self._incident_watch.get(key)
+        if watched is None:
+            watched = self._incident_watch[key] = tuple(
+                WatchedAlarm(name, WatchScope.REGION, self.layout.region_names[r], self.layout.hosts_in_region(r))
+                for r in regions
+            )
         return self.alarms.in_alarm(watched, now)
 
     def _requests_seen(self, hosts: np.ndarray, since_s: float, now_s: float) -> dict[str, float]:
