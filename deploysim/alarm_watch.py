@@ -255,9 +255,10 @@ class AlarmWatch:
         window_cache: dict[bytes, WindowMetrics] = {}
         idx, first = k_end - k_first, -1
         for i, w in enumerate(watched):
-            hits = np.flatnonzero(self._row(w.alarm, w.hosts, k_first, k_end, overlay, window_cache))
-            if hits.size and int(hits[0]) < idx:
-                idx, first = int(hits[0]), i
+            row = self._row(w.alarm, w.hosts, k_first, k_end, overlay, window_cache)
+            hit = int(row.argmax())  # the first True, if there is one
+            if row[hit] and hit < idx:
+                idx, first = hit, i
         if first < 0:
             return math.inf, None
         w = watched[first]

@@ -129,6 +129,7 @@ class Simulation:
         self._next_version_id = 1
         self._people_watching: set[int] = set()  # bad changes with a pending human detection
         self._exposure_events: dict[int, simpy.Event] = {}  # bad change -> succeeds when its exposure changes
+        self._step_regions: dict[bytes, list[int]] = {}  # a step's hosts -> its regions (`_wait_watching`)
         self._incident_watch: dict[tuple[str, int], tuple[WatchedAlarm, ...]] = {}  # (pipeline, stage) -> its alarms
         # Set to a list to record every decision of the shared controller (see `decision_row`).
         self.decision_log: list[tuple] | None = None
@@ -451,15 +452,19 @@ class Simulation:
     def _wait_watching(self, version: Version, step: Step, until_s: float, planned: dict[int, float]):
         """Wait until `until_s` unless a watched alarm fires first; returns the alarm's name or None."""
         watched = step.watched
-        regions = np.unique(self.layout.host_region[step.hosts]).tolist() if step.hosts.size else []
+        key = step.hosts.tobytes()
+        regions = self._step_regions.get(key)
+        if regions is None:
+            regions = self._step_regions[key] = np.unique(self.layout.host_region[step.hosts]).tolist()
+        # The plan cannot change while this version waits (only its own driver edits it, after the wait).
+        overlay = None
+        if planned:
+            switch = np.full(self.layout.n_hosts, np.inf)
+            hosts = np.fromiter(planned.keys(), dtype=np.int64)
+            switch[hosts] = np.fromiter(planned.values(), dtype=float)
+            overlay = Overlay(switch, self.versions[version.version_id].bad)
         while self.env.now < until_s:
             now = float(self.env.now)
-            overlay = None
-            if planned:
-                switch = np.full(self.layout.n_hosts, np.inf)
-                hosts = np.fromiter(planned.keys(), dtype=np.int64)
-                switch[hosts] = np.fromiter(planned.values(), dtype=float)
-                overlay = Overlay(switch, self.versions[version.version_id].bad)
             fire_s, name = self.alarms.first_alarm(watched, now, until_s, overlay)
             wake = min(fire_s, until_s)
             changed = [self.region_events[r] for r in regions]
