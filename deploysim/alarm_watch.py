@@ -100,10 +100,13 @@ class AlarmWatch:
             for signature, alarms in by_signature.items():
                 observed[signature] = self._healthy_values(m, alarms, noise, parts, all_quiet)
 
+            codes: dict[str, np.ndarray] = {}  # a metric alarm in several composites is evaluated once
+
             def states_of(alarm: MetricAlarm) -> np.ndarray:
-                if alarm.name in all_quiet:
-                    return np.zeros(self.n_periods, dtype=np.int8)
-                return self._states(observed[self._signature(alarm)], alarm, 0, m)
+                if alarm.name not in codes:
+                    codes[alarm.name] = (np.zeros(self.n_periods, dtype=np.int8) if alarm.name in all_quiet
+                                         else self._states(observed[self._signature(alarm)], alarm, 0, m))
+                return codes[alarm.name]
 
             for name in names:
                 self._healthy[(scope, name)] = self._combine(name, states_of)
