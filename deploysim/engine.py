@@ -129,7 +129,6 @@ class Simulation:
         self._next_version_id = 1
         self._people_watching: set[int] = set()  # bad changes with a pending human detection
         self._exposure_events: dict[int, simpy.Event] = {}  # bad change -> succeeds when its exposure changes
-        self._step_regions: dict[bytes, list[int]] = {}  # a step's hosts -> its regions (`_wait_watching`)
         self._incident_watch: dict[tuple[str, int], tuple[WatchedAlarm, ...]] = {}  # (pipeline, stage) -> its alarms
         # Set to a list to record every decision of the shared controller (see `decision_row`).
         self.decision_log: list[tuple] | None = None
@@ -435,8 +434,9 @@ class Simulation:
         """A batch's hosts stop serving while they are replaced; only a batch that leaves the rest
         of its region over capacity changes the metrics, so only those are recorded."""
         now = float(self.env.now)
-        for r in np.unique(self.layout.host_region[hosts]).tolist():
-            in_region = hosts[self.layout.host_region[hosts] == r]
+        regions = self.layout.region_shares(hosts)
+        for r, _ in regions:
+            in_region = hosts if len(regions) == 1 else hosts[self.layout.host_region[hosts] == r]
             if self.metrics.batch_sheds(r, in_region, now, now + duration_s):
                 self.metrics.batches_out.append(BatchOut(r, in_region, now, now + duration_s))
                 event, self.region_events[r] = self.region_events[r], self.env.event()
@@ -452,10 +452,7 @@ class Simulation:
     def _wait_watching(self, version: Version, step: Step, until_s: float, planned: dict[int, float]):
         """Wait until `until_s` unless a watched alarm fires first; returns the alarm's name or None."""
         watched = step.watched
-        key = step.hosts.tobytes()
-        regions = self._step_regions.get(key)
-        if regions is None:
-            regions = self._step_regions[key] = np.unique(self.layout.host_region[step.hosts]).tolist()
+        regions = [r for r, _ in self.layout.region_shares(step.hosts)]
         # The plan cannot change while this version waits (only its own driver edits it, after the wait).
         overlay = None
         if planned:

@@ -62,7 +62,6 @@ def scope_requests(layout: FleetLayout, requests: np.ndarray, hosts: np.ndarray,
     """Requests the hosts serve together in each metric period [k0, k1), from the regions' requests
     (regions x periods) and each host's share of its region's traffic."""
     out = np.zeros(max(k1 - k0, 0))
-    for r in np.unique(layout.host_region[hosts]).tolist():
-        w = layout.host_weight[hosts[layout.host_region[hosts] == r]].sum()
+    for r, w in layout.region_shares(hosts):
         out += requests[r, k0:k1] * w
     return out
