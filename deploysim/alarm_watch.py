@@ -47,6 +47,8 @@ class AlarmWatch:
         self._scope_noise: dict[bytes, ScopeNoise] = {}
         self._healthy: dict[tuple[bytes, str], np.ndarray] = {}
         self._masks: dict[bytes, tuple[np.ndarray, frozenset[int]]] = {}
+        # Per scope: the log's (edits, size) when its intervals were taken, and the intervals (`_scope_intervals`).
+        self._intervals: dict[bytes, tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray]] = {}
         self.watched_names: set[str] = set()  # alarm names any step watches; the engine fills it in
 
     # ------------------------------------------------------------ states from datapoints
@@ -98,10 +100,13 @@ class AlarmWatch:
             for signature, alarms in by_signature.items():
                 observed[signature] = self._healthy_values(m, alarms, noise, parts, all_quiet)
 
+            codes: dict[str, np.ndarray] = {}  # a metric alarm in several composites is evaluated once
+
             def states_of(alarm: MetricAlarm) -> np.ndarray:
-                if alarm.name in all_quiet:
-                    return np.zeros(self.n_periods, dtype=np.int8)
-                return self._states(observed[self._signature(alarm)], alarm, 0, m)
+                if alarm.name not in codes:
+                    codes[alarm.name] = (np.zeros(self.n_periods, dtype=np.int8) if alarm.name in all_quiet
+                                         else self._states(observed[self._signature(alarm)], alarm, 0, m))
+                return codes[alarm.name]
 
             for name in names:
                 self._healthy[(scope, name)] = self._combine(name, states_of)
@@ -164,19 +169,34 @@ class AlarmWatch:
             cached = self._masks[key] = (mask, frozenset(regions.tolist()))
         return cached
 
+    def _scope_intervals(self, hosts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Host, start and end of the exposure intervals that can affect the scope (`_scope_mask`), in
+        row order, as the log stands: kept per scope until the log's next edit, so that the many
+        `_touched` questions between two edits compare a few intervals, not the whole log."""
+        ex = self.exposures
+        key = hosts.tobytes()
+        cached = self._intervals.get(key)
+        if cached is None or cached[0] != (ex.edits, ex.size):
+            n = ex.size
+            mask, _ = self._scope_mask(hosts)
+            rows = np.flatnonzero(mask[ex.host[:n]])
+            cached = self._intervals[key] = ((ex.edits, ex.size), ex.host[rows], ex.on_s[rows], ex.off_s[rows])
+        return cached[1], cached[2], cached[3]
+
     def _touched(self, hosts: np.ndarray, t0: float, t1: float, overlay: Overlay | None) -> bool:
         """Does any bad change run (or is planned to run) on the scope, or its region's dependencies, in [t0, t1)?"""
-        ex = self.exposures
         scope, regions = self._scope_mask(hosts)
         if overlay is not None and overlay.new_changes and (overlay.switch_s[scope] < t1).any():
             return True
         if any(b.region in regions and b.start_s < t1 and b.end_s > t0 for b in self.metrics.batches_out):
             return True
-        n = ex.size
-        if n == 0:
+        host, on, off = self._scope_intervals(hosts)
+        if host.size == 0:
             return False
-        off = ex.off_s[:n] if overlay is None else np.minimum(ex.off_s[:n], overlay.switch_s[ex.host[:n]])
-        return bool((scope[ex.host[:n]] & (off > t0) & (ex.on_s[:n] < t1)).any())
+        # The same test on the scope's rows only: rows of other hosts never passed the scope mask.
+        if overlay is not None:
+            off = np.minimum(off, overlay.switch_s[host])
+        return bool(((off > t0) & (on < t1)).any())
 
     # ------------------------------------------------------------ public
 
@@ -241,12 +261,18 @@ class AlarmWatch:
         k_end = min(int(math.ceil((t_to - d) / p)), self.n_periods)
         if k_end <= k_first:
             return math.inf, None
-        flags, names = self.series(watched, k_first, k_end, overlay)
-        hits = np.flatnonzero(flags.any(axis=0))
-        if hits.size == 0:
+        # As `series`, row by row: the earliest ALARM period, and at it the first watched alarm in order.
+        window_cache: dict[bytes, WindowMetrics] = {}
+        idx, first = k_end - k_first, -1
+        for i, w in enumerate(watched):
+            row = self._row(w.alarm, w.hosts, k_first, k_end, overlay, window_cache)
+            hit = int(row.argmax())  # the first True, if there is one
+            if row[hit] and hit < idx:
+                idx, first = hit, i
+        if first < 0:
             return math.inf, None
-        idx = int(hits[0])
-        return max(t_from, (k_first + idx + 1) * p + d), names[int(np.flatnonzero(flags[:, idx])[0])]
+        w = watched[first]
+        return max(t_from, (k_first + idx + 1) * p + d), f"{w.alarm}@{w.label}"
 
     def in_alarm(self, watched: tuple[WatchedAlarm, ...], t_s: float) -> bool:
         """Is any of the alarms in ALARM on the last datapoint judged by t_s?"""

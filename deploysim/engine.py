@@ -131,6 +131,7 @@ class Simulation:
         self._next_version_id = 1
         self._people_watching: set[int] = set()  # bad changes with a pending human detection
         self._exposure_events: dict[int, simpy.Event] = {}  # bad change -> succeeds when its exposure changes
+        self._incident_watch: dict[tuple[str, int], tuple[WatchedAlarm, ...]] = {}  # (pipeline, stage) -> its alarms
         # Set to a list to record every decision of the shared controller (see `decision_row`).
         self.decision_log: list[tuple] | None = None
 
@@ -380,10 +381,13 @@ class Simulation:
         name = plan.policy.blockers.incident_alarm
         if name is None:
             return False
-        watched = tuple(
-            WatchedAlarm(name, WatchScope.REGION, self.layout.region_names[r], self.layout.hosts_in_region(r))
-            for r in regions
-        )
+        key = (plan.name, stage)
+        watched = self._incident_watch.get(key)
+        if watched is None:
+            watched = self._incident_watch[key] = tuple(
+                WatchedAlarm(name, WatchScope.REGION, self.layout.region_names[r], self.layout.hosts_in_region(r))
+                for r in regions
+            )
         return self.alarms.in_alarm(watched, now)
 
     def _requests_seen(self, hosts: np.ndarray, since_s: float, now_s: float) -> dict[str, float]:
@@ -433,8 +437,9 @@ class Simulation:
         """A batch's hosts stop serving while they are replaced; only a batch that leaves the rest
         of its region over capacity changes the metrics, so only those are recorded."""
         now = float(self.env.now)
-        for r in np.unique(self.layout.host_region[hosts]).tolist():
-            in_region = hosts[self.layout.host_region[hosts] == r]
+        regions = self.layout.region_shares(hosts)
+        for r, _ in regions:
+            in_region = hosts if len(regions) == 1 else hosts[self.layout.host_region[hosts] == r]
             if self.metrics.batch_sheds(r, in_region, now, now + duration_s):
                 self.metrics.batches_out.append(BatchOut(r, in_region, now, now + duration_s))
                 event, self.region_events[r] = self.region_events[r], self.env.event()
@@ -450,15 +455,16 @@ class Simulation:
     def _wait_watching(self, version: Version, step: Step, until_s: float, planned: dict[int, float]):
         """Wait until `until_s` unless a watched alarm fires first; returns the alarm's name or None."""
         watched = step.watched
-        regions = np.unique(self.layout.host_region[step.hosts]).tolist() if step.hosts.size else []
+        regions = [r for r, _ in self.layout.region_shares(step.hosts)]
+        # The plan cannot change while this version waits (only its own driver edits it, after the wait).
+        overlay = None
+        if planned:
+            switch = np.full(self.layout.n_hosts, np.inf)
+            hosts = np.fromiter(planned.keys(), dtype=np.int64)
+            switch[hosts] = np.fromiter(planned.values(), dtype=float)
+            overlay = Overlay(switch, self.versions[version.version_id].bad)
         while self.env.now < until_s:
             now = float(self.env.now)
-            overlay = None
-            if planned:
-                switch = np.full(self.layout.n_hosts, np.inf)
-                hosts = np.fromiter(planned.keys(), dtype=np.int64)
-                switch[hosts] = np.fromiter(planned.values(), dtype=float)
-                overlay = Overlay(switch, self.versions[version.version_id].bad)
             fire_s, name = self.alarms.first_alarm(watched, now, until_s, overlay)
             wake = min(fire_s, until_s)
             changed = [self.region_events[r] for r in regions]

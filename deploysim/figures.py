@@ -48,7 +48,8 @@ def summary_figures(result: SimulationResult) -> dict[str, Any]:
     """The figures of DESIGN.md for one run: per region and overall, units in the names."""
     ch = result.changes
     monthly = result.monthly
-    events = result.timeline
+    # Counted from the run's timeline rows: the timeline frame is built only for whoever reads it.
+    events = result.records.timeline
     bad_prod = bad_in_production(ch)
     deployed = ch[ch["outcome"] == "deployed"]
     by_alarm = caught_by_alarm(bad_prod)
@@ -56,7 +57,7 @@ def summary_figures(result: SimulationResult) -> dict[str, Any]:
     # DORA counts deployments to production: versions that started a production step.
     prod_versions = _versions_with(events, "step_start")
     failed_versions = _versions_with(events, "alarm")
-    completed = int((events["event"] == "complete").sum())
+    completed = sum(1 for row in events if row["event"] == "complete")
     weeks = result.months * 30 / 7
 
     regions = {}
@@ -164,10 +165,9 @@ def _canary_judge_figures(scenario, events: pd.DataFrame) -> dict[str, Any] | No
     }
 
 
-def _versions_with(events: pd.DataFrame, event: str) -> set[tuple[str, int]]:
-    """(pipeline, version) of every version with the event in the timeline."""
-    rows = events.loc[events["event"] == event]
-    return set(zip(rows["pipeline"], rows["version"], strict=True))
+def _versions_with(events: list[dict[str, Any]], event: str) -> set[tuple[str, int]]:
+    """(pipeline, version) of every version with the event in the timeline's rows."""
+    return {(row["pipeline"], row["version"]) for row in events if row["event"] == event}
 
 
 def replication_row(result: SimulationResult) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -37,7 +38,33 @@ class FleetLayout:
         return self.region_names.index(name)
 
     def hosts_in_region(self, region: int) -> np.ndarray:
-        return np.flatnonzero(self.host_region == region)
+        """The region's hosts, ascending (read-only: one array per region, handed to every caller)."""
+        return self._region_hosts[region]
+
+    def region_shares(self, hosts: np.ndarray) -> tuple[tuple[int, float], ...]:
+        """Per region the hosts are in (ascending), the region and the hosts' share of its traffic.
+        Kept per host set: steps, batches and bakes ask about the same few sets all run long."""
+        key = hosts.tobytes()
+        shares = self._shares.get(key)
+        if shares is None:
+            shares = self._shares[key] = tuple(
+                (r, self.host_weight[hosts[self.host_region[hosts] == r]].sum())
+                for r in np.unique(self.host_region[hosts]).tolist())
+        return shares
+
+    @cached_property
+    def _shares(self) -> dict[bytes, tuple[tuple[int, float], ...]]:
+        return {}
+
+    @cached_property
+    def _region_hosts(self) -> tuple[np.ndarray, ...]:
+        # Asked thousands of times a simulated month (every incident check, batch and SLA window).
+        out = []
+        for r in range(self.n_regions):
+            hosts = np.flatnonzero(self.host_region == r)
+            hosts.flags.writeable = False
+            out.append(hosts)
+        return tuple(out)
 
 
 def host_names(layout: FleetLayout) -> tuple[str, ...]:

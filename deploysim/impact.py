@@ -73,8 +73,37 @@ def sla_error_counts(metrics: MetricModel, layout: FleetLayout, exposures: Expos
     errors = np.zeros((layout.n_regions, n_periods))
     for r in range(layout.n_regions):
         hosts = layout.hosts_in_region(r)
-        for k0 in range(0, n_periods, DAY_OF_PERIODS):
-            k1 = min(k0 + DAY_OF_PERIODS, n_periods)
+        for k0, k1 in _sla_windows(metrics, layout, exposures, r, n_periods):
             m = metrics.expected(hosts, k0, k1, exposures)
             errors[r, k0:k1] = m.errors if m.slo_breaches is None else m.errors + m.slo_breaches
     return np.minimum(rng.poisson(errors).astype(float), np.round(requests))
+
+
+def _sla_windows(metrics: MetricModel, layout: FleetLayout, exposures: ExposureLog, r: int,
+                 n_periods: int) -> list[tuple[int, int]]:
+    """Region r's periods cut into the windows its errors are asked for: a day each, but runs of
+    consecutive quiet days (no bad change, deployment batch or AZ outage near them) as one window.
+
+    Exact: on a quiet day every term of `MetricModel.expected`'s errors is computed period by period
+    from the same inputs whatever the window (no exposure interval, batch or host out of rotation;
+    the same grouping of hosts, as no AZ is down), so one window over many quiet days gives each
+    period the value the day's own window gives, for far fewer calls. Busy days stay one day long,
+    which bounds the (intervals x periods) arrays their computation makes.
+    """
+    p = metrics.period_s
+    rows = np.flatnonzero(layout.host_region[exposures.host[:exposures.size]] == r)
+    on, off = exposures.on_s[rows], exposures.off_s[rows]
+    # An interval matters from its start until the load balancer's delay after its end (hosts out of rotation).
+    busy_spans = [(float(a), float(b) + metrics.lb_back_s) for a, b in zip(on.tolist(), off.tolist(), strict=True)]
+    busy_spans += [(b.start_s, b.end_s) for b in metrics.batches_out if b.region == r]
+    busy_spans += [(f.start_s + f.failover_s, f.end_s) for f in metrics.az_outages if f.region == r]
+    windows: list[tuple[int, int, bool]] = []
+    for k0 in range(0, n_periods, DAY_OF_PERIODS):
+        k1 = min(k0 + DAY_OF_PERIODS, n_periods)
+        # Overlap as each part of `expected` tests it.
+        quiet = not any(a < k1 * p and b > k0 * p for a, b in busy_spans)
+        if quiet and windows and windows[-1][2] and windows[-1][1] == k0:
+            windows[-1] = (windows[-1][0], k1, True)
+        else:
+            windows.append((k0, k1, quiet))
+    return [(a, b) for a, b, _ in windows]

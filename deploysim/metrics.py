@@ -171,6 +171,7 @@ class MetricModel:
         self._use_faults(world.faults)
         # Deployment batches that took so many hosts out of service that the rest shed load.
         self.batches_out: list[BatchOut] = []
+        self._shares_left: dict[tuple[int, bytes], tuple[float, float] | None] = {}  # see `_share_left`
         lb = scenario.load_balancer
         # A failing host is out of rotation this long after it fails, and back this long after it is healthy.
         self.lb_out_s = lb.out_after_s if lb.health_checks else np.inf
@@ -408,18 +409,14 @@ class MetricModel:
             return False
         # Quick bound first: with no outage or other batch overlapping, the busiest remaining host
         # at the busiest period decides.
-        lay = self.layout
-        region_hosts = lay.hosts_in_region(r)
         overlapping: list[Fault | BatchOut] = [
             f for f in self.az_outages if f.region == r and f.start_s < end_s and f.end_s > start_s]
         overlapping += [b for b in self.batches_out if b.region == r and b.start_s < end_s and b.end_s > start_s]
         if not overlapping:
-            out = np.zeros(lay.n_hosts, dtype=bool)
-            out[hosts] = True
-            remaining = region_hosts[~out[region_hosts]]
-            if remaining.size:
-                busiest = self.requests[r, k0:k1].max() * lay.host_weight[remaining].max()
-                share_left = lay.host_weight[remaining].sum()
+            left = self._share_left(r, hosts)
+            if left is not None:
+                heaviest, share_left = left
+                busiest = self.requests[r, k0:k1].max() * heaviest
                 if busiest / share_left <= self.sc.fleet.host_capacity_rpm * self.period_s / 60.0:
                     return False
         self.batches_out.append(BatchOut(r, hosts, start_s, end_s))
@@ -428,6 +425,20 @@ class MetricModel:
         _, _, _, shed = self._serving(r, in_scope, k0, k1, np.arange(k0, k1) * self.period_s)
         self.batches_out.pop()
         return bool((shed > 1e-9).any())
+
+    def _share_left(self, r: int, hosts: np.ndarray) -> tuple[float, float] | None:
+        """The largest weight and the total weight of region r's hosts outside `hosts` (None: none
+        left). Kept per batch: every version deploys the same batches of a step."""
+        key = (r, hosts.tobytes())
+        if key not in self._shares_left:
+            lay = self.layout
+            region_hosts = lay.hosts_in_region(r)
+            out = np.zeros(lay.n_hosts, dtype=bool)
+            out[hosts] = True
+            remaining = region_hosts[~out[region_hosts]]
+            self._shares_left[key] = ((lay.host_weight[remaining].max(), lay.host_weight[remaining].sum())
+                                      if remaining.size else None)
+        return self._shares_left[key]
 
     # ------------------------------------------------------------ expected values
 

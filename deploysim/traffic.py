@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -10,17 +11,29 @@ import numpy as np
 from .fleet import FleetLayout
 from .scenario.schema import Traffic
 
+_OFFSET_HOURS = 1024  # UTC offset tables are made in multiples of this many hours
 
-def local_hours_and_weekdays(start: dt.datetime, timezone: str, times_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Local hour of day (float) and weekday (0=Mon) at each time, honouring DST transitions."""
+
+@lru_cache(maxsize=64)
+def _utc_offsets_s(start: dt.datetime, timezone: str, hours_total: int) -> np.ndarray:
+    """The time zone's UTC offset (s) in each hour from `start` on. Offsets only change at DST
+    transitions: evaluated per hour, and kept, as every replication of a scenario asks the same
+    (a read-only array: the cache hands the same one to every caller)."""
     tz = ZoneInfo(timezone)
-    # Offsets only change at DST transitions: evaluate per hour and reuse.
-    hours_total = int(np.ceil((times_s[-1] + 1) / 3600.0)) + 1 if times_s.size else 1
     offsets = np.empty(hours_total)
     for h in range(hours_total):
         moment = start + dt.timedelta(hours=h)
         offset = moment.astimezone(tz).utcoffset()
         offsets[h] = offset.total_seconds() if offset is not None else 0.0
+    offsets.flags.writeable = False
+    return offsets
+
+
+def local_hours_and_weekdays(start: dt.datetime, timezone: str, times_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local hour of day (float) and weekday (0=Mon) at each time, honouring DST transitions."""
+    hours_total = int(np.ceil((times_s[-1] + 1) / 3600.0)) + 1 if times_s.size else 1
+    # Rounded up, so that runs of any length (change arrivals end anywhere) share one table.
+    offsets = _utc_offsets_s(start, timezone, -(-hours_total // _OFFSET_HOURS) * _OFFSET_HOURS)
     base_epoch = start.timestamp()
     local = base_epoch + times_s + offsets[(times_s // 3600).astype(np.int64)]
     days = np.floor(local / 86400.0)
@@ -49,7 +62,6 @@ def scope_requests(layout: FleetLayout, requests: np.ndarray, hosts: np.ndarray,
     """Requests the hosts serve together in each metric period [k0, k1), from the regions' requests
     (regions x periods) and each host's share of its region's traffic."""
     out = np.zeros(max(k1 - k0, 0))
-    for r in np.unique(layout.host_region[hosts]).tolist():
-        w = layout.host_weight[hosts[layout.host_region[hosts] == r]].sum()
+    for r, w in layout.region_shares(hosts):
         out += requests[r, k0:k1] * w
     return out

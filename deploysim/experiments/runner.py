@@ -133,8 +133,22 @@ def pool_context(start_method: str | None = None):
     return multiprocessing.get_context(start_method)
 
 
+def pool_chunks(tasks: Sequence[Task], workers: int) -> list[Sequence[Task]]:
+    """Tasks cut into pool jobs, in order: up to CHUNK replications each while plenty remain, then
+    fewer, down to one at a time for the last few, so the workers run out of work together rather
+    than one idling while the other finishes a whole chunk (a replication's cost varies with its
+    world: with CHUNK equal jobs the wait at the end is up to CHUNK replications)."""
+    chunks = []
+    i = 0
+    while i < len(tasks):
+        size = max(1, min(CHUNK, (len(tasks) - i) // (2 * workers)))
+        chunks.append(tasks[i:i + size])
+        i += size
+    return chunks
+
+
 def _run_pool(workers, tasks, scenarios, settings, keep_changes, progress, desc, context):
-    chunks = [tasks[i:i + CHUNK] for i in range(0, len(tasks), CHUNK)]
+    chunks = pool_chunks(tasks, workers)
     results: list[Any] = [None] * len(chunks)
     # The pool is made before the progress bar so no thread of ours exists when it forks.
     pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context,

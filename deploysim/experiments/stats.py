@@ -24,7 +24,15 @@ import math
 import warnings
 
 import numpy as np
-from scipy import stats
+
+
+def _scipy_stats():
+    """scipy.stats, imported when first needed: a pool worker imports this package to run
+    replications, which need no statistics, and scipy.stats alone takes longer to import than
+    numpy and pandas together."""
+    from scipy import stats
+
+    return stats
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
@@ -43,14 +51,14 @@ def _bootstrap(data: tuple[np.ndarray, ...], statistic, paired: bool, confidence
         return (math.nan, math.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # degenerate resamples: BCa falls back, result still sound
-        result = stats.bootstrap(data, statistic, paired=paired, vectorized=True, n_resamples=N_RESAMPLES,
+        result = _scipy_stats().bootstrap(data, statistic, paired=paired, vectorized=True, n_resamples=N_RESAMPLES,
                                  confidence_level=confidence, method="BCa",
                                  random_state=np.random.default_rng(_SEED))
     low, high = result.confidence_interval
     if not (math.isfinite(low) and math.isfinite(high)):  # BCa undefined (e.g. one outlier): percentile
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = stats.bootstrap(data, statistic, paired=paired, vectorized=True, n_resamples=N_RESAMPLES,
+            result = _scipy_stats().bootstrap(data, statistic, paired=paired, vectorized=True, n_resamples=N_RESAMPLES,
                                      confidence_level=confidence, method="percentile",
                                      random_state=np.random.default_rng(_SEED))
         low, high = result.confidence_interval
@@ -75,8 +83,8 @@ def quantile_ci(values, q: float, confidence: float = CONFIDENCE) -> tuple[float
     if n == 0:
         return (math.nan, math.nan)
     alpha = 1.0 - confidence
-    lo_rank = int(stats.binom.ppf(alpha / 2, n, q))  # 0-based index of the lower order statistic
-    hi_rank = int(stats.binom.ppf(1 - alpha / 2, n, q))
+    lo_rank = int(_scipy_stats().binom.ppf(alpha / 2, n, q))  # 0-based index of the lower order statistic
+    hi_rank = int(_scipy_stats().binom.ppf(1 - alpha / 2, n, q))
     low = float(x[lo_rank - 1]) if lo_rank >= 1 else math.nan
     high = float(x[hi_rank]) if hi_rank < n else math.nan
     return (low, high)
@@ -86,7 +94,8 @@ def proportion_ci(successes: int, trials: int, confidence: float = CONFIDENCE) -
     """Exact Clopper-Pearson interval for a probability; NaN without trials."""
     if trials <= 0:
         return (math.nan, math.nan)
-    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence, method="exact")
+    test = _scipy_stats().binomtest(int(successes), int(trials))
+    ci = test.proportion_ci(confidence_level=confidence, method="exact")
     return (float(ci.low), float(ci.high))
 
 
@@ -94,7 +103,8 @@ def wilson_ci(successes: int, trials: int, confidence: float = CONFIDENCE) -> tu
     """Wilson score interval for a probability; NaN without trials."""
     if trials <= 0:
         return (math.nan, math.nan)
-    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence, method="wilson")
+    test = _scipy_stats().binomtest(int(successes), int(trials))
+    ci = test.proportion_ci(confidence_level=confidence, method="wilson")
     return (float(ci.low), float(ci.high))
 
 
@@ -179,7 +189,7 @@ def replications_to_show_below(rate: float, bound: float, confidence: float = CO
 
     def upper(n: int) -> float:
         k = rate * n
-        return float(stats.beta.ppf(q, k + 1.0, n - k))
+        return float(_scipy_stats().beta.ppf(q, k + 1.0, n - k))
 
     if upper(limit) > bound:
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ..scenario.schema import WEEKDAYS, Blockers, Scenario
@@ -28,15 +29,32 @@ def region_calendars(scenario: Scenario) -> list[RegionCalendar]:
     return [RegionCalendar(r.timezone, frozenset(r.holidays)) for r in scenario.fleet.regions]
 
 
+@lru_cache(maxsize=4096)
+def _day_windows(windows: tuple[tuple[frozenset[int], float, float], ...], epoch: dt.datetime, day: dt.date,
+                 timezone: str) -> tuple[tuple[float, float], ...]:
+    """The windows open on a local day, as (start, end) seconds since `epoch`, by start hour. Kept:
+    every version's controller of every run asks about the same few days again and again."""
+    tz = ZoneInfo(timezone)
+    found = []
+    for days, start_h, end_h in sorted(windows, key=lambda w: w[1]):
+        if day.weekday() not in days:
+            continue
+        start = dt.datetime.combine(day, dt.time(0), tz) + dt.timedelta(hours=start_h)
+        end = dt.datetime.combine(day, dt.time(0), tz) + dt.timedelta(hours=end_h)
+        found.append(((start.astimezone(dt.timezone.utc) - epoch).total_seconds(),
+                      (end.astimezone(dt.timezone.utc) - epoch).total_seconds()))
+    return tuple(found)
+
+
 class Calendar:
     """Answers "when may a production stage over these regions start, at or after t?"."""
 
     def __init__(self, blockers: Blockers, epoch: dt.datetime):
         self.blockers = blockers
         self.epoch = epoch
-        self.windows = [
+        self.windows = tuple(
             (frozenset(WEEKDAYS.index(d) for d in w.days), w.start_hour, w.end_hour) for w in blockers.time_windows
-        ]
+        )
         self.freezes = [((f.start - epoch).total_seconds(), (f.end - epoch).total_seconds()) for f in blockers.freezes]
 
     def _to_dt(self, t_s: float) -> dt.datetime:
@@ -55,13 +73,7 @@ class Calendar:
                     return t_s  # open now (converting t_s to a datetime and back would round it)
                 opening = dt.datetime.combine(day, dt.time(0), tz)
                 return max(t_s, (opening.astimezone(dt.timezone.utc) - self.epoch).total_seconds())
-            for days, start_h, end_h in sorted(self.windows, key=lambda w: w[1]):
-                if day.weekday() not in days:
-                    continue
-                start = dt.datetime.combine(day, dt.time(0), tz) + dt.timedelta(hours=start_h)
-                end = dt.datetime.combine(day, dt.time(0), tz) + dt.timedelta(hours=end_h)
-                start_s = (start.astimezone(dt.timezone.utc) - self.epoch).total_seconds()
-                end_s = (end.astimezone(dt.timezone.utc) - self.epoch).total_seconds()
+            for start_s, end_s in _day_windows(self.windows, self.epoch, day, region.timezone):
                 if end_s > t_s:
                     return max(t_s, start_s)
         raise ValueError("the blockers' time windows never open within 400 days")
