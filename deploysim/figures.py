@@ -8,6 +8,7 @@ needs besides (fleet-wide downtime and credit, downtime by cause).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -147,21 +148,20 @@ def uses_a_judge(scenario) -> bool:
                for step in (stage.one_box, *stage.waves))
 
 
-def _canary_judge_figures(scenario, events: pd.DataFrame) -> dict[str, Any] | None:
-    """What the canary judges did and cost; None when no step has one (the summary then has no such key)."""
+def _canary_judge_figures(scenario, events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the canary judges did and cost, from the timeline's rows; None when no step has a judge
+    (the summary then has no such key)."""
     if not uses_a_judge(scenario):
         return None
-    judgements = events[events["event"] == "judgement"] if "verdict" in events else events.iloc[:0]
-    verdicts = judgements["verdict"].value_counts() if len(judgements) else pd.Series(dtype=int)
-    alarms = events[events["event"] == "alarm"]
-    by_judge = alarms["alarm"].astype(str).str.startswith("judge@").sum() if "alarm" in alarms else 0
-    baseline = events[events["event"] == "baseline_removed"]
+    verdicts = Counter(str(row.get("verdict")) for row in events if row["event"] == "judgement")
+    by_judge = sum(1 for row in events if row["event"] == "alarm" and str(row.get("alarm")).startswith("judge@"))
+    # Fresh hosts of the old version deployed beside canaries (`baseline: deploy`): their cost.
+    host_h = [row.get("host_h") for row in events if row["event"] == "baseline_removed"]
     return {
-        "judgements": int(len(judgements)),
+        "judgements": int(sum(verdicts.values())),
         **{f"{v}_verdicts": int(verdicts.get(v, 0)) for v in ("pass", "fail", "inconclusive", "running")},
         "rollbacks_by_judge": int(by_judge),
-        # Fresh hosts of the old version deployed beside canaries (`baseline: deploy`): their cost.
-        "baseline_host_hours": float(baseline["host_h"].sum()) if "host_h" in baseline else 0.0,
+        "baseline_host_hours": float(sum(h for h in host_h if h is not None and not pd.isna(h))),
     }
 
 
