@@ -1,0 +1,132 @@
+"""A wave of unit `traffic` (a canary weight): the new version serves `weight` percent of each of the
+stage's regions' requests, on whole hosts, in the plan, the simulator and the executor."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import bad_change, patched, tiny_scenario_dict, with_changes
+from executor_support import fast_scenario_dict
+from test_executor_fake import START_S, fake_rollout
+
+import deploysim
+from deploysim.executor import Executor, Journal
+from deploysim.fleet import build_fleet
+from deploysim.policy.plan import build_plan
+from deploysim.scenario.loader import ScenarioError
+
+HOST_RPM = 6000 / 10  # the tiny region's flat 6000 requests/min over its 10 hosts
+
+
+def _traffic_waves(data: dict, waves: list[dict], one_box: dict | None = None) -> dict:
+    stage = "policy.pipelines.code.stages.0"
+    data = patched(data, f"{stage}.waves", waves)
+    return patched(data, f"{stage}.one_box", one_box)
+
+
+def _steps(data: dict):
+    scenario = deploysim.scenario_from_dict(data)
+    plan = build_plan("code", scenario.policy.pipelines["code"], build_fleet(scenario))
+    return plan.stages[0].steps
+
+
+def test_weights_are_cumulative_and_served_by_the_fewest_whole_hosts():
+    """10 equal hosts: 10% is 1 host, 25% ceil(2.5) = 3 in all (2 more), 100% the other 7."""
+    steps = _steps(_traffic_waves(tiny_scenario_dict(), [
+        {"unit": "traffic", "weight": 10, "bake": "10m"}, {"unit": "traffic", "weight": 25, "bake": "10m"},
+        {"unit": "traffic", "weight": 100}]))
+    assert [s.hosts.size for s in steps] == [1, 2, 7]
+    assert [s.weight for s in steps] == [10, 25, 100]
+
+
+def test_hosts_of_a_one_box_count_toward_the_weight():
+    """A one-box host taking 10% of the region's requests already serves a 10% weight: that wave adds no host."""
+    steps = _steps(_traffic_waves(tiny_scenario_dict(), [
+        {"unit": "traffic", "weight": 10}, {"unit": "traffic", "weight": 55}, {"unit": "traffic", "weight": 100}],
+        one_box={"hosts": 1, "traffic_share": 0.1, "bake": "10m"}))
+    assert [s.name for s in steps] == ["one-box", "wave-2", "wave-3"]
+    assert [s.hosts.size for s in steps] == [1, 5, 4]  # 0.1 + 5 x 0.1 = 60% >= 55%
+
+
+def test_a_ten_percent_weight_shows_a_tenth_of_the_defects_errors_and_rolls_back_as_computed():
+    """A defect failing every request at weight 10%: the region's error rate is 10%, over a 5%
+    region alarm (3 of 3 at 1 min): detected 3 min after the first bad request, reverted 10 min
+    later; failed requests = 10% x 6000/min x 13 min, one host reached, a tenth of the capacity."""
+    data = _traffic_waves(tiny_scenario_dict(), [
+        {"unit": "traffic", "weight": 10, "bake": "30m"}, {"unit": "traffic", "weight": 100, "bake": "10m"}])
+    data = patched(data, "alarms.metric.0.threshold", 0.05)
+    data = patched(data, "policy.pipelines.code.watch", {"region": ["fault_rate"]})
+    scenario = deploysim.scenario_from_dict(data)
+    row = with_changes(scenario, [bad_change(scenario)]).changes.iloc[0]
+    assert row["outcome"] == "rolled_back"
+    assert row["first_bad_s"] == 300.0 and row["ttd_s"] == 180.0 and row["ttr_s"] == 180.0 + 600.0
+    assert row["failed_requests"] == pytest.approx(0.1 * 6000 * 13)
+    assert row["hosts_reached"] == 1
+    assert row["peak_capacity_share"] == pytest.approx(0.1)
+
+
+def test_a_defect_below_the_alarm_at_ten_percent_fails_a_tenth_of_the_requests_it_would_fail_on_all():
+    """20% errors on a 10% weight: 2% of the region's requests fail during the canary's bake,
+    under the 5% alarm, so the change goes on to 100%."""
+    data = _traffic_waves(tiny_scenario_dict(), [
+        {"unit": "traffic", "weight": 10, "bake": "60m"}, {"unit": "traffic", "weight": 100, "bake": "0s"}])
+    data = patched(data, "alarms.metric.0.threshold", 0.05)
+    data = patched(data, "policy.pipelines.code.watch", {"region": ["fault_rate"]})
+    data = patched(data, "changes.code.defects", [{"name": "twenty", "error_rate": 0.2}])
+    scenario = deploysim.scenario_from_dict(data)
+    result = with_changes(scenario, [bad_change(scenario)], months=0.002)
+    row = result.changes.iloc[0]
+    # 5 min deploy, 60 min bake at 10%: 0.1 x 0.2 x 6000 x 60 = 7200 requests; then 5 min more
+    # deploying the rest (the other 9 hosts out of service; the canary still serves its own share).
+    assert row["regions_reached"] == 1
+    canary = result.timeline[(result.timeline["event"] == "step_start") & (result.timeline["step"] == "wave-2")]
+    assert canary["time_s"].tolist() == [65 * 60.0]
+    assert row["failed_requests"] >= 0.1 * 0.2 * 6000 * 60
+
+
+@pytest.mark.parametrize(("wave", "says"), [
+    ({"unit": "traffic", "bake": "1m"}, "needs `weight`"),
+    ({"unit": "traffic", "weight": 10, "count": 1}, "not `count`"),
+    ({"unit": "az", "weight": 10}, "`weight` belongs to a wave of unit 'traffic'"),
+    ({"unit": "traffic", "weight": 120}, "waves\\[0\\].weight: must be at most 100"),
+])
+def test_a_traffic_wave_is_checked(wave, says):
+    data = _traffic_waves(tiny_scenario_dict(), [wave, {"unit": "region", "count": "rest"}])
+    with pytest.raises(ScenarioError, match=says):
+        deploysim.scenario_from_dict(data)
+
+
+def test_traffic_weights_must_grow_and_the_last_must_reach_every_host():
+    with pytest.raises(ScenarioError, match="must grow"):
+        deploysim.scenario_from_dict(_traffic_waves(tiny_scenario_dict(), [
+            {"unit": "traffic", "weight": 50}, {"unit": "traffic", "weight": 20}]))
+    with pytest.raises(ScenarioError, match="do not cover every host"):
+        deploysim.scenario_from_dict(_traffic_waves(tiny_scenario_dict(), [{"unit": "traffic", "weight": 50}]))
+
+
+def _weighted_fast() -> dict:
+    data = fast_scenario_dict(hosts_per_cell=5, bakes_s=(60, 60, 60))  # 10 hosts in one region
+    return _traffic_waves(data, [{"unit": "traffic", "weight": 20, "bake": 60},
+                                 {"unit": "traffic", "weight": 100, "bake": 60}])
+
+
+def test_the_executor_tells_a_traffic_router_each_weight_after_the_steps_hosts(tmp_path):
+    rollout, clock, adapter, source = fake_rollout(tmp_path, _weighted_fast(), "v2")
+    outcome = Executor(rollout, adapter, source, Journal.in_dir(tmp_path, clock=clock), clock=clock).start()
+    assert outcome.status == "complete" and clock.now() > START_S
+    kinds = [(kind, what, value) for kind, what, value in adapter.calls if kind in ("deploy", "set_weight")]
+    weights = [(i, value) for i, (kind, _, value) in enumerate(kinds) if kind == "set_weight"]
+    assert [value for _, value in weights] == ["20", "100"]
+    # 20%: both hosts of the canary are deployed before the router moves traffic to them.
+    assert [k for k, _, _ in kinds[:weights[0][0]]] == ["deploy", "deploy"]
+    assert adapter.weights == {("prod", "r1"): 100.0}
+
+
+def test_a_rollback_first_sends_no_traffic_to_the_new_version(tmp_path):
+    rollout, clock, adapter, source = fake_rollout(tmp_path, _weighted_fast(), "v2-bad")
+    outcome = Executor(rollout, adapter, source, Journal.in_dir(tmp_path, clock=clock), clock=clock).start()
+    assert outcome.status == "rolled_back"
+    router = [value for kind, _, value in adapter.calls if kind == "set_weight"]
+    first_rollback = next(i for i, call in enumerate(adapter.calls) if call[0] == "rollback")
+    assert router[-1] == "0" and adapter.weights == {("prod", "r1"): 0.0}
+    assert max(i for i, call in enumerate(adapter.calls) if call[0] == "set_weight") < first_rollback
+    assert set(adapter.versions.values()) == {"v1"}
