@@ -566,6 +566,8 @@ class Judge(Frozen):
     failure_limit: Annotated[int, Field(ge=0)] = Field(0, description="argo: failed measurements tolerated")
     inconclusive_limit: Annotated[int, Field(ge=0)] = Field(
         0, description="argo: inconclusive measurements tolerated")
+    consecutive_error_limit: Annotated[int, Field(ge=0)] = Field(
+        4, description="argo: measurements in a row without a value (no datapoint) tolerated (Argo's default 4)")
     inconclusive: InconclusivePolicy = InconclusivePolicy()
 
     @model_validator(mode="after")
