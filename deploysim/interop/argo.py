@@ -87,16 +87,26 @@ def export_query(metric: str, *, api: str | None, statistic: str, dependency: st
     template for it, over the Argo args `instances`)."""
     template = DEFAULT_QUERIES.get(metric)
     if template is None:
-        return f"vector(0) # deploysim has no default query for {metric}: write one that measures it"
+        of = f" of {dependency}" if dependency else ""
+        on_api = f", api {api}" if api else ""
+        return f"vector(0) # deploysim has no default query for {metric}{of} ({statistic}{on_api}): write one"
     values = {"instances": "{{args.instances}}", "api": api if api not in (None, "All") else ".*",
               "period": f"{int(period_s)}s", "agg": "max" if statistic == "maximum" else "avg",
               "dependency": dependency or ""}
     return re.sub(r"\{(instances|api|period|agg|dependency)\}", lambda m: values[m.group(1)], template)
 
 
+_PLACEHOLDER = re.compile(r"vector\(0\) # deploysim has no default query for (\w+)(?: of (\S+))? "
+                          r"\((\w+)(?:, api (\S+))?\)")
+
+
 def _recognise(query: str, period_s: float, apis: Sequence[str]) -> MetricMapping | None:
+    placeholder = _PLACEHOLDER.match(query)
+    if placeholder is not None and placeholder.group(1) in METRICS:
+        return MetricMapping(placeholder.group(1), placeholder.group(4), placeholder.group(3), placeholder.group(2))
+    named = [a for a in re.findall(r'api=~"([^"]*)"', query) if a != ".*"]
     for metric in METRICS:
-        for api in (None, *apis):
+        for api in (None, *apis, *named):
             for statistic in ("average", "maximum"):
                 if export_query(metric, api=api, statistic=statistic, dependency=None, period_s=period_s) == query:
                     return MetricMapping(metric, api, statistic)
@@ -430,6 +440,8 @@ class ArgoImport:
                 alarm["api"] = m.mapping.api
             if m.mapping.statistic != "average":
                 alarm["statistic"] = m.mapping.statistic
+            if m.mapping.dependency:
+                alarm["dependency"] = m.mapping.dependency
             alarm.update({"threshold": threshold, "comparison": when, "evaluation_periods": datapoints,
                           "datapoints_to_alarm": datapoints})
             pipeline.alarms.append(Commented(alarm, f"{m.where} (background analysis): fails on "
@@ -506,9 +518,12 @@ def canary_steps(stage: Stage, shares: Sequence[float], name: str,
     lost: list[str] = []
     if stage.approval is not None:
         steps.append({"pause": {}})
-    parts = ([("one-box", stage.one_box.bake, stage.one_box.judge)] if stage.one_box is not None else []) + [
-        (f"wave-{i + 1}", w.bake, w.judge) for i, w in enumerate(stage.waves)]
-    for (label, bake, judge), share in zip(parts, shares, strict=False):
+    parts = ([("one-box", stage.one_box.bake, stage.one_box.judge, None)] if stage.one_box is not None else []) + [
+        (f"wave-{i + 1}", w.bake, w.judge, w.weight) for i, w in enumerate(stage.waves)]
+    for (label, bake, judge, weight_pct), hosts_share in zip(parts, shares, strict=False):
+        # A traffic wave's weight is the policy (a traffic router serves it exactly); a wave of hosts
+        # serves its hosts' share of the region's requests.
+        share = hosts_share if weight_pct is None else weight_pct / 100
         weight = int(round(share * 100))
         if steps and any("setWeight" in s for s in steps) and weight <= max(
                 s["setWeight"] for s in steps if "setWeight" in s):
@@ -517,8 +532,8 @@ def canary_steps(stage: Stage, shares: Sequence[float], name: str,
         else:
             steps.append({"setWeight": max(1, weight)})
             if abs(weight - share * 100) > 1e-6:
-                lost.append(f"{label}: its hosts take {share:.2%} of the region's requests; setWeight is a whole "
-                            f"percent ({max(1, weight)})")
+                lost.append(f"{label}: {'its hosts take ' if weight_pct is None else 'weight '}{share:.2%} of the "
+                            f"region's requests; setWeight is a whole percent ({max(1, weight)})")
         if bake.duration > 0:
             steps.append({"pause": {"duration": _argo_duration(bake.duration)}})
         if bake.min_requests or bake.min_datapoints or bake.max_duration is not None:
@@ -616,12 +631,14 @@ def export_argo(scenario: Scenario, pipeline: str, region: str | None = None) ->
     r = layout.region_index(region)
     in_region = layout.host_region == r
     done = np.zeros(layout.n_hosts, dtype=bool)
-    shares = []
+    by_step: dict[str, float] = {}
     for step in plan.steps:
         done[step.hosts] = True
-        shares.append(float(layout.host_weight[done & in_region].sum()))
-    if len(plan.steps) != (1 if stage.one_box else 0) + len(stage.waves):
-        lost.append("a wave with no host left to deploy is skipped by the plan")
+        by_step[step.name] = float(layout.host_weight[done & in_region].sum())
+    shares, share = [], 0.0
+    for label in (["one-box"] if stage.one_box else []) + [f"wave-{i + 1}" for i in range(len(stage.waves))]:
+        share = by_step.get(label, share)  # a wave with no host left to deploy adds none
+        shares.append(share)
     watch = stage.watch or policy.watch
     watched = list(dict.fromkeys((*watch.one_box, *watch.wave, *watch.region)))
     alarms, problems = watched_metric_alarms(scenario, watched)
@@ -653,6 +670,7 @@ def export_argo(scenario: Scenario, pipeline: str, region: str | None = None) ->
     header = [f"Exported by `deploysim export` from scenario {scenario.name}, pipeline {pipeline}, region {region}.",
               "Prometheus queries read the `instances` arg (a regex of the canary pods' instance label) at the "
               "`prometheus-address` arg: set both in the Rollout's analysis args.",
+              "Only spec.strategy is written: add the Rollout's selector and template (or workloadRef).",
               "Not expressed in Argo Rollouts (kept exactly in the annotation " + ANNOTATION + " for "
               "`deploysim import`):"] + [f"  - {item}" for item in lost]
     import yaml
