@@ -130,3 +130,27 @@ def test_a_rollback_first_sends_no_traffic_to_the_new_version(tmp_path):
     assert router[-1] == "0" and adapter.weights == {("prod", "r1"): 0.0}
     assert max(i for i, call in enumerate(adapter.calls) if call[0] == "set_weight") < first_rollback
     assert set(adapter.versions.values()) == {"v1"}
+
+
+def test_the_command_adapter_runs_set_weight_with_its_placeholders_and_none_without_it(tmp_path):
+    from deploysim.executor.command_adapter import CommandAdapter
+    from deploysim.executor.inventory import AdapterSpec
+
+    out = tmp_path / "weights"
+    spec = AdapterSpec(kind="command", deploy=["true"], current_version=["true"], retries=0,
+                       set_weight=["sh", "-c", f'echo "$0 $1 $2 $3" >> {out}', "{stage}", "{region}", "{weight}",
+                                   "{version}"])
+    result = CommandAdapter(spec).set_weight("prod", "us-east-1", 12.5, "v2", timeout_s=10)
+    assert result is not None and result.ok
+    assert out.read_text() == "prod us-east-1 12.5 v2\n"
+    plain = AdapterSpec(kind="command", deploy=["true"], current_version=["true"])
+    assert CommandAdapter(plain).set_weight("prod", "us-east-1", 10, "v2", timeout_s=10) is None
+
+
+def test_an_inventory_set_weight_command_takes_no_target_placeholder(tmp_path):
+    from test_executor_fake import fake_rollout
+
+    with pytest.raises(ValueError, match=r"adapter.set_weight \(line 9, column 3\): runs once per region"):
+        fake_rollout(tmp_path, _weighted_fast(), "v2", set_weight=["route", "{target}", "{weight}"])
+    rollout = fake_rollout(tmp_path, _weighted_fast(), "v2", set_weight=["route", "{region}", "{weight}"])[0]
+    assert list(rollout.inventory.adapter.set_weight) == ["route", "{region}", "{weight}"]

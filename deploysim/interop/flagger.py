@@ -80,13 +80,16 @@ _WHY = {
 
 
 def _weights(doc: Document, analysis: Mapping, base: str) -> list[float]:
-    max_weight = number(doc, child(base, "maxWeight"), analysis.get("maxWeight", 50))
+    if analysis.get("stepWeights") is None and (analysis.get("stepWeight") is None or
+                                                analysis.get("maxWeight") is None):
+        raise doc.fail(base, "a weighted analysis needs stepWeight and maxWeight (or stepWeights)")
+    max_weight = number(doc, child(base, "maxWeight"), analysis.get("maxWeight", 100))
     if analysis.get("stepWeights") is not None:
         weights = [number(doc, child(child(base, "stepWeights"), i), w) for i, w in enumerate(analysis["stepWeights"])]
         if any(b <= a for a, b in zip(weights, weights[1:], strict=False)) or not weights:
             raise doc.fail(child(base, "stepWeights"), "stepWeights must grow")
         return [w for w in weights if w < 100]
-    step = number(doc, child(base, "stepWeight"), analysis.get("stepWeight", 10))
+    step = number(doc, child(base, "stepWeight"), analysis["stepWeight"])
     if not 0 < step <= 100 or not 0 < max_weight <= 100:
         raise doc.fail(child(base, "stepWeight"), "stepWeight and maxWeight must be in (0, 100]")
     out: list[float] = []
