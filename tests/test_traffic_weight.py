@@ -3,6 +3,8 @@ stage's regions' requests, on whole hosts, in the plan, the simulator and the ex
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from conftest import bad_change, patched, tiny_scenario_dict, with_changes
 from executor_support import fast_scenario_dict
@@ -154,3 +156,51 @@ def test_an_inventory_set_weight_command_takes_no_target_placeholder(tmp_path):
         fake_rollout(tmp_path, _weighted_fast(), "v2", set_weight=["route", "{target}", "{weight}"])
     rollout = fake_rollout(tmp_path, _weighted_fast(), "v2", set_weight=["route", "{region}", "{weight}"])[0]
     assert list(rollout.inventory.adapter.set_weight) == ["route", "{region}", "{weight}"]
+
+
+# ----------------------------------------------------------------------------- the local fleet
+
+
+def test_the_load_generator_splits_requests_by_weight_between_the_versions():
+    from deploysim.localfleet.loadgen import split_rates
+
+    versions = {"h1": "v2", "h2": "v1", "h3": "v1", "h4": "v1", "h5": "v1"}
+    rates = split_rates(10.0, versions, {"version": "v2", "weight_pct": 20})
+    assert rates["h1"] == pytest.approx(10.0) and rates["h2"] == pytest.approx(10.0)  # 20% of 50 on one host
+    rates = split_rates(10.0, versions, {"version": "v2", "weight_pct": 50})
+    assert rates["h1"] == pytest.approx(25.0) and sum(rates.values()) == pytest.approx(50.0)
+    assert split_rates(10.0, versions, {"version": "v2", "weight_pct": 0})["h1"] == 0.0
+    assert split_rates(10.0, versions, None) == dict.fromkeys(versions, 10.0)
+    # Every host on one side (the weight's version everywhere, or nowhere): nothing to split.
+    assert split_rates(10.0, dict.fromkeys(versions, "v1"), {"version": "v2", "weight_pct": 20}) == dict.fromkeys(
+        versions, 10.0)
+
+
+def test_a_weighted_local_fleet_sends_the_new_version_its_share_of_real_requests(tmp_path):
+    """Real processes: 1 host of 4 on v2 with a 50% weight gets about half the requests (not a
+    quarter); a deploy of another version (a rollback) ends the weight."""
+    from localfleet_fixtures import APIS, make_fleet, targets_of
+
+    from deploysim.executor.local_adapter import LocalAdapter
+    from deploysim.localfleet import loadgen
+
+    hosts = {"h1": "v2", "h2": "v1", "h3": "v1", "h4": "v1"}
+    fleet = make_fleet(tmp_path / "fleet", hosts)
+    try:
+        adapter = LocalAdapter(tmp_path / "fleet")
+        assert adapter.set_weight("prod", "local", 50, "v2", timeout_s=5).ok
+        result: dict = {}
+        # In a thread of its own: run() takes SIGINT and SIGTERM only in the main thread (the test's).
+        worker = threading.Thread(target=lambda: result.update(loadgen.run(
+            {n: fleet.address(n) for n in hosts}, 20.0, APIS, duration_s=3.0, report_every_s=60,
+            fleet_dir=tmp_path / "fleet")))
+        worker.start()
+        worker.join(timeout=60)
+        counts = result
+        sent = {n: c["sent"] for n, c in counts.items()}
+        share = sent["h1"] / sum(sent.values())
+        assert 0.38 < share < 0.62, sent
+        assert adapter.deploy(targets_of(fleet, "h1")[0], "v1", timeout_s=20).ok
+        assert not (tmp_path / "fleet" / loadgen.WEIGHTS_FILE).exists()
+    finally:
+        fleet.stop(timeout_s=10)
