@@ -113,8 +113,12 @@ def _weighted_fast() -> dict:
 
 def test_the_executor_tells_a_traffic_router_each_weight_after_the_steps_hosts(tmp_path):
     rollout, clock, adapter, source = fake_rollout(tmp_path, _weighted_fast(), "v2")
-    outcome = Executor(rollout, adapter, source, Journal.in_dir(tmp_path, clock=clock), clock=clock).start()
+    journal = Journal.in_dir(tmp_path, clock=clock)
+    outcome = Executor(rollout, adapter, source, journal, clock=clock).start()
     assert outcome.status == "complete" and clock.now() > START_S
+    # Journaled as actions of their own, never mistaken for a target's version.
+    assert [a.target for a in journal.actions() if a.kind == "set_weight" and a.phase == "done"] == ["prod/r1"] * 2
+    assert set(journal.current_versions()) == {t.name for t in rollout.targets}
     kinds = [(kind, what, value) for kind, what, value in adapter.calls if kind in ("deploy", "set_weight")]
     weights = [(i, value) for i, (kind, _, value) in enumerate(kinds) if kind == "set_weight"]
     assert [value for _, value in weights] == ["20", "100"]

@@ -273,11 +273,14 @@ class Actions:
         if set_weight is None:
             return True
         seq = self.journal.intend("set_weight", f"{stage_name}/{region}", self.r.version, f"weight {weight_pct:g}%")
+        self._local.intent = seq  # a command it starts is journaled under this intent
         try:
             result = set_weight(stage_name, region, weight_pct, self.r.version, timeout_s=self.timeout_s)
         except Exception as error:  # an adapter bug must not pass as a weight set
             self.journal.outcome(seq, False, None, f"error: {error!r}")
             return False
+        finally:
+            self._local.intent = None
         if result is None:
             self.journal.outcome(seq, True, None, "the adapter has no traffic router: the hosts serve the weight")
             return True
