@@ -183,6 +183,8 @@ def test_flagger_features_deploysim_cannot_simulate_are_refused_by_name(tmp_path
     (["rollout-analysis-step.yaml"], "AnalysisTemplate 'random-fail' is not among the files given"),
     (["rollout-bluegreen.yaml"], "not supported: spec.strategy.blueGreen"),
     (["rollout-baseline-vs-canary.yaml"], "not supported: spec.strategy.canary.steps[0].experiment"),
+    (["appmesh-canary-rollout.yaml"], [(25, "1h"), (50, "10m"), (75, "10m"), (100, "0s")]),
+    (["rollout-linkerd.yaml"], "not valid YAML at line 43: found unhashable key (quote templated values"),
 ])
 def test_the_argo_rollouts_examples_import_or_say_what_is_not_supported(files, outcome):
     """Minimal copies of argoproj/argo-rollouts' examples/ (tests/data/interop/argo-examples)."""
@@ -191,10 +193,17 @@ def test_the_argo_rollouts_examples_import_or_say_what_is_not_supported(files, o
         with pytest.raises(ScenarioError) as caught:
             imported(*sources)
         assert outcome in str(caught.value)
-        assert caught.value.positions or "not among" in outcome  # the line of the field is known
+        assert caught.value.positions or "not among" in outcome or "line 43" in outcome  # where it is
         return
     got = [(w.get("weight", w.get("count")), w["bake"]) for w in stage_of(imported(*sources))["waves"]]
     assert got == outcome
+
+
+def test_templates_no_rollout_uses_and_other_kubernetes_objects_are_listed_as_not_imported():
+    text = imported(ARGO / "appmesh-canary-rollout.yaml")
+    assert "AnalysisTemplate success-rate (" in text and "no Rollout uses it, not imported" in text
+    text = imported(ARGO / "istio-subset-split.yaml")
+    assert "Service istio-subset-split (not a rollout policy): ignored" in text
 
 
 def test_an_indefinite_pause_before_the_first_weight_is_an_approval_and_after_it_a_bake_that_is_said(tmp_path):

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from ..scenario.loader import ScenarioError, read_yaml_with_positions, scenario_from_dict
-from .argo import ArgoImport, MetricMapping, export_argo, is_rollout, is_template, parse_metric_option
+from .argo import ArgoImport, MetricMapping, export_argo, is_rollout, is_template, parse_metric_option, unused_templates
 from .aws import PREDEFINED, FleetFacts, import_appconfig, import_codedeploy, is_appconfig, is_codedeploy
 from .common import Commented, Document, ImportedPipeline, PolicyImportError, _tidy, flow, read_documents
 from .flagger import import_flagger, is_flagger
@@ -100,7 +100,7 @@ def import_policy(sources: Sequence[str], *, into: str | None = None, pipeline: 
     if not imported:
         raise PolicyImportError(", ".join(sources), "", "nothing to import: no Rollout, Canary or deployment "
                                                          "configuration (AnalysisTemplates come with their Rollout)")
-    imported[0].notes += ignored
+    imported[0].notes += ignored + unused_templates(argo)
     if len(imported) > 1 and (pipeline is not None or into is not None):
         raise PolicyImportError(", ".join(sources), "", f"{len(imported)} policies found; import one at a time with "
                                                          "--pipeline or --into")

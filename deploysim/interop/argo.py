@@ -37,6 +37,7 @@ _CANARY_NOTED = {  # Kubernetes detail of a canary that does not change when or 
     "canaryService", "stableService", "canaryMetadata", "stableMetadata", "scaleDownDelaySeconds",
     "scaleDownDelayRevisionLimit", "abortScaleDownDelaySeconds", "dynamicStableScale", "antiAffinity",
     "minPodsPerReplicaSet", "maxSurge", "maxUnavailable", "trafficRouting", "replicaProgressThreshold",
+    "trafficManagement",  # the older name of trafficRouting
 }
 _STEP_WHY = {
     "experiment": "experiments run extra ReplicaSets beside the rollout",
@@ -190,6 +191,7 @@ class ArgoImport:
                 name = str((doc.data.get("metadata") or {}).get("name"))
                 self.templates[(name, doc.data["kind"] == "ClusterAnalysisTemplate")] = doc
         self.metric_map, self.apis, self.period_s = metric_map, apis, period_s
+        self.used: set[tuple[str, bool]] = set()  # templates a Rollout named
         self.indefinite_pause_s = indefinite_pause_s
 
     def rollout(self, doc: Document) -> ImportedPipeline:
@@ -208,7 +210,8 @@ class ArgoImport:
             if key in _CANARY_NOTED:
                 pipeline.notes.append(f"{base}.{key}: Kubernetes detail, not imported"
                                       + (": deploysim serves each weight on whole hosts; a traffic router gives "
-                                         "the exact weight (adapter set_weight)" if key == "trafficRouting" else ""))
+                                         "the exact weight (adapter set_weight)"
+                                         if key in ("trafficRouting", "trafficManagement") else ""))
             elif key not in ("steps", "analysis"):
                 raise doc.unsupported(child(base, key))
         pipeline.batching = Commented({"max_share": 1.0, "duration": "0s"},
@@ -325,6 +328,7 @@ class ArgoImport:
             name = ref.get("templateName") or ref.get("clusterTemplateName")
             cluster = bool(ref.get("clusterScope")) or "clusterTemplateName" in ref
             template = self.templates.get((str(name), cluster))
+            self.used.add((str(name), cluster))
             if template is None:
                 kind = "ClusterAnalysisTemplate" if cluster else "AnalysisTemplate"
                 raise doc.fail(child(child(path, "templates"), i), f"{kind} {name!r} is not among the files "
@@ -431,6 +435,12 @@ class ArgoImport:
                     raise doc.unsupported(path, f"{m.where}: successCondition {m.success!r}: an alarm needs one "
                                                 "comparison of result with a number")
                 when, threshold = _ALARM_WHEN[_NOT[parsed[0]]], parsed[1]
+            if m.count is not None:
+                pipeline.notes.append(f"{m.where}: count {m.count}: Argo stops this background metric after "
+                                      f"{m.count} measurements; the alarm watches every step")
+            if m.inconclusive_limit or m.consecutive_error_limit != 4:
+                pipeline.notes.append(f"{m.where}: inconclusiveLimit / consecutiveErrorLimit: an alarm has no "
+                                      "inconclusive state; a missing datapoint follows treat_missing_data (missing)")
             datapoints = m.failure_limit + 1
             if datapoints > 12:
                 raise doc.unsupported(path, f"{m.where}: failureLimit {m.failure_limit}: a deploysim alarm "
@@ -451,6 +461,13 @@ class ArgoImport:
                                   f"{m.failure_limit} failed measurements over the whole rollout, every "
                                   f"{duration_text(m.interval_s or self.period_s)}; the alarm fires on "
                                   f"{datapoints} in a row, one per metric_period")
+
+
+def unused_templates(argo: ArgoImport) -> list[str]:
+    """AnalysisTemplates given that no Rollout names (noted: they are not imported)."""
+    return [f"{'ClusterAnalysisTemplate' if cluster else 'AnalysisTemplate'} {name} ({doc.source}): no Rollout "
+            "uses it, not imported"
+            for (name, cluster), doc in argo.templates.items() if (name, cluster) not in argo.used]
 
 
 def _judge_metric(m: _Measured) -> dict:

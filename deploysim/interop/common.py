@@ -63,7 +63,17 @@ def read_documents(source: str, text: str) -> list[Document]:
             continue
         positions: dict[str, Position] = {}
         _positions(node, (), positions, [])
-        data = yaml.SafeLoader(yaml.serialize(node)).get_single_data()
+        loader = yaml.SafeLoader("")
+        try:
+            data = loader.construct_document(node)  # the node's marks are the file's lines
+        except yaml.YAMLError as exc:
+            # e.g. an unquoted {{ template }} (a mapping used as a key)
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise PolicyImportError(source, "", f"not valid YAML{where}: {getattr(exc, 'problem', exc)} "
+                                                "(quote templated values such as {{args.x}})") from None
+        finally:
+            loader.dispose()
         out.append(Document(source, data, positions))
     return out
 
