@@ -265,3 +265,22 @@ def test_the_command_writes_the_file_and_reports_bad_input_on_one_line(tmp_path)
         "canary strategies)"]
     result = runner.invoke(main, ["import", "NoSuchName", "--region", "us-east-1"])
     assert result.exit_code == 2 and "Traceback" not in result.output and "cannot read file" in result.output
+
+
+@pytest.mark.parametrize(("path", "value", "says"), [
+    (("spec",), "abc", "spec: expected a mapping of field: value, got text 'abc'"),
+    (("spec", "strategy", "canary", "steps"), 5, "spec.strategy.canary.steps: expected a list"),
+    (("spec", "strategy", "canary", "steps", 1, "pause"), "5m", "steps[1].pause: expected a mapping"),
+    (("spec", "strategy", "canary", "steps", 0, "setWeight"), "ten", "steps[0].setWeight: expected a number"),
+])
+def test_a_malformed_rollout_is_refused_naming_the_field_never_with_a_traceback(tmp_path, path, value, says):
+    documents = list(yaml.safe_load_all((DATA / "rollout-prometheus.yaml").read_text()))
+    node = documents[0]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    source = tmp_path / "rollout.yaml"
+    source.write_text(yaml.safe_dump_all(documents))
+    with pytest.raises(ScenarioError) as caught:
+        imported(source, metric_map=dict([parse_metric_option("success-rate=1-error_rate")]))
+    assert says in str(caught.value)

@@ -27,7 +27,7 @@ from ..judge.condition import parse_condition
 from ..policy.plan import build_stage
 from ..scenario.edit import duration_text
 from ..scenario.schema import Judge, MetricAlarm, Scenario, Stage, Watch
-from .common import Commented, Document, ImportedPipeline, child, flow, number, seconds
+from .common import Commented, Document, ImportedPipeline, as_list, as_mapping, child, flow, number, seconds
 
 API_VERSION = "argoproj.io/v1alpha1"
 ANNOTATION = "deploysim.io/policy"
@@ -188,7 +188,7 @@ class ArgoImport:
         self.templates: dict[tuple[str, bool], Document] = {}
         for doc in documents:
             if is_template(doc.data):
-                name = str((doc.data.get("metadata") or {}).get("name"))
+                name = str(as_mapping(doc, "metadata", doc.data.get("metadata")).get("name"))
                 self.templates[(name, doc.data["kind"] == "ClusterAnalysisTemplate")] = doc
         self.metric_map, self.apis, self.period_s = metric_map, apis, period_s
         self.used: set[tuple[str, bool]] = set()  # templates a Rollout named
@@ -196,9 +196,11 @@ class ArgoImport:
 
     def rollout(self, doc: Document) -> ImportedPipeline:
         data = doc.data
-        name = str((data.get("metadata") or {}).get("name") or "rollout")
+        metadata = as_mapping(doc, "metadata", data.get("metadata"))
+        name = str(metadata.get("name") or "rollout")
         pipeline = ImportedPipeline(name, f'Argo Rollouts Rollout "{name}" ({doc.source})')
-        strategy = (data.get("spec") or {}).get("strategy") or {}
+        spec = as_mapping(doc, "spec", data.get("spec"))
+        strategy = as_mapping(doc, "spec.strategy", spec.get("strategy"))
         for key in strategy:
             if key != "canary":
                 raise doc.unsupported(child("spec.strategy", key), "deploysim imports canary strategies")
@@ -217,12 +219,13 @@ class ArgoImport:
         pipeline.batching = Commented({"max_share": 1.0, "duration": "0s"},
                                       "Argo scales the canary ReplicaSet to each weight at once")
         if canary.get("steps"):
-            self._steps(doc, canary["steps"], child(base, "steps"), pipeline)
+            self._steps(doc, as_list(doc, child(base, "steps"), canary["steps"]), child(base, "steps"), pipeline)
         else:
             self._rolling_update(doc, canary, base, pipeline)
         if canary.get("analysis"):
-            self._background(doc, canary["analysis"], child(base, "analysis"), pipeline)
-        exact = ((data.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION)
+            self._background(doc, as_mapping(doc, child(base, "analysis"), canary["analysis"]), child(base, "analysis"),
+                             pipeline)
+        exact = as_mapping(doc, "metadata.annotations", metadata.get("annotations")).get(ANNOTATION)
         if exact:
             pipeline.exact = self._exact(doc, exact, canary, pipeline)
         return pipeline
@@ -230,7 +233,7 @@ class ArgoImport:
     def _rolling_update(self, doc: Document, canary: Mapping, base: str, pipeline: ImportedPipeline) -> None:
         """A canary without steps is a rolling update: maxSurge (default 25%) new pods at a time."""
         surge = canary.get("maxSurge", "25%")
-        replicas = (doc.data.get("spec") or {}).get("replicas")
+        replicas = as_mapping(doc, "spec", doc.data.get("spec")).get("replicas")
         if isinstance(surge, str) and surge.endswith("%"):
             share = number(doc, child(base, "maxSurge"), surge[:-1]) / 100
         elif replicas:
@@ -278,7 +281,7 @@ class ArgoImport:
                 pipeline.waves.append(Commented({"unit": "traffic", "weight": weight, "bake": "0s"}, where))
                 bakes.append(0.0)
             elif key == "pause":
-                duration = (value or {}).get("duration")
+                duration = as_mapping(doc, child(path, key), value).get("duration")
                 if not pipeline.waves:
                     if duration is not None:
                         raise doc.unsupported(child(path, "pause.duration"),
@@ -301,7 +304,8 @@ class ArgoImport:
                 wave = pipeline.waves[-1]
                 if "judge" in wave.value:
                     raise doc.unsupported(path, "a second analysis at the same weight")
-                wave.value["judge"] = self._judge(doc, value or {}, child(path, "analysis"))
+                wave.value["judge"] = self._judge(doc, as_mapping(doc, child(path, key), value),
+                                                  child(path, "analysis"))
                 wave.comment += f"; {path} analysis (judged during the bake)"
             else:
                 raise doc.unsupported(child(path, key), _STEP_WHY.get(key, "not a canary step deploysim knows"))
@@ -318,13 +322,14 @@ class ArgoImport:
                     raise doc.unsupported(child(path, key))
             elif key not in ("templates", "args", "templateName", "name", "clusterScope"):
                 raise doc.unsupported(child(path, key))
-        refs = list(analysis.get("templates") or [])
+        refs = list(as_list(doc, child(path, "templates"), analysis.get("templates")))
         if analysis.get("templateName"):  # the older form: one template named in place
             refs.append({"templateName": analysis["templateName"], "clusterScope": analysis.get("clusterScope")})
         if not refs:
             raise doc.fail(path, "an analysis needs templates")
         out: list[_Measured] = []
         for i, ref in enumerate(refs):
+            ref = as_mapping(doc, child(child(path, "templates"), i), ref)
             name = ref.get("templateName") or ref.get("clusterTemplateName")
             cluster = bool(ref.get("clusterScope")) or "clusterTemplateName" in ref
             template = self.templates.get((str(name), cluster))
@@ -337,16 +342,17 @@ class ArgoImport:
         return out
 
     def _metrics(self, doc: Document) -> list[_Measured]:
-        name = (doc.data.get("metadata") or {}).get("name")
-        spec = doc.data.get("spec") or {}
+        name = as_mapping(doc, "metadata", doc.data.get("metadata")).get("name")
+        spec = as_mapping(doc, "spec", doc.data.get("spec"))
         for key in spec:
             if key in ("dryRun", "measurementRetention") and spec[key]:
                 raise doc.unsupported(child("spec", key))
             if key not in ("metrics", "args", "dryRun", "measurementRetention"):
                 raise doc.unsupported(child("spec", key))
         out = []
-        for i, metric in enumerate(spec.get("metrics") or []):
-            out.append(self._metric(doc, metric, child("spec.metrics", i), f'{doc.data["kind"]} "{name}"'))
+        for i, metric in enumerate(as_list(doc, "spec.metrics", spec.get("metrics"))):
+            out.append(self._metric(doc, as_mapping(doc, child("spec.metrics", i), metric), child("spec.metrics", i),
+                                    f'{doc.data["kind"]} "{name}"'))
         if not out:
             raise doc.fail("spec.metrics", "an AnalysisTemplate needs metrics")
         return out
@@ -359,7 +365,7 @@ class ArgoImport:
                 raise doc.unsupported(child(path, key))
         if metric.get("initialDelay") not in (None, 0, "0", "0s"):
             raise doc.unsupported(child(path, "initialDelay"), "deploysim judges from the bake's start")
-        provider = metric.get("provider") or {}
+        provider = as_mapping(doc, child(path, "provider"), metric.get("provider"))
         for key in provider:
             if key != "prometheus":
                 raise doc.unsupported(child(child(path, "provider"), key),

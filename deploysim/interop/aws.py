@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..scenario.edit import duration_text
-from .common import Commented, Document, ImportedPipeline, child, number
+from .common import Commented, Document, ImportedPipeline, as_mapping, child, number
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def _body(doc: Document) -> tuple[Any, str]:
                                        "Metadata", "DependsOn"})
         if unknown:
             raise doc.unsupported(unknown[0], "not a field of a CloudFormation resource")
-        return data["Properties"] or {}, "Properties"
+        return as_mapping(doc, "Properties", data["Properties"]), "Properties"
     return data, ""
 
 
@@ -131,19 +131,19 @@ def import_codedeploy(doc: Document, fleet: FleetFacts) -> ImportedPipeline:
             return _codedeploy_predefined(doc, name, fleet)
     origin = f'AWS CodeDeploy deployment configuration "{name}" ({doc.source})'
     pipeline = ImportedPipeline(_pipeline_name(name), origin)
-    routing = data.get("trafficRoutingConfig")
     path = child(base, _original(raw, "trafficRoutingConfig"))
+    routing = None if data.get("trafficRoutingConfig") is None else as_mapping(doc, path, data["trafficRoutingConfig"])
     if routing is not None and routing.get("type", "AllAtOnce") != "AllAtOnce" or (
             routing is not None and data.get("computePlatform") in ("Lambda", "ECS")):
         kind = routing.get("type", "AllAtOnce")
         if kind == "TimeBasedCanary":
-            canary = routing.get("timeBasedCanary") or {}
+            canary = as_mapping(doc, child(path, "timeBasedCanary"), routing.get("timeBasedCanary"))
             pct = number(doc, child(path, "timeBasedCanary.canaryPercentage"), canary.get("canaryPercentage"))
             minutes = number(doc, child(path, "timeBasedCanary.canaryInterval"), canary.get("canaryInterval"))
             _traffic_canary(pipeline, pct, minutes,
                             f"trafficRoutingConfig TimeBasedCanary {pct:g}% for {minutes:g} min")
         elif kind == "TimeBasedLinear":
-            linear = routing.get("timeBasedLinear") or {}
+            linear = as_mapping(doc, child(path, "timeBasedLinear"), routing.get("timeBasedLinear"))
             pct = number(doc, child(path, "timeBasedLinear.linearPercentage"), linear.get("linearPercentage"))
             minutes = number(doc, child(path, "timeBasedLinear.linearInterval"), linear.get("linearInterval"))
             _traffic_linear(pipeline, pct, minutes, f"trafficRoutingConfig TimeBasedLinear {pct:g}% every "
@@ -159,6 +159,9 @@ def import_codedeploy(doc: Document, fleet: FleetFacts) -> ImportedPipeline:
         raise doc.fail(base, "a deployment configuration needs minimumHealthyHosts, trafficRoutingConfig or "
                              "zonalConfig")
     hpath = child(base, _original(raw, "minimumHealthyHosts"))
+    healthy = None if healthy is None else as_mapping(doc, hpath, healthy)
+    if zonal is not None:
+        as_mapping(doc, child(base, _original(raw, "zonalConfig")), zonal)
     kind, value = ("HOST_COUNT", 0.0) if healthy is None else (
         str(healthy.get("type")), number(doc, child(hpath, "value"), healthy.get("value"), integer=True))
     _server(doc, pipeline, kind, value, hpath, fleet, zonal, child(base, _original(raw, "zonalConfig")))
@@ -248,6 +251,7 @@ def _server(doc: Document, pipeline: ImportedPipeline, kind: str, value: float, 
     per_zone = zonal.get("minimumHealthyHostsPerZone")
     if per_zone is not None:
         ppath = child(zpath, "minimumHealthyHostsPerZone")
+        per_zone = as_mapping(doc, ppath, per_zone)
         zone_kind = str(per_zone.get("type"))
         zone_value = number(doc, child(ppath, "value"), per_zone.get("value"), integer=True)
         share = _batch_share(doc, zone_kind, zone_value, ppath, fleet.hosts_per_az, "an AZ's hosts")

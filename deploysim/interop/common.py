@@ -151,3 +151,26 @@ def flow(value: Any) -> str:
     """One value as YAML on one line ({unit: traffic, weight: 20, bake: 40s})."""
     text = yaml.safe_dump(_tidy(value), default_flow_style=True, sort_keys=False, width=10**6).strip()
     return text[:-3].rstrip() if text.endswith("\n...") else text
+
+
+def as_mapping(doc: Document, path: str, value: Any) -> Mapping:
+    """`value` if it is a mapping (None: an empty one), else the error naming `path`."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise doc.fail(path, f"expected a mapping of field: value, got {_kind(value)}")
+    return value
+
+
+def as_list(doc: Document, path: str, value: Any) -> list:
+    """`value` if it is a list (None: an empty one), else the error naming `path`."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise doc.fail(path, f"expected a list (one '- item' per line), got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return {str: "text", bool: "true/false", int: "a number", float: "a number", list: "a list"}.get(
+        type(value), type(value).__name__) + (f" {value!r}" if isinstance(value, (str, int, float)) else "")

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..scenario.edit import duration_text
-from .common import Commented, Document, ImportedPipeline, child, number, seconds
+from .common import Commented, Document, ImportedPipeline, as_list, as_mapping, child, number, seconds
 
 # Flagger's builtin checks: request-success-rate is the percentage (0-100) of non-5xx responses,
 # request-duration the P99 latency in milliseconds (Flagger docs, "Metrics Analysis").
@@ -25,9 +25,9 @@ def is_flagger(data: Any) -> bool:
 
 def import_flagger(doc: Document) -> ImportedPipeline:
     data = doc.data
-    name = str((data.get("metadata") or {}).get("name") or "flagger")
+    name = str(as_mapping(doc, "metadata", data.get("metadata")).get("name") or "flagger")
     pipeline = ImportedPipeline(name, f'Flagger Canary "{name}" ({doc.source})')
-    spec = data.get("spec") or {}
+    spec = as_mapping(doc, "spec", data.get("spec"))
     for key in spec:
         if key not in _IGNORED_SPEC and key != "analysis":
             raise doc.unsupported(child("spec", key), "not a field deploysim knows in a Flagger Canary")
@@ -47,7 +47,8 @@ def import_flagger(doc: Document) -> ImportedPipeline:
     interval_s = seconds(doc, child(base, "interval"), analysis.get("interval", "1m"))
     threshold = int(number(doc, child(base, "threshold"), analysis.get("threshold", 1), integer=True))
     weights = _weights(doc, analysis, base)
-    metrics = [_metric(doc, m, child(child(base, "metrics"), i)) for i, m in enumerate(analysis.get("metrics") or [])]
+    metrics = [_metric(doc, m, child(child(base, "metrics"), i))
+               for i, m in enumerate(as_list(doc, child(base, "metrics"), analysis.get("metrics")))]
     pipeline.batching = Commented({"max_share": 1.0, "duration": "0s", "hosts_keep_serving": True},
                                   "Flagger shifts traffic between the primary and canary deployments, both serving")
     judge = None
@@ -85,7 +86,8 @@ def _weights(doc: Document, analysis: Mapping, base: str) -> list[float]:
         raise doc.fail(base, "a weighted analysis needs stepWeight and maxWeight (or stepWeights)")
     max_weight = number(doc, child(base, "maxWeight"), analysis.get("maxWeight", 100))
     if analysis.get("stepWeights") is not None:
-        weights = [number(doc, child(child(base, "stepWeights"), i), w) for i, w in enumerate(analysis["stepWeights"])]
+        weights = [number(doc, child(child(base, "stepWeights"), i), w)
+                   for i, w in enumerate(as_list(doc, child(base, "stepWeights"), analysis["stepWeights"]))]
         if any(b <= a for a, b in zip(weights, weights[1:], strict=False)) or not weights:
             raise doc.fail(child(base, "stepWeights"), "stepWeights must grow")
         return [w for w in weights if w < 100]
@@ -109,7 +111,7 @@ def _metric(doc: Document, metric: Any, path: str) -> dict:
                                   "request-duration checks map onto deploysim's metrics"
                                   if key in ("templateRef", "query", "templateVariables") else "")
     name = metric.get("name")
-    bounds = metric.get("thresholdRange") or {}
+    bounds = as_mapping(doc, child(path, "thresholdRange"), metric.get("thresholdRange"))
     low = None if bounds.get("min") is None else number(doc, child(path, "thresholdRange.min"), bounds["min"])
     high = None if bounds.get("max") is None else number(doc, child(path, "thresholdRange.max"), bounds["max"])
     if low is None and high is None:
