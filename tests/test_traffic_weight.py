@@ -97,6 +97,19 @@ def test_a_traffic_wave_is_checked(wave, says):
         deploysim.scenario_from_dict(data)
 
 
+def test_validate_warns_when_whole_hosts_serve_more_than_the_weight():
+    """24 hosts: 10% is 3 hosts, 12.5% of the requests (said); 25% is exactly 6 hosts (not said)."""
+    from deploysim.scenario.checks import scenario_warnings
+
+    data = patched(tiny_scenario_dict(), "fleet.regions.0.hosts_per_cell", 24)
+    data = _traffic_waves(data, [{"unit": "traffic", "weight": 10}, {"unit": "traffic", "weight": 25},
+                                 {"unit": "traffic", "weight": 100}])
+    warnings = [w for w in scenario_warnings(deploysim.scenario_from_dict(data)) if "whole hosts" in w]
+    assert warnings == ["policy.pipelines.code, stage prod, waves[0]: weight 10% in r1 is served by whole hosts: "
+                        "12.5% of its requests in the simulator (a traffic router, adapter set_weight, gives the "
+                        "exact weight)"]
+
+
 def test_traffic_weights_must_grow_and_the_last_must_reach_every_host():
     with pytest.raises(ScenarioError, match="must grow"):
         deploysim.scenario_from_dict(_traffic_waves(tiny_scenario_dict(), [

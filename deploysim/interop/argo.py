@@ -216,8 +216,8 @@ class ArgoImport:
                                          if key in ("trafficRouting", "trafficManagement") else ""))
             elif key not in ("steps", "analysis"):
                 raise doc.unsupported(child(base, key))
-        pipeline.batching = Commented({"max_share": 1.0, "duration": "0s"},
-                                      "Argo scales the canary ReplicaSet to each weight at once")
+        pipeline.batching = Commented({"max_share": 1.0, "duration": "0s", "hosts_keep_serving": True},
+                                      "Argo starts the canary pods for each weight beside the stable ones: both serve")
         if canary.get("steps"):
             self._steps(doc, as_list(doc, child(base, "steps"), canary["steps"]), child(base, "steps"), pipeline)
         else:
@@ -241,8 +241,9 @@ class ArgoImport:
         else:
             raise doc.fail(child(base, "maxSurge"), "a pod count needs spec.replicas to become a share")
         share = min(1.0, max(share, 1e-6))
-        pipeline.batching = Commented({"max_share": round(share, 6)}, f"{base}.maxSurge {surge}: a rolling update "
-                                      "replaces that many pods at a time")
+        pipeline.batching = Commented({"max_share": round(share, 6), "hosts_keep_serving": True},
+                                      f"{base}.maxSurge {surge}: a rolling update starts that many new pods at a "
+                                      "time, beside the old ones")
         pipeline.waves = [Commented({"unit": "region", "count": "rest", "bake": "0s"},
                                     f"{base} without steps: a rolling update of every pod")]
         pipeline.notes = [n for n in pipeline.notes if ".maxSurge:" not in n]
