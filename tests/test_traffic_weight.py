@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 from conftest import bad_change, patched, tiny_scenario_dict, with_changes
 from executor_support import fast_scenario_dict
@@ -12,9 +13,12 @@ from test_executor_fake import START_S, fake_rollout
 
 import deploysim
 from deploysim.executor import Executor, Journal
+from deploysim.exposure import ExposureLog
 from deploysim.fleet import build_fleet
+from deploysim.metrics import MetricModel
 from deploysim.policy.plan import build_plan
 from deploysim.scenario.loader import ScenarioError
+from deploysim.world import world_for_seed
 
 HOST_RPM = 6000 / 10  # the tiny region's flat 6000 requests/min over its 10 hosts
 
@@ -66,23 +70,24 @@ def test_a_ten_percent_weight_shows_a_tenth_of_the_defects_errors_and_rolls_back
     assert row["peak_capacity_share"] == pytest.approx(0.1)
 
 
-def test_a_defect_below_the_alarm_at_ten_percent_fails_a_tenth_of_the_requests_it_would_fail_on_all():
-    """20% errors on a 10% weight: 2% of the region's requests fail during the canary's bake,
-    under the 5% alarm, so the change goes on to 100%."""
-    data = _traffic_waves(tiny_scenario_dict(), [
-        {"unit": "traffic", "weight": 10, "bake": "60m"}, {"unit": "traffic", "weight": 100, "bake": "0s"}])
-    data = patched(data, "alarms.metric.0.threshold", 0.05)
-    data = patched(data, "policy.pipelines.code.watch", {"region": ["fault_rate"]})
+def test_the_region_alarms_datapoints_at_ten_percent_are_a_tenth_of_the_defect():
+    """Google SRE Workbook's canary arithmetic on a traffic step: 20% errors on the hosts of a 10%
+    weight (2 of 20) show as 2% errors in the region's datapoints, 20% in the canary's own."""
+    data = patched(tiny_scenario_dict(), "fleet.regions.0.hosts_per_cell", 20)
+    data = _traffic_waves(data, [{"unit": "traffic", "weight": 10, "bake": "1h"}, {"unit": "traffic", "weight": 100}])
     data = patched(data, "changes.code.defects", [{"name": "twenty", "error_rate": 0.2}])
     scenario = deploysim.scenario_from_dict(data)
-    result = with_changes(scenario, [bad_change(scenario)], months=0.002)
-    row = result.changes.iloc[0]
-    # 5 min deploy, 60 min bake at 10%: 0.1 x 0.2 x 6000 x 60 = 7200 requests; then 5 min more
-    # deploying the rest (the other 9 hosts out of service; the canary still serves its own share).
-    assert row["regions_reached"] == 1
-    canary = result.timeline[(result.timeline["event"] == "step_start") & (result.timeline["step"] == "wave-2")]
-    assert canary["time_s"].tolist() == [65 * 60.0]
-    assert row["failed_requests"] >= 0.1 * 0.2 * 6000 * 60
+    layout = build_fleet(scenario)
+    canary = _steps(data)[0].hosts
+    assert canary.size == 2
+    model = MetricModel(scenario, layout, world_for_seed(scenario, seed=0, months=0.01), [bad_change(scenario)])
+    log = ExposureLog()
+    log.open(0, canary, 0.0)
+    region = model.expected(layout.hosts_in_region(0), 0, 10, log)
+    np.testing.assert_allclose(region.errors / region.requests, 0.1 * 0.2)
+    own = model.expected(canary, 0, 10, log)
+    np.testing.assert_allclose(own.errors / own.requests, 0.2)
+    np.testing.assert_allclose(own.requests, 0.1 * 6000)
 
 
 @pytest.mark.parametrize(("wave", "says"), [
