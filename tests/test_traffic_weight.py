@@ -20,8 +20,6 @@ from deploysim.policy.plan import build_plan
 from deploysim.scenario.loader import ScenarioError
 from deploysim.world import world_for_seed
 
-HOST_RPM = 6000 / 10  # the tiny region's flat 6000 requests/min over its 10 hosts
-
 
 def _traffic_waves(data: dict, waves: list[dict], one_box: dict | None = None) -> dict:
     stage = "policy.pipelines.code.stages.0"
