@@ -44,8 +44,11 @@ def import_flagger(doc: Document) -> ImportedPipeline:
         if analysis.get(key):
             pipeline.notes.append(f"{base}.{key}: Flagger calls them during the analysis; deploysim does not "
                                   "(not imported)")
-    interval_s = seconds(doc, child(base, "interval"), analysis.get("interval", "1m"))
-    threshold = int(number(doc, child(base, "threshold"), analysis.get("threshold", 1), integer=True))
+    missing = [key for key in ("interval", "threshold") if analysis.get(key) is None]
+    if missing:
+        raise doc.fail(base, f"an analysis needs {' and '.join(missing)} (deploysim does not guess them)")
+    interval_s = seconds(doc, child(base, "interval"), analysis["interval"])
+    threshold = int(number(doc, child(base, "threshold"), analysis["threshold"], integer=True))
     weights = _weights(doc, analysis, base)
     metrics = [_metric(doc, m, child(child(base, "metrics"), i))
                for i, m in enumerate(as_list(doc, child(base, "metrics"), analysis.get("metrics")))]
