@@ -420,6 +420,7 @@ class Simulation:
             yield from drive(new_controller(state.plan, self.sc, self.sc.start), driver)
         except simpy.Interrupt as interrupt:
             self._log(version.pipeline, version.version_id, str(interrupt.cause))
+            driver.end_baseline()  # a cancelled or superseded version's baseline hosts go too
             if interrupt.cause != "superseded":
                 self._accumulate_waits(version)
             else:

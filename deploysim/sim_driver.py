@@ -147,22 +147,21 @@ class VersionDriver:
             self._log("step_deployed", stage=self._stage_name(decision.stage), step=step.name)
         return Observation()
 
-    def deploy_baseline(self, decision: DeployBaseline):
+    def deploy_baseline(self, decision: DeployBaseline) -> Observation:
         """Fresh hosts of the old version beside the canary: deployed with it (they take no batch
         time of the step's), they serve the canary's traffic per host and cost host-hours."""
         self.baseline = (decision.stage, decision.step, float(self.sim.env.now))
         self._log("baseline_deployed", stage=self._stage_name(decision.stage),
                   step=self._step_name(decision.stage, decision.step), hosts=decision.size)
-        yield from ()
         return Observation()
 
-    def remove_baseline(self, decision: RemoveBaseline):
-        self._end_baseline()
-        yield from ()
+    def remove_baseline(self, decision: RemoveBaseline) -> Observation:
+        self.end_baseline()
         return Observation()
 
-    def _end_baseline(self) -> None:
-        """The baseline hosts go: their host-hours since they were deployed are logged."""
+    def end_baseline(self) -> None:
+        """The baseline hosts go (the bake is over, the version rolls back, or its rollout stops): their
+        host-hours since they were deployed are logged."""
         if self.baseline is None:
             return
         stage, step, since = self.baseline
@@ -207,7 +206,7 @@ class VersionDriver:
     def roll_back(self, decision: RollBack):
         """Revert the version's changes on the decision's hosts, at its speed (see `Simulation._roll_back`);
         a judge's baseline hosts go at once."""
-        self._end_baseline()
+        self.end_baseline()
         yield from self.sim._roll_back(self.version, decision)
 
     def fail(self, decision: Fail):

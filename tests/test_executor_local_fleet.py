@@ -30,8 +30,7 @@ def fast_local_scenario() -> dict:
     for alarm in data["alarms"]["metric"]:
         alarm.update(evaluation_periods=2, datapoints_to_alarm=2)
         # The probe is the executor's own client: on a busy machine its latencies and health-check
-        # time-outs include its own scheduling delays, a suspect for the false alarms these tests
-        # still see in the full suite (see their xfail marks). They are about crash safety (the
+        # time-outs include its own scheduling delays. These tests are about crash safety (the
         # faulty versions they use fail requests), so the timing alarms ask for 3 slow periods.
         if alarm["metric"] in ("latency_p99_ms", "unhealthy_hosts"):
             alarm.update(evaluation_periods=3, datapoints_to_alarm=3)
@@ -44,6 +43,12 @@ def fast_local_scenario() -> dict:
     for wave in prod["waves"]:
         wave["bake"] = "3s"
     return data
+
+
+def finished_early(proc, kill_point) -> str:
+    """Why a run to be killed at `kill_point` ended first: its exit code and everything it printed."""
+    out, err = proc.communicate(timeout=60)
+    return f"finished before the kill point {kill_point}, exit code {proc.returncode}:\n{out}{err}"
 
 
 def rollbacks_journaled(state: Path) -> list[str]:
@@ -70,7 +75,8 @@ def crash_resume_over_local_fleet(root: Path, version: str, kill_point: tuple[st
         proc = cli("execute", "scenario.yaml", "--inventory", "inventory.yaml", "--version", version,
                    "--state-dir", "state", cwd=root)
         kind, k = kill_point
-        assert kill_at(proc, state / "journal.sqlite", k, kind, timeout_s=120), f"finished before {kill_point}"
+        if not kill_at(proc, state / "journal.sqlite", k, kind, timeout_s=120):
+            pytest.fail(finished_early(proc, kill_point))
         rows_at_kill = snapshot_rows(state)
         resumed = cli("execute", "--resume", "state", cwd=root)
         out, err = resumed.communicate(timeout=180)
@@ -80,8 +86,6 @@ def crash_resume_over_local_fleet(root: Path, version: str, kill_point: tuple[st
         fleet.stop()
 
 
-@pytest.mark.xfail(strict=False, reason="in the full suite on 2 cores a false alarm (Service_Health on the "
-                   "executor's own probes) can roll back the good v2 before the kill; passes alone; cause open")
 def test_kill_9_then_resume_over_the_real_local_fleet(tmp_path):
     cases = {  # version -> (kill point, exit code, the version every host serves at the end)
         "v2": (("", 5), 0, "v2"),  # during the first wave
@@ -125,10 +129,12 @@ def operator_rollback_killed(root: Path, plan: list[tuple[str, ...]]):
                 out, err = first.communicate(timeout=180)
                 assert first.returncode == 0, out + err
             elif step[0] == "deploy":
-                assert kill_at(first, journal, int(step[1]), "deploy", timeout_s=180), "finished before the kill"
+                if not kill_at(first, journal, int(step[1]), "deploy", timeout_s=180):
+                    pytest.fail(finished_early(first, step))
             elif step[0] == "rollback":
                 proc = cli("execute", "--resume", "state", "--rollback", "--reason", "test", cwd=root)
-                assert kill_at(proc, journal, int(step[1]), "rollback", timeout_s=120), "finished before the kill"
+                if not kill_at(proc, journal, int(step[1]), "rollback", timeout_s=120):
+                    pytest.fail(finished_early(proc, step))
             elif step[0] == "kill":
                 proc = cli("execute", "--resume", "state", cwd=root)
                 assert kill_at(proc, journal, action_rows(journal) + int(step[1]), timeout_s=120)
@@ -146,8 +152,6 @@ def operator_rollback_killed(root: Path, plan: list[tuple[str, ...]]):
         fleet.stop()
 
 
-@pytest.mark.xfail(strict=False, reason="in the full suite on 2 cores a false alarm (Service_Health on the "
-                   "executor's own probes) can roll back the good v2 before the kill; passes alone; cause open")
 def test_a_killed_operator_rollback_is_continued_never_reversed_on_the_real_local_fleet(tmp_path):
     cases = {
         # A completed rollout; its operator rollback killed at its first rollback row; plain --resume.

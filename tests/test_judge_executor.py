@@ -153,3 +153,34 @@ def test_the_plan_says_how_a_step_is_judged_and_when_its_bake_ends():
     bake_start = next(t for t, d in timeline if isinstance(d, BakeWait))
     assert removed - bake_start == 1800.0  # six passing judgements, the bake's 30 min
     assert any(isinstance(d, DeployBaseline) for _, d in timeline)
+
+
+@pytest.mark.parametrize("change", ["bad", "good"])
+def test_a_flagger_judge_reaches_the_same_verdicts_in_both_bodies_and_deploys_no_baseline(tmp_path, change):
+    judge = {"kind": "flagger", "interval": "5m", "threshold": 1, "iterations": 3,
+             "metrics": [{"metric": "error_rate", "max": 0.05}]}
+    simulated, sim_verdicts, executor, exec_verdicts, outcome, final, journal = both_bodies(
+        tmp_path, judged_scenario(judge), change)
+    assert sim_verdicts and exec_verdicts == sim_verdicts
+    assert _collapse(executor.decision_log) == _collapse(simulated)
+    assert outcome.status == ("rolled_back" if change == "bad" else "complete")
+    assert not [a for a in journal.actions() if a.target == SPARE] and final[SPARE] == "spare-os"
+
+
+@pytest.mark.parametrize(("answer", "status", "fleet_on"), [("promote", "complete", "v2"),
+                                                             ("abort", "rolled_back", "v1")])
+def test_people_paged_by_the_judge_answer_with_promote_or_abort_and_resume(tmp_path, answer, status, fleet_on):
+    scenario = judged_scenario({**KAYENTA, "inconclusive": {"limit": 1, "then": "page"}}, rpm=60)
+    _, _, executor, _, paged, _, journal = both_bodies(tmp_path, scenario, "bad")
+    assert paged.status == "halted" and f"deploysim promote {tmp_path}" in paged.message
+    # A plain --resume without an answer pages again: the rollout stays as it is.
+    again = Executor(executor.r, executor.adapter, executor.source, journal, clock=executor.clock).resume()
+    assert again.status == "halted" and "canary judge pages people" in again.message
+    journal.request_control(answer, "ann@ops", "looked at the dashboards")
+    answered = Executor(executor.r, executor.adapter, executor.source, journal, clock=executor.clock).resume()
+    assert answered.status == status, answered.message
+    final = versions(tmp_path / "fleet", [*(t.name for t in executor.r.targets), SPARE])
+    assert {v for n, v in final.items() if n != SPARE} == {fleet_on}
+    assert final[SPARE] == "spare-os"  # the baseline went, whichever way the rollout ended
+    taken = [c for c in journal.controls() if c.kind == answer]
+    assert [c.effect for c in taken] == ["promoted" if answer == "promote" else "aborted"]

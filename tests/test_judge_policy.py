@@ -197,3 +197,11 @@ def test_the_judges_counters_round_trip_a_snapshot_and_old_snapshots_restore():
     older = controller(judged())
     older.restore(old)
     assert older.judgements == 0 and older.judge_pauses == 0
+
+
+def test_the_reports_policy_words_say_how_a_step_is_judged():
+    from deploysim.report.policy_text import stage_words
+
+    sc = deploysim.scenario_from_dict(judged())
+    words = stage_words(sc.policy.pipelines["code"].stages[0])
+    assert "judged kayenta-style on error_rate against a baseline of the old version deployed beside it" in words

@@ -132,3 +132,15 @@ def test_the_printed_summary_shows_the_judges_and_their_baselines_cost_only_when
     assert "baseline hosts deployed  0.6 host-hours" in text
     plain = deploysim.scenario_from_dict(tiny_scenario_dict())
     assert "Canary judges" not in format_summary(with_changes(plain, [good_change()], months=0.02).summary())
+
+
+def test_deploysim_detectors_measures_the_scenarios_own_judge_when_its_one_box_has_one():
+    from conftest import SCENARIOS
+
+    from deploysim.experiments.detectors import compare_detectors, format_table
+
+    sc = deploysim.load_scenario(SCENARIOS / "canary-judge.yaml")
+    summary = compare_detectors(sc, replications=5, seed=1, defects=(0.0, 0.05), traffic_rpm=(1000,))
+    assert "judge: the scenario's one-box judge (kayenta on error_rate, latency_p99_ms" in format_table(summary)
+    judge = summary[summary["detector"] == "judge"].set_index("defect_error_rate")["rate"]
+    assert judge[0.05] == 1.0 and judge[0.0] == 0.0

@@ -110,3 +110,45 @@ def test_a_host_restarted_by_a_deploy_costs_no_failed_request_once_it_is_back(fl
             wait_until(lambda b=back_s: source.requests(target, b, b + 2.0) >= 15 and time.time() > b + 2.5,
                        10, "two seconds of requests after the deploy")
             assert source.datapoints(errors, target, back_s, back_s + 2.0, 2.0)[0] == 0, version
+
+
+def test_a_health_answer_cut_short_is_a_failed_check_not_the_end_of_checking():
+    # A host restarted by a deploy while it answers /healthz sends its headers, then closes the
+    # connection: http.client raises IncompleteRead, which once ended the probe's health thread
+    # (every later period had no health datapoint, and bakes halted for want of evidence).
+    import socket
+    import threading
+
+    from deploysim.executor.interfaces import Target
+    from deploysim.localfleet.procs import http_get_json
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def cut_short():
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 120\r\n\r\n")
+
+    thread = threading.Thread(target=cut_short, daemon=True)
+    thread.start()
+    try:
+        assert http_get_json(f"http://127.0.0.1:{port}/healthz") == (None, None)
+        target = Target(0, "h", "r", "r-az1", "r-az1-c1", f"127.0.0.1:{port}")
+        unhealthy = MetricAlarm(name="u", metric="unhealthy_hosts", threshold=0)
+        with ProbeSource([target], rate_per_s=1, health_interval_s=0.2, timeout_s=1) as source:
+            start = time.time()
+            wait_until(lambda: time.time() > start + 3.0, 10, "three seconds of health checks")
+            checks = source.datapoints(unhealthy, [target], float(np.floor(start)) + 1, float(np.floor(start)) + 3, 1.0)
+        assert (checks == 1).all(), checks  # every period still has its (failed) checks
+    finally:
+        stop.set()
+        thread.join()
+        server.close()

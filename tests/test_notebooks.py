@@ -16,7 +16,8 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = REPO / "notebooks"
 EXPECTED = ["01-quickstart.ipynb", "02-tuning-bake-times.ipynb", "03-sla-budget-planning.ipynb",
-            "04-policy-comparison.ipynb", "06-canary-judge-vs-thresholds.ipynb"]
+            "04-policy-comparison.ipynb", "05-calibrate-from-history.ipynb",
+            "06-canary-judge-vs-thresholds.ipynb"]
 KERNEL = "deploysim-tests"
 
 
@@ -142,6 +143,15 @@ def test_policy_comparison_notebook_pairs_the_policies(kernel_path, monkeypatch)
     assert "aws-typical and no-safety share their world: True" in text
     assert "Difference from aws-typical, replication by replication" in text
     assert _images(nb) >= 3
+
+
+def test_calibration_notebook_fits_the_sample_history_and_recovers_the_truth(kernel_path, monkeypatch):
+    nb = _run("05-calibrate-from-history.ipynb", kernel_path, monkeypatch)
+    text = _text(nb)
+    assert "deployments in pipelines code, config" in text
+    assert text.count("inside: True") == 5 and "inside: False" not in text
+    assert "parameters drawn from the fit" in text and "breach probability at 99.99%" in text
+    assert _images(nb) >= 2  # arrivals, detection delay CDF and Q-Q
 
 
 def test_canary_judge_notebook_measures_both_detectors_and_the_baselines_cost(kernel_path, monkeypatch):

@@ -42,9 +42,18 @@ def run_monte_carlo(scenario_path: str, kw: dict[str, Any]) -> None:
     from ..experiments.text import format_monte_carlo
 
     scenario = load(scenario_path)
+    uncertain = bool(kw.get("parameter_uncertainty"))
     with dask_client(kw["dask_scheduler"]) as client:
-        exp = guarded(deploysim.monte_carlo)(scenario, **_run_kwargs(kw, client))
-    _print_experiment(exp, kw, format_monte_carlo(exp), {"summary": exp.summary()})
+        exp = guarded(deploysim.monte_carlo)(scenario, **_run_kwargs(kw, client),
+                                             **({"parameter_uncertainty": True} if uncertain else {}))
+    tables = {"summary": exp.summary()}
+    text = format_monte_carlo(exp)
+    if uncertain:
+        from ..experiments.uncertainty import format_influence, parameter_influence
+
+        tables["influence"] = parameter_influence(exp.replications)
+        text += "\n" + format_influence(tables["influence"])
+    _print_experiment(exp, kw, text, tables)
 
 
 @click.command()

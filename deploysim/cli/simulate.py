@@ -40,19 +40,30 @@ FRAMES = ("changes", "timeline", "uptime", "monthly")
         help="With --replications: run on this Dask scheduler (needs `pip install deploysim[dask]`)."
     ),
     options.quiet(help="With --replications: no progress bar."),
+    click.option("--parameter-uncertainty", is_flag=True,
+                 help="With --replications, on a scenario fitted by `deploysim fit`: draw each replication's world "
+                 "parameters from the fit's posteriors, and say which of them the downtime depends on."),
+    click.option("--history-out", type=click.Path(file_okay=False, path_type=Path), default=None,
+                 help="Also write the run's deployments and incidents to this directory in every format "
+                 "`deploysim fit` reads (generic CSV/JSON, CodePipeline, GitHub, PagerDuty-style CSV)."),
 )
 def run(scenario_path: str, seed: int, months: float, sla_target_pct: float, credit_table: str,
         as_json: bool, out_dir: Path | None, replications: int | None, workers: int | None,
-        dask_scheduler: str | None, quiet: bool) -> None:
+        dask_scheduler: str | None, quiet: bool, parameter_uncertainty: bool, history_out: Path | None) -> None:
     """Simulate SCENARIO and print its summary figures (or, with --replications, their distributions)."""
     if replications is not None:
         from .experiments import run_monte_carlo
 
+        if history_out is not None:
+            fail("--history-out writes one run's history: leave out --replications")
         run_monte_carlo(scenario_path, {"seed": seed, "months": months, "sla_target_pct": sla_target_pct,
                                             "credit_table": credit_table, "as_json": as_json, "out_dir": out_dir,
                                             "replications": replications, "workers": workers,
-                                            "dask_scheduler": dask_scheduler, "quiet": quiet})
+                                            "dask_scheduler": dask_scheduler, "quiet": quiet,
+                                            "parameter_uncertainty": parameter_uncertainty})
         return
+    if parameter_uncertainty:
+        fail("--parameter-uncertainty draws a world per replication: give --replications too")
     if workers is not None or dask_scheduler is not None:
         fail("--workers and --dask-scheduler need --replications")
     from ..summary_text import format_summary, summary_json
@@ -64,6 +75,8 @@ def run(scenario_path: str, seed: int, months: float, sla_target_pct: float, cre
         summary = result.summary()
         if out_dir is not None:
             write_csvs(out_dir, {name: getattr(result, name) for name in FRAMES})
+        if history_out is not None:
+            _write_history(result, history_out, scenario_path, seed, months)
     except ValueError as error:  # the library's word that an input cannot be used, not a bug
         fail(error_text(error))
     click.echo(summary_json(summary) if as_json else format_summary(summary))
@@ -111,3 +124,14 @@ def schema() -> None:
     from ..scenario.json_schema import scenario_json_schema
 
     click.echo(json.dumps(scenario_json_schema(), indent=2))
+
+
+def _write_history(result, out: Path, scenario_path: str, seed: int, months: float) -> None:
+    from ..fit.export import write_run_history
+
+    try:
+        written = write_run_history(result, out, command=f"deploysim run {Path(scenario_path).name} --seed {seed} "
+                                    f"--months {months:g} --history-out {out.name}")
+    except OSError as error:
+        raise click.ClickException(f"cannot write to {out}: {error.strerror or error}") from None
+    click.echo(f"wrote the run's history ({len(written)} files) to {out}", err=True)

@@ -43,7 +43,7 @@ from .alarm_reader import NO_DATA_PAUSE_PERIODS, AlarmReader
 from .clock import RealClock, control_poll_s
 from .controls import ENDED, OperatorControls, Where
 from .interfaces import Adapter, Clock, MetricSource
-from .journal import Journal
+from .journal import DecisionRow, Journal
 from .judge_reader import JudgeReader
 from .labels import stage_label, step_label
 from .notify import Notifier
@@ -443,8 +443,11 @@ class ExecutorDriver:
         if not decision.automatic:
             why = ("the canary judge pages people (inconclusive: then: page)"
                    if decision.cause is RollbackCause.JUDGE_INCONCLUSIVE else "automatic rollback is off")
+            state = Path(self.journal.path).parent
+            then = (f"if the canary is fine, deploysim promote {state} then --resume goes on; "
+                    if decision.cause is RollbackCause.JUDGE_INCONCLUSIVE else "")
             message = (f"{decision.reason}: {why}, so the rollout stopped with every target as it is; "
-                       "roll back with --resume --rollback")
+                       f"{then}roll back with --resume --rollback")
             self.journal.event("halted", message)
             return RunOutcome("halted", EXIT_HALTED, message)
         with self.actions.to_the_end():  # neither Ctrl-C nor SIGTERM stops it half way
@@ -638,6 +641,11 @@ class Executor:
             # Its judge starts again too: the data it judges is the restarted bake's.
             self.ctrl.restore({**last.controller, "bake_since_s": self.clock.now(), "judgements": 0})
             return self._drive()
+        if last.kind == "RollBack" and not last.detail.get("automatic") \
+                and last.detail.get("cause") == RollbackCause.JUDGE_INCONCLUSIVE.value:
+            answered = self._go_on_after_page(last)
+            if answered is not None:
+                return answered
         # A final decision (Complete, RollBack, Fail) is carried out again too: it asks every
         # target, so nothing is reported that the targets do not show now.
         outcome = self._drive(decision_from_row(last, self.r))
@@ -646,6 +654,30 @@ class Executor:
             return RunOutcome(outcome.status, outcome.exit_code,
                               f"already finished: {already[1]}; every target asked again agrees")
         return outcome
+
+    def _go_on_after_page(self, paged: DecisionRow) -> RunOutcome | None:
+        """A canary judge paged people (its inconclusive limit, a halted manual rollback); the
+        operators' controls asked since are their answer. `deploysim abort`: roll back (an
+        operator's rollback). `deploysim promote` of the step: "the canary is fine", so the step's
+        bake ends as a promoted one (as promote does during a bake) and the rollout goes on from
+        there. Neither: None, and the page stands."""
+        stage, step = paged.stage, paged.step
+        if stage is None or step is None:
+            return None
+        self._where = Where(stage, step, label=step_label(self.r.plan, stage, step))
+        self.controls.poll(self._where)
+        bake = next((row for row in reversed(self.journal.decisions())
+                     if row.kind == "BakeWait" and (row.stage, row.step) == (stage, step)), None)
+        now = self.clock.now()
+        if self.controls.abort is not None:
+            decision: Decision = self.ctrl.operator_rollback(self.controls.abort)
+        elif (stage, step) in self.controls.promoted and bake is not None:
+            self.ctrl.restore(bake.controller)
+            decision = self.ctrl.decide(now, Observation(promoted=True))
+        else:
+            return None
+        self.driver.record(now, decision)
+        return self._drive(decision)
 
 
 _ABORTED = "\0aborted"

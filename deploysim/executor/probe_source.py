@@ -103,8 +103,11 @@ class ProbeSource:
             for target in self.targets:
                 address = target.address.split("://", 1)[-1].rstrip("/")
                 checked_at = time.time()
-                status, body = http_get_json(f"http://{address}{self.health_path}",
-                                             timeout_s=min(self.timeout_s, self.health_interval_s))
+                try:
+                    status, _ = http_get_json(f"http://{address}{self.health_path}",
+                                              timeout_s=min(self.timeout_s, self.health_interval_s))
+                except Exception:  # whatever a check meets, it is a failed check, never the end of checking
+                    status = None
                 healthy = status == 200
                 with self._lock:
                     rows = self._health[target.name]

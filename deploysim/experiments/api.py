@@ -23,14 +23,15 @@ from .runner import run_tasks
 Seed = int | np.random.SeedSequence
 
 
-def _settings(months: float, sla_target_pct: float, credit_table: str) -> Settings:
+def _settings(months: float, sla_target_pct: float, credit_table: str, parameter_uncertainty: bool = False) -> Settings:
     if not months > 0:
         raise ParameterError(f"months must be positive, got {months}")
     if not 0 < sla_target_pct < 100:
         raise ParameterError(f"SLA target must be between 0 and 100 percent (exclusive), got {sla_target_pct}")
     if credit_table not in CREDIT_TIER_TABLES:
         raise ParameterError(f"unknown credit table {credit_table!r}; known: {', '.join(CREDIT_TIER_TABLES)}")
-    return Settings(months=months, sla_target_pct=sla_target_pct, credit_table=credit_table)
+    return Settings(months=months, sla_target_pct=sla_target_pct, credit_table=credit_table,
+                    parameter_uncertainty=parameter_uncertainty)
 
 
 def _check_replications(replications: int) -> None:
@@ -41,17 +42,26 @@ def _check_replications(replications: int) -> None:
 def monte_carlo(scenario: Scenario, *, replications: int = 100, seed: Seed = 1, months: float = 1.0,
                 sla_target_pct: float = 99.9, credit_table: str = "s3-standard", workers: int | None = None,
                 client: Any = None, progress: bool | None = None, keep_changes: bool = True,
-                start_method: str | None = None) -> Experiment:
+                start_method: str | None = None, parameter_uncertainty: bool = False) -> Experiment:
     """Simulate `replications` independent runs of `months` months each (child seeds of `seed`).
+
+    `parameter_uncertainty=True` draws each replication's world parameters from the posteriors of a
+    scenario fitted by `deploysim fit` (its `uncertainty` section; keyed by the replication's seed, so
+    reproducible), so the breach probability includes not knowing them; the drawn values are the
+    replications frame's `param:` columns (see `experiments.uncertainty.parameter_influence`).
 
     `workers` processes on this machine (default: one per CPU; 1 runs here), or a Dask `client`.
     `start_method` ("fork", "spawn", "forkserver") starts the local pool's processes (default:
     fork where the platform has it, else spawn). The same seed gives the same frames on any
     number of workers, with any start method, or on Dask.
     """
+    if parameter_uncertainty and not scenario.uncertainty:
+        raise ParameterError(f"scenario {scenario.name!r} has no `uncertainty` section: parameter uncertainty "
+                             "needs a scenario fitted by `deploysim fit`")
     return compare({scenario.name: scenario}, replications=replications, seed=seed, months=months,
                    sla_target_pct=sla_target_pct, credit_table=credit_table, workers=workers, client=client,
-                   progress=progress, keep_changes=keep_changes, start_method=start_method)
+                   progress=progress, keep_changes=keep_changes, start_method=start_method,
+                   _parameter_uncertainty=parameter_uncertainty)
 
 
 def compare(scenarios: Sequence[Scenario] | Mapping[str, Scenario | Policy], *,
@@ -59,7 +69,7 @@ def compare(scenarios: Sequence[Scenario] | Mapping[str, Scenario | Policy], *,
             seed: Seed = 1, months: float = 1.0, sla_target_pct: float = 99.9, credit_table: str = "s3-standard",
             workers: int | None = None, client: Any = None, progress: bool | None = None,
             keep_changes: bool = True, parameters: Mapping[str, Mapping[str, Any]] | None = None,
-            start_method: str | None = None) -> Experiment:
+            start_method: str | None = None, _parameter_uncertainty: bool = False) -> Experiment:
     """Run several policies on the same random worlds and compare them.
 
     `scenarios` is a list of scenarios (named by their `name`), or a mapping from a label to a
@@ -69,7 +79,7 @@ def compare(scenarios: Sequence[Scenario] | Mapping[str, Scenario | Policy], *,
     (default: the first) is what `Experiment.paired()` subtracts. `start_method` is as in `monte_carlo`.
     """
     _check_replications(replications)
-    settings = _settings(months, sla_target_pct, credit_table)
+    settings = _settings(months, sla_target_pct, credit_table, _parameter_uncertainty)
     named = _named(scenarios, base)
     if baseline is not None and baseline not in named:
         raise ParameterError(f"unknown baseline {baseline!r}; policies: {', '.join(named)}")

@@ -39,8 +39,10 @@ from ..fleet import build_fleet, one_box_hosts
 from ..judge import Direction, MetricConfig, Verdict, judge_canary
 from ..metrics import MetricModel, WindowMetrics
 from ..noise import NoiseStreams, ScopeNoise
-from ..scenario.schema import MetricAlarm, Scenario, Stage
+from ..policy.judging import judge_step
+from ..scenario.schema import Judge, MetricAlarm, Scenario, Stage
 from ..seeds import as_seed_sequence, child_seed, keyed_child
+from ..sim_judge import REQUESTS, REQUESTS_ALARM, as_alarm
 from ..world import World
 from .params import ParameterError
 from .stats import paired_proportion_difference_ci, proportion_ci
@@ -83,6 +85,7 @@ class Setup:
     judge_every: int
     judge_metrics: tuple[str, ...]
     alpha: float
+    judge: Judge | None = None  # the one-box's own kayenta `judge:`, used as it is when the scenario has one
 
     @property
     def period_s(self) -> float:
@@ -95,6 +98,14 @@ class Setup:
         if not marks or marks[-1] != self.bake_periods:
             marks.append(self.bake_periods)
         return tuple(marks)
+
+    @property
+    def judge_text(self) -> str:
+        """Which judge is measured, in a few words."""
+        if self.judge is not None:
+            return (f"the scenario's one-box judge (kayenta on {', '.join(self.judge_metrics)}, confidence "
+                    f"{self.judge.confidence:g} over the bake)")
+        return f"Kayenta-style on {', '.join(self.judge_metrics)}, critical, alpha {self.alpha:g} over the bake"
 
     def judge_configs(self) -> list[MetricConfig]:
         confidence = 1.0 - self.alpha / len(self.looks)
@@ -129,6 +140,10 @@ def setup(scenario: Scenario, *, pipeline: str | None = None, bake_s: float | No
     bake_periods = int(bake_s // period)
     if bake_periods < 1:
         raise ParameterError(f"the bake ({bake_s:g} s) is shorter than one metric period ({period:g} s)")
+    box_judge = stage.one_box.judge if stage.one_box is not None else None
+    judge = box_judge if box_judge is not None and box_judge.kind == "kayenta" else None
+    if judge is not None:  # the policy's judge, as the rollout would run it
+        judge_every_s = judge.interval
     judge_every = max(int(judge_every_s // period), 1)
     layout = build_fleet(scenario)
     region = layout.region_index(stage.regions[0])
@@ -139,9 +154,12 @@ def setup(scenario: Scenario, *, pipeline: str | None = None, bake_s: float | No
                              f"{n_box} and a baseline of as many")
     canary = one_box_hosts(layout, region, n_box)
     baseline = region_hosts[n_box:2 * n_box]
-    metrics = ("error_rate", "latency_p99_ms") if latency else ("error_rate",)
+    metrics: tuple[str, ...] = ("error_rate", "latency_p99_ms") if latency else ("error_rate",)
+    if judge is not None:
+        metrics = tuple(m.label for m in judge.metrics)
     return Setup(scenario=scenario, stage=stage, canary=canary, baseline=baseline, alarm_names=tuple(watch.one_box),
-                 bake_periods=bake_periods, judge_every=judge_every, judge_metrics=metrics, alpha=alpha)
+                 bake_periods=bake_periods, judge_every=judge_every, judge_metrics=metrics, alpha=alpha, judge=judge)
+
 
 
 def _model(s: Setup, rpm: float) -> MetricModel:
@@ -196,9 +214,20 @@ def _alarm_flags(s: Setup, model: MetricModel, m: WindowMetrics, noise: ScopeNoi
 
 def _judge(s: Setup, configs: list[MetricConfig], canary: dict[str, np.ndarray],
            baseline: dict[str, np.ndarray]) -> tuple[int | None, bool]:
-    """Periods of data at the first FAIL (None: none), and whether the last judgement was inconclusive."""
+    """Periods of data at the first FAIL (None: none), and whether the last judgement was inconclusive.
+
+    With the scenario's own judge, each look is `judge_step`'s, as a rollout's (its requests per
+    period under REQUESTS of each side)."""
     verdict = None
     for k in s.looks:
+        if s.judge is not None:
+            can_k = {n: v[:k] for n, v in canary.items() if n != REQUESTS}
+            base_k = {n: v[:k] for n, v in baseline.items() if n != REQUESTS}
+            verdict = judge_step(s.judge, can_k, base_k, period_s=s.period_s, bake_s=s.bake_periods * s.period_s,
+                                 canary_requests=canary[REQUESTS][:k], baseline_requests=baseline[REQUESTS][:k]).verdict
+            if verdict is Verdict.FAIL:
+                return k, False
+            continue
         base: dict[str, Sequence[float]] = {n: v[:k].tolist() for n, v in baseline.items()}
         can: dict[str, Sequence[float]] = {n: v[:k].tolist() for n, v in canary.items()}
         verdict = judge_canary(base, can, configs).verdict
@@ -236,7 +265,11 @@ def simulate_detectors(scenario: Scenario, *, replications: int = 200, seed: int
     root = as_seed_sequence(seed)
     configs = s.judge_configs()
     minutes = s.period_s / 60.0
-    judge_alarms = {m: MetricAlarm(name=m, metric=m, threshold=0.0) for m in s.judge_metrics}  # for `_observe`
+    if s.judge is not None:  # the judge's metrics (API, statistic as it says) and each side's requests
+        judge_alarms = {m.label: as_alarm(m) for m in s.judge.metrics}
+        judge_alarms[REQUESTS] = REQUESTS_ALARM
+    else:
+        judge_alarms = {m: MetricAlarm(name=m, metric=m, threshold=0.0) for m in s.judge_metrics}  # for `_observe`
     rows: list[dict[str, Any]] = []
     for rpm in traffic_rpm:
         model = _model(s, rpm)
@@ -265,6 +298,7 @@ def simulate_detectors(scenario: Scenario, *, replications: int = 200, seed: int
     frame.attrs["bake_minutes"] = s.bake_periods * minutes
     frame.attrs["looks_minutes"] = [k * minutes for k in s.looks]
     frame.attrs["alarms"] = list(s.alarm_names)
+    frame.attrs["judge"] = s.judge_text
     return frame
 
 
@@ -331,7 +365,8 @@ def format_table(summary: pd.DataFrame) -> str:
     n = int(summary["replications"].max()) if len(summary) else 0
     out.append(f"{n} replications per cell; bake {attrs.get('bake_minutes', math.nan):g} min; judge looks at "
                f"{', '.join(f'{m:g}' for m in attrs.get('looks_minutes', []))} min; threshold alarms: "
-               f"{', '.join(attrs.get('alarms', []))}; 95% intervals (Clopper-Pearson; the difference: exact paired)")
+               f"{', '.join(attrs.get('alarms', []))}; judge: {attrs.get('judge', 'Kayenta-style')}; "
+               "95% intervals (Clopper-Pearson; the difference: exact paired)")
     return "\n".join(out)
 
 

@@ -24,6 +24,7 @@ class Settings:
     months: float = 1.0
     sla_target_pct: float = 99.9
     credit_table: str = "s3-standard"
+    parameter_uncertainty: bool = False  # draw each replication's world parameters from the scenario's posteriors
 
 
 METRIC_COLUMNS = [
@@ -43,8 +44,15 @@ run's row is `deploysim.figures.replication_row`."""
 
 def run_replication(scenario: Scenario, seed: np.random.SeedSequence, settings: Settings,
                     keep_changes: bool = True) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """Simulate one replication; returns its row and (optionally) its per-change frame."""
+    """Simulate one replication; returns its row and (optionally) its per-change frame. With parameter
+    uncertainty the row also holds the parameters drawn (`param:` columns)."""
+    drawn: dict[str, float] = {}
+    if settings.parameter_uncertainty:
+        from .uncertainty import draw_parameters
+
+        scenario, drawn = draw_parameters(scenario, seed)
     result = simulate(scenario, seed=seed, months=settings.months, sla_target_pct=settings.sla_target_pct,
                       credit_table=settings.credit_table)
     row = replication_row(result)
+    row.update(drawn)
     return row, (result.changes if keep_changes else None)

@@ -167,7 +167,10 @@ def _frames(tasks: Sequence[Task], outputs) -> tuple[pd.DataFrame, pd.DataFrame]
     rows = [
         {"policy": t.policy, "replication": t.replication, **row} for t, (row, _) in zip(tasks, outputs, strict=True)
     ]
-    reps = pd.DataFrame(rows, columns=["policy", "replication", *METRIC_COLUMNS])
+    # Drawn world parameters (monte_carlo(..., parameter_uncertainty=True)) follow the figures.
+    extra = list(dict.fromkeys(k for row in rows for k in row if k not in METRIC_COLUMNS
+                               and k not in ("policy", "replication")))
+    reps = pd.DataFrame(rows, columns=["policy", "replication", *METRIC_COLUMNS, *extra])
     order = {policy: i for i, policy in enumerate(dict.fromkeys(t.policy for t in tasks))}
     reps = reps.sort_values(["policy", "replication"], key=lambda col: col.map(order) if col.name == "policy" else col,
                             kind="stable").reset_index(drop=True)

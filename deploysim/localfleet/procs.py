@@ -5,6 +5,7 @@ Only the standard library: the fleet's own processes must start fast.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -133,13 +134,15 @@ def stop_pid(pid: int, *, timeout_s: float = 5.0) -> bool:
 
 
 def http_get_json(url: str, *, timeout_s: float = 1.0) -> tuple[int | None, dict | None]:
-    """(status, JSON body) of a GET; (None, None) when nothing answers."""
+    """(status, JSON body) of a GET; (None, None) when nothing answers, or the answer is cut short
+    (a host restarted mid-response by a deploy) or is not HTTP."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            status, body = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, body = error.code, error.read()
-    except (OSError, ValueError):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, body = error.code, error.read()
+    except (OSError, ValueError, http.client.HTTPException):
         return None, None
     try:
         data = json.loads(body)

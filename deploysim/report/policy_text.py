@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..scenario import Scenario
-from ..scenario.schema import Bake, Blockers, PipelinePolicy, Stage, Wave
+from ..scenario.schema import Bake, Blockers, Judge, PipelinePolicy, Stage, Wave
 
 _UNIT = {"region": ("region", "regions"), "az": ("AZ", "AZs"), "cell": ("cell", "cells")}
 
@@ -59,7 +59,17 @@ def _wave_words(wave: Wave, first: bool, whole: bool) -> str:
             what = f"all {many}" if whole else f"the remaining {many}"
     else:
         what = _plural(int(wave.count), one, many)
-    return f"{what}, {bake_words(wave.bake)}"
+    return f"{what}, {bake_words(wave.bake)}{judge_words(wave.judge)}"
+
+
+def judge_words(judge: Judge | None) -> str:
+    """How a step's canary judge watches its bake, as a clause ("" without one)."""
+    if judge is None:
+        return ""
+    against = {"deploy": " against a baseline of the old version deployed beside it",
+               "rest-of-scope": " against the stage's hosts not yet deployed", "none": ""}[judge.baseline_kind]
+    metrics = ", ".join(m.label for m in judge.metrics)
+    return f", judged {judge.kind}-style on {metrics}{against} every {duration_words(judge.interval)}"
 
 
 def _regions(stage: Stage) -> str:
@@ -76,7 +86,8 @@ def stage_words(stage: Stage) -> str:
     if stage.one_box is not None:
         box = stage.one_box
         share = f" taking {box.traffic_share:.0%} of the region's traffic" if box.traffic_share else ""
-        parts.append(f"a one-box of {_plural(box.hosts, 'host', 'hosts')}{share}, {bake_words(box.bake)}")
+        parts.append(f"a one-box of {_plural(box.hosts, 'host', 'hosts')}{share}, {bake_words(box.bake)}"
+                     f"{judge_words(box.judge)}")
     for j, wave in enumerate(stage.waves):
         parts.append(_wave_words(wave, j == 0, j == 0 and stage.one_box is None))
     steps = "; then ".join(parts)

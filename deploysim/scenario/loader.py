@@ -282,6 +282,8 @@ def _cross_references(sc: Scenario) -> Iterable[tuple[str, str]]:
     composite = {a.name for a in sc.alarms.composite}
     all_alarms = metric_alarms | composite
 
+    yield from _check_uncertainty(sc)
+
     dupes = metric_alarms & composite
     if dupes or len(metric_alarms) != len(sc.alarms.metric) or len(composite) != len(sc.alarms.composite):
         yield ("alarms", "alarm names must be unique across metric and composite alarms")
@@ -509,3 +511,28 @@ def _seconds_since(sc, at) -> float:
             at = at.replace(tzinfo=dt.timezone.utc)
         return (at - sc.start).total_seconds()
     return float(at)
+
+
+def _check_uncertainty(sc: Scenario) -> Iterable[tuple[str, str]]:
+    """Each posterior names a field of the scenario of the kind it draws: a probability, a rate, a duration."""
+    if not sc.uncertainty:
+        return
+    data = sc.model_dump(mode="json")
+    for i, posterior in enumerate(sc.uncertainty):
+        value: Any = data
+        for j, part in enumerate(posterior.parameter.split(".")):
+            if not isinstance(value, dict) or part not in value:
+                here = ".".join(posterior.parameter.split(".")[: j + 1])
+                yield (f"uncertainty[{i}].parameter", f"no field {here!r} in the scenario (a dotted path of fields, "
+                       "e.g. changes.code.bad_probability)")
+                break
+            value = value[part]
+        else:
+            yield from _check_posterior_kind(i, posterior.parameter, posterior, value)
+
+
+def _check_posterior_kind(i: int, path: str, posterior: Any, value: Any) -> Iterable[tuple[str, str]]:
+    distribution = posterior.lognormal is not None or posterior.exponential is not None
+    if distribution != isinstance(value, dict) or (isinstance(value, dict) and "dist" not in value):
+        kind = "a duration distribution" if distribution else "a number"
+        yield (f"uncertainty[{i}]", f"{path} is not {kind}, which this posterior draws")

@@ -837,6 +837,49 @@ class Replay(Frozen):
     faults: tuple[ReplayFault, ...] = ()
 
 
+# ---------------------------------------------------------------- uncertainty: where fitted parameters lie
+
+
+class LognormalPosterior(Frozen):
+    """A lognormal duration fitted to `n` values: the mean and standard deviation of their logarithms."""
+
+    n: Annotated[int, Field(ge=2)]
+    mean_log: float = Field(description="mean of the natural logarithms of the durations in seconds")
+    sd_log: NonNegFloat = Field(description="their standard deviation (n - 1 in the denominator)")
+
+
+class ExponentialPosterior(Frozen):
+    """An exponential duration fitted to `n` values summing to `total_s` seconds."""
+
+    n: Annotated[int, Field(ge=1)]
+    total_s: PositiveFloat
+
+
+class ParameterPosterior(Frozen):
+    """Where one fitted world parameter lies (written by `deploysim fit`, docs/fit.md):
+    `monte_carlo(..., parameter_uncertainty=True)` draws each replication's value from it. Exactly
+    one of `beta`, `gamma`, `lognormal`, `exponential`."""
+
+    parameter: str = Field(description="the scenario field path, e.g. changes.code.bad_probability")
+    beta: tuple[PositiveFloat, PositiveFloat] | None = Field(
+        None, description="a probability ~ Beta(a, b)")
+    gamma: tuple[PositiveFloat, PositiveFloat] | None = Field(
+        None, description="a rate ~ Gamma(shape, exposure): the events seen plus 1/2, and the time they were "
+        "seen over in the field's unit (weeks for changes_per_week, months for rate_per_month)")
+    lognormal: LognormalPosterior | None = Field(
+        None, description="a duration distribution (lognormal): median and sigma drawn jointly")
+    exponential: ExponentialPosterior | None = Field(
+        None, description="a duration distribution (exponential): its mean drawn")
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [k for k in ("beta", "gamma", "lognormal", "exponential") if getattr(self, k) is not None]
+        if len(given) != 1:
+            got = ", ".join(given) or "none"
+            raise ValueError(f"give exactly one of beta, gamma, lognormal, exponential (got {got})")
+        return self
+
+
 # ---------------------------------------------------------------- the whole scenario
 
 
@@ -861,6 +904,9 @@ class Scenario(Frozen):
     alarms: Alarms = Alarms()
     policy: Policy
     replay: Replay | None = Field(None, description="replace the random changes and faults with these")
+    uncertainty: tuple[ParameterPosterior, ...] = Field(
+        (), description="where fitted world parameters lie (written by `deploysim fit`); used only by "
+        "monte_carlo(..., parameter_uncertainty=True)")
 
     @field_validator("start")
     @classmethod
