@@ -542,6 +542,8 @@ def canary_steps(stage: Stage, shares: Sequence[float], name: str,
     lost: list[str] = []
     if stage.approval is not None:
         steps.append({"pause": {}})
+        lost.append(f"approval timeout ({duration_text(stage.approval.timeout)}: not approved by then rolls back): "
+                    "Argo's pause {} waits for a person indefinitely")
     parts = ([("one-box", stage.one_box.bake, stage.one_box.judge, None)] if stage.one_box is not None else []) + [
         (f"wave-{i + 1}", w.bake, w.judge, w.weight) for i, w in enumerate(stage.waves)]
     for (label, bake, judge, weight_pct), hosts_share in zip(parts, shares, strict=False):
@@ -568,6 +570,9 @@ def canary_steps(stage: Stage, shares: Sequence[float], name: str,
                 template = f"{name}-{label}"
                 templates.append((template, _judge_template(judge, period_s)))
                 steps.append({"analysis": {"templates": [{"templateName": template}]}})
+                lost.append(f"{label}: its judge's min_period_requests and inconclusive policy (limit "
+                            f"{judge.inconclusive.limit}, then {judge.inconclusive.then}): an Inconclusive Argo "
+                            "analysis pauses the rollout for a person")
             else:
                 lost.append(f"{label}: its {judge.kind} judge (Argo runs its own analysis only)")
     return steps, templates, lost
@@ -606,6 +611,8 @@ def _alarm_template(alarms: Sequence[MetricAlarm], period_s: float) -> tuple[dic
         if a.treat_missing_data != "missing":
             lost.append(f"alarm {a.name}: treat_missing_data {a.treat_missing_data} (Argo counts a failed query as "
                         "an error, up to consecutiveErrorLimit)")
+        if a.evaluate_low_sample_count_percentile == "ignore":
+            lost.append(f"alarm {a.name}: evaluate_low_sample_count_percentile ignore")
         if a.metric not in DEFAULT_QUERIES:
             lost.append(f"alarm {a.name}: deploysim has no default query for {a.metric}: write one")
     return {"args": [{"name": "instances"}, {"name": "prometheus-address"}], "metrics": metrics}, lost
@@ -667,9 +674,16 @@ def export_argo(scenario: Scenario, pipeline: str, region: str | None = None) ->
     watched = list(dict.fromkeys((*watch.one_box, *watch.wave, *watch.region)))
     alarms, problems = watched_metric_alarms(scenario, watched)
     lost += problems
-    if watch.region:
-        lost.append(f"watch.region ({', '.join(watch.region)}): region-wide alarms; Argo's background analysis "
-                    "reads what its queries say (set the instances arg)")
+    scopes = [f"{scope} ({', '.join(names)})" for scope, names in (("one_box", watch.one_box),
+                                                                     ("wave", watch.wave), ("region", watch.region))
+              if names]
+    if scopes:
+        lost.append(f"watch scopes {'; '.join(scopes)}: one background analysis over the whole rollout reads what "
+                    "its queries say (set the instances arg)")
+    alarms_cfg = scenario.alarms
+    if alarms_cfg.ingestion_delay or alarms_cfg.evaluation_delay:
+        lost.append(f"alarms.ingestion_delay {duration_text(alarms_cfg.ingestion_delay)} and evaluation_delay "
+                    f"{duration_text(alarms_cfg.evaluation_delay)}")
     steps, templates, step_lost = canary_steps(stage, shares, pipeline, scenario.metric_period)
     lost += step_lost
     canary: dict[str, Any] = {}
