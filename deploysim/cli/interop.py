@@ -34,8 +34,11 @@ def import_(sources: tuple[str, ...], output: Path | None, into: str | None, pip
     from ..interop import import_policy, parse_metric_option
 
     try:
-        metric_map = dict(parse_metric_option(m) for m in metrics)
         pause_s = parse_duration_s(indefinite_pause)
+    except ValueError as error:
+        fail(f"--indefinite-pause: {error}")
+    try:
+        metric_map = dict(parse_metric_option(m) for m in metrics)
         text = import_policy(sources, into=into, pipeline=pipeline, regions=regions, metric_map=metric_map,
                              indefinite_pause_s=pause_s)
     except ValueError as error:
