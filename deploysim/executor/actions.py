@@ -265,6 +265,28 @@ class Actions:
             return
         self.journal.outcome(seq, result.ok, "passed" if result.ok else "failed", result.detail, result.attempts)
 
+    def set_weight(self, stage_name: str, region: str, weight_pct: float) -> bool:
+        """Tell the adapter's traffic router the weight of a traffic step, journaled like an action
+        (target `stage/region`, detail the weight); True unless the router said it failed. An
+        adapter without `set_weight` is not told: its hosts serve the weight."""
+        set_weight = getattr(self.adapter, "set_weight", None)
+        if set_weight is None:
+            return True
+        seq = self.journal.intend("set_weight", f"{stage_name}/{region}", self.r.version, f"weight {weight_pct:g}%")
+        self._local.intent = seq  # a command it starts is journaled under this intent
+        try:
+            result = set_weight(stage_name, region, weight_pct, self.r.version, timeout_s=self.timeout_s)
+        except Exception as error:  # an adapter bug must not pass as a weight set
+            self.journal.outcome(seq, False, None, f"error: {error!r}")
+            return False
+        finally:
+            self._local.intent = None
+        if result is None:
+            self.journal.outcome(seq, True, None, "the adapter has no traffic router: the hosts serve the weight")
+            return True
+        self.journal.outcome(seq, result.ok, f"{weight_pct:g}" if result.ok else None, result.detail, result.attempts)
+        return bool(result.ok)
+
     def preprod_failed(self) -> bool:
         """Did the last run of some stage's pre-production tests fail?"""
         last: dict[str, str | None] = {}

@@ -54,6 +54,9 @@ class AdapterSpec(Frozen):
     health: Argv | None = Field(None, description="command: exits 0 when {target} is healthy")
     preprod: Argv | None = Field(None, description="command: runs pre-production tests of {version} "
                                     "for {stage}; exit 0 = passed")
+    set_weight: Argv | None = Field(None, description="command: a traffic router sends {weight} percent of "
+                                       "{region}'s requests (stage {stage}) to the hosts running {version}; "
+                                       "0 before a rollback. Without it a traffic step's hosts serve the weight")
     timeout: Timeout = Field(60.0, description="seconds per attempt of an adapter call")
     retries: Annotated[int, Field(ge=0, le=20)] = Field(2, description="extra attempts after the first")
     backoff: Duration = Field(2.0, description="wait before the first retry; doubles each retry")

@@ -170,6 +170,15 @@ class CommandAdapter:
         outcome = run_once(argv, timeout_s, self.on_spawn)
         return ActionResult(outcome.ok, outcome.describe(), 1)
 
+    def set_weight(self, stage: str, region: str, weight_pct: float, version: str, *,
+                   timeout_s: float) -> ActionResult | None:
+        """Run the `set_weight` command (with retries); None when none is configured."""
+        if self.spec.set_weight is None:
+            return None
+        values = {"stage": stage, "region": region, "weight": f"{weight_pct:g}", "version": version}
+        ok, attempts = self._run(self.spec.set_weight, values, timeout_s)
+        return ActionResult(ok, _detail(attempts), len(attempts))
+
 
 class CommandMetricSource:
     """Metric source that runs a command printing a JSON list of datapoints (null = missing).

@@ -235,6 +235,14 @@ class ExecutorDriver:
             return self._observed(Observation(deploy_failed="; ".join(failures)))
         if alarm is None:
             alarm = self._wait_watching(step, started_s + decision.duration_s, step_from)
+        if alarm is None and step.weight is not None and decision.batch == len(step.batches) - 1:
+            names = [self.r.layout.region_names[r] for r in stage.regions]
+            failed = [name for name in names if not self.actions.set_weight(stage.name, name, step.weight)]
+            if failed:
+                why = f"setting the traffic weight {step.weight:g}% failed in {', '.join(failed)}"
+                if not self.r.plan.policy.rollback.automatic:
+                    raise Halt(why)
+                return self._observed(Observation(deploy_failed=why))
         return self._observed(Observation(alarm=alarm, abort=self.controls.abort))
 
     def _hold_before(self, decision: DeployBatch) -> Observation | None:
@@ -443,11 +451,20 @@ class ExecutorDriver:
             self.journal.event("halted", message)
             return RunOutcome("halted", EXIT_HALTED, message)
         with self.actions.to_the_end():  # neither Ctrl-C nor SIGTERM stops it half way
+            self._weights_to_zero()
             outcome = self._roll_back_all(decision, previous)
             baseline_failures = self._revert_baseline()  # a judge's baseline goes with the version
         if baseline_failures:
             self.journal.event("baseline_not_removed", "; ".join(baseline_failures))
         return outcome
+
+    def _weights_to_zero(self) -> None:
+        """Before reverting hosts: a traffic router sends no request to the new version any more
+        (every stage with a traffic step, whether or not it got that far: setting 0 is harmless)."""
+        for stage in self.r.plan.stages:
+            if any(step.weight is not None for step in stage.steps):
+                for r in stage.regions:
+                    self.actions.set_weight(stage.name, self.r.layout.region_names[r], 0.0)
 
     def _roll_back_all(self, decision: RollBack, previous: dict[str, str]) -> RunOutcome:
         scope = list(self.r.targets) if decision.hosts is None else [self.r.targets[h] for h in decision.hosts]

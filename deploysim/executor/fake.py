@@ -43,6 +43,7 @@ class FakeAdapter:
         self.unhealthy: set[str] = set()
         self.backoff_wait: Callable[[float], bool | None] | None = None  # kept; it does not retry
         self.calls: list[tuple[str, str, str]] = []
+        self.weights: dict[tuple[str, str], float] = {}  # (stage, region) -> percent, from set_weight
         self.spawn_listener: SpawnListener | None = None
         self._fail: Counter[str] = Counter()
         self._hang: Counter[str] = Counter()
@@ -105,6 +106,15 @@ class FakeAdapter:
             self.calls.append(("preprod", stage, version))
         ok = bool(self.preprod_passes(stage, version))
         return ActionResult(ok, f"pre-production tests of {version} for {stage}: {'passed' if ok else 'failed'}")
+
+    def set_weight(self, stage: str, region: str, weight_pct: float, version: str, *,
+                   timeout_s: float) -> ActionResult | None:
+        """A traffic router that only remembers: `weights[(stage, region)]`, each call logged in `calls`
+        as ("set_weight", "stage/region", "weight")."""
+        with self._lock:
+            self.calls.append(("set_weight", f"{stage}/{region}", f"{weight_pct:g}"))
+            self.weights[(stage, region)] = weight_pct
+        return ActionResult(True, f"{region}: {weight_pct:g}% to {version}")
 
     def set_backoff_wait(self, wait: Callable[[float], bool | None] | None) -> None:
         self.backoff_wait = wait  # kept, never called: it does not retry

@@ -84,6 +84,19 @@ class Adapter(Protocol):
         ...
 
 
+class WeightAdapter(Protocol):
+    """An adapter that can also split a region's requests by weight (a traffic router: a service
+    mesh, a load balancer's weighted target groups, a Lambda alias). Optional: the executor calls
+    `set_weight` only on an adapter that has it; without it, a traffic step's weight is what its
+    whole hosts serve (as Argo Rollouts without a traffic router)."""
+
+    def set_weight(self, stage: str, region: str, weight_pct: float, version: str, *,
+                   timeout_s: float) -> ActionResult | None:
+        """Send `weight_pct` percent of `region`'s requests (in production stage `stage`) to the hosts
+        running `version`, the rest to the others; None when the adapter has no router (it did nothing)."""
+        ...
+
+
 class MetricSource(Protocol):
     """Reads real metrics as alarm datapoints: one value per period, NaN where there is no data."""
 

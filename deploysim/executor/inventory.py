@@ -132,7 +132,7 @@ def _cross_checks(inv: Inventory, layout: FleetLayout):
         if name not in known:
             yield (f"targets.{name}", "not a host of the scenario's fleet (names are {cell}-h{k}, "
                    f"e.g. {names[0]})")
-    for field in ("deploy", "rollback", "current_version", "health", "preprod"):
+    for field in ("deploy", "rollback", "current_version", "health", "preprod", "set_weight"):
         argv = getattr(inv.adapter, field)
         if argv is None:
             continue
@@ -144,11 +144,14 @@ def _cross_checks(inv: Inventory, layout: FleetLayout):
                     if lacking:
                         yield (f"adapter.{field}[{i}]", f"uses label {label!r}, which target(s) "
                                f"{', '.join(lacking[:3])} do not have")
-                elif name not in PLACEHOLDERS:
+                elif name not in PLACEHOLDERS and not (field == "set_weight" and name == "weight"):
                     yield (f"adapter.{field}[{i}]", f"unknown placeholder {{{name}}}; expected one of "
                            + ", ".join("{" + p + "}" for p in PLACEHOLDERS) + " or {label_NAME}")
         if field == "preprod" and placeholders(argv) & {"target", "address", "region", "az", "cell"}:
             yield ("adapter.preprod", "runs once per stage: it takes {version} and {stage}, not a target")
+        if field == "set_weight" and placeholders(argv) - {"stage", "region", "weight", "version"}:
+            yield ("adapter.set_weight", "runs once per region of a stage: it takes {stage}, {region}, {weight} "
+                   "and {version}, not a target")
 
 
 def _check_metric_command(inv: Inventory):

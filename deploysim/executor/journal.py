@@ -282,7 +282,8 @@ class Journal:
         """Each target's version as the journal knows it: from its last outcome, else its version before."""
         known: dict[str, str | None] = dict(self.previous_versions())
         for target, current in self._rows(
-                "SELECT target, current FROM actions WHERE phase != 'intent' AND kind != 'preprod' ORDER BY seq"):
+                "SELECT target, current FROM actions WHERE phase != 'intent' AND kind NOT IN ('preprod', 'set_weight') "
+                "ORDER BY seq"):
             known[target] = current
         return known
 

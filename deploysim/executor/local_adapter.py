@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..localfleet import procs
 from ..localfleet.fleet import FleetError, LocalFleet
+from ..localfleet.loadgen import WEIGHTS_FILE
 from .interfaces import ActionResult, SpawnListener, Target
 from .retry import BackoffWait, plain_wait, retry
 
@@ -42,7 +44,22 @@ class LocalAdapter:
             f"attempt {i + 1}: {a.detail}" for i, a in enumerate(attempts))
         return ActionResult(ok, detail, len(attempts))
 
+    def set_weight(self, stage: str, region: str, weight_pct: float, version: str, *,
+                   timeout_s: float) -> ActionResult | None:
+        """The fleet's load generator sends `weight_pct` percent of the requests to the hosts running
+        `version`, the rest to the others (DIR/weights.json, read every second)."""
+        procs.write_json(self.fleet_dir / WEIGHTS_FILE, {"version": version, "weight_pct": weight_pct,
+                                                         "stage": stage, "region": region})
+        return ActionResult(True, f"load generator: {weight_pct:g}% of the requests to {version}")
+
+    def _forget_weight(self, version: str) -> None:
+        """A deploy of another version (a rollback, the next rollout) ends a traffic weight."""
+        weight = procs.read_json(self.fleet_dir / WEIGHTS_FILE)
+        if weight is not None and weight.get("version") != version:
+            (self.fleet_dir / WEIGHTS_FILE).unlink(missing_ok=True)
+
     def _deploy_once(self, target: Target, version: str, timeout_s: float) -> ActionResult:
+        self._forget_weight(version)
         try:
             outcome = self.fleet.deploy(target.name, version, timeout_s=timeout_s)
         except (FleetError, OSError) as error:

@@ -106,7 +106,7 @@ def resolve_interrupted(journal: Journal, actions: Actions, rollout: Rollout) ->
     started, then ask the target which version it runs."""
     for action in journal.pending_intents():
         reap(journal, actions, action.seq, rollout)
-        if action.kind == "preprod":
+        if action.kind in ("preprod", "set_weight"):  # not a target's: it runs again when the step does
             journal.outcome(action.seq, False, None, "interrupted by a crash; it runs again")
             continue
         target = next(t for t in rollout.all_targets if t.name == action.target)

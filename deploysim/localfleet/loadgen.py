@@ -2,8 +2,11 @@
 
 Run as ``python -m deploysim.localfleet.loadgen --fleet-dir DIR --rate 20`` (the CLI starts it
 detached, by file path). Each host gets `--rate` requests per second, spread over the fleet's API
-mix (fleet.json `apis`, e.g. Get 0.8, Create 0.15, Delete 0.05: `GET /api/Get`, `POST /api/Create`,
-`DELETE /api/Delete`). A host that is down (being deployed) costs a failed connection and a retry on
+mix, unless a traffic weight is set (DIR/weights.json, written by the local adapter's `set_weight`):
+then the hosts running that version share that percentage of the fleet's requests and the others
+the rest, as a traffic router splits them (read again every second, with each host's recorded
+version). The API mix is fleet.json `apis` (e.g. Get 0.8, Create 0.15, Delete 0.05: `GET /api/Get`,
+`POST /api/Create`, `DELETE /api/Delete`). A host that is down (being deployed) costs a failed connection and a retry on
 the next tick; the generator never bursts to catch up. Every 10 s it logs what it sent and got.
 
 Only the standard library, so that it starts fast.
@@ -23,6 +26,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+WEIGHTS_FILE = "weights.json"
+"""The traffic weight of a fleet directory: {"version", "weight_pct"} (none: every host alike)."""
 
 ResultHook = Callable[[float, str, int | None, float], None]
 """Called after every request: (Unix time sent, API, HTTP status or None when no answer, seconds taken)."""
@@ -80,10 +86,16 @@ class HostLoad:
         return threads
 
     def _worker(self, index: int) -> None:
-        interval = self.workers / self.rate
-        next_at = time.monotonic() + interval * index / self.workers  # workers evenly staggered
+        next_at = time.monotonic() + index / max(self.rate, 1e-9)  # workers evenly staggered
         conn: http.client.HTTPConnection | None = None
         while not self.stop.is_set():
+            rate = self.rate  # a traffic weight may change it at any time
+            if rate <= 0:  # this host gets no share of the traffic for now
+                if self.stop.wait(0.2):
+                    break
+                next_at = time.monotonic()
+                continue
+            interval = self.workers / rate
             wait = next_at - time.monotonic()
             if wait > 0 and self.stop.wait(wait):
                 break
@@ -128,12 +140,56 @@ class HostLoad:
             return {"sent": self.sent, "ok": self.ok, "5xx": self.server_errors, "failed": self.failed}
 
 
+def split_rates(rate: float, versions: Mapping[str, str | None], weight: Mapping | None) -> dict[str, float]:
+    """Each host's requests per second: `rate` each; with a traffic weight ({"version", "weight_pct"})
+    the hosts running that version share weight_pct percent of the fleet's total (rate x hosts) and
+    the others the rest, as a traffic router splits them. With every host on one side of the split
+    there is nothing to split: each gets `rate`."""
+    names = list(versions)
+    if not weight or "version" not in weight:
+        return dict.fromkeys(names, rate)
+    new = [n for n in names if versions[n] == weight["version"]]
+    old = [n for n in names if versions[n] != weight["version"]]
+    if not new or not old:
+        return dict.fromkeys(names, rate)
+    try:
+        share = min(max(float(weight.get("weight_pct", 0.0)) / 100.0, 0.0), 1.0)
+    except (TypeError, ValueError):
+        return dict.fromkeys(names, rate)
+    total = rate * len(names)
+    out = {n: total * share / len(new) for n in new}
+    out.update({n: total * (1.0 - share) / len(old) for n in old})
+    return out
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def fleet_rates(fleet_dir: Path, rate: float, names: Sequence[str]) -> dict[str, float]:
+    """`split_rates` over the fleet directory's weight and each host's recorded version."""
+    versions = {n: (_read(fleet_dir / "hosts" / f"{n}.json") or {}).get("version") for n in names}
+    return split_rates(rate, versions, _read(fleet_dir / WEIGHTS_FILE))
+
+
 def run(targets: Mapping[str, str], rate: float, apis: Mapping[str, float], *, duration_s: float | None = None,
-        report_every_s: float = 10.0, seed: int | None = None) -> dict:
-    """Send load until SIGTERM/SIGINT (or `duration_s`); returns the counts per host."""
+        report_every_s: float = 10.0, seed: int | None = None, fleet_dir: Path | None = None) -> dict:
+    """Send load until SIGTERM/SIGINT (or `duration_s`); returns the counts per host. With
+    `fleet_dir`, each host's rate follows the fleet's traffic weight (`fleet_rates`), every second."""
     stop = threading.Event()
     loads = {name: HostLoad(address, rate, apis, stop, None if seed is None else seed + i)
              for i, (name, address) in enumerate(targets.items())}
+
+    def follow_weight() -> None:
+        if fleet_dir is not None:
+            for name, host_rate in fleet_rates(fleet_dir, rate, list(loads)).items():
+                loads[name].rate = host_rate
+
+    follow_weight()
     for load in loads.values():
         load.run()
 
@@ -146,9 +202,10 @@ def run(targets: Mapping[str, str], rate: float, apis: Mapping[str, float], *, d
     started = time.monotonic()
     next_report = started + report_every_s
     while not stop.is_set():
-        timeout = report_every_s if duration_s is None else min(report_every_s, started + duration_s - time.monotonic())
+        timeout = 1.0 if duration_s is None else min(1.0, started + duration_s - time.monotonic())
         if stop.wait(max(0.0, timeout)):
             break
+        follow_weight()
         if duration_s is not None and time.monotonic() >= started + duration_s:
             stop.set()
         if time.monotonic() >= next_report:
@@ -191,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} loadgen: {args.rate:g} req/s to each of {len(targets)} "
           f"host(s), API mix {apis}", flush=True)
-    run(targets, args.rate, apis, duration_s=args.duration)
+    run(targets, args.rate, apis, duration_s=args.duration, fleet_dir=Path(args.fleet_dir))
     return 0
 
 

@@ -67,7 +67,8 @@ def _flagger(judge: Judge, canary: Series, per: int) -> Judgement:
 def _argo_metric(judge: Judge, m: JudgeMetric) -> ArgoMetric:
     return ArgoMetric(m.label, success_condition=m.success_condition, failure_condition=m.failure_condition,
                       interval_seconds=judge.interval, count=judge.count, failure_limit=judge.failure_limit,
-                      inconclusive_limit=judge.inconclusive_limit)
+                      inconclusive_limit=judge.inconclusive_limit,
+                      consecutive_error_limit=judge.consecutive_error_limit)
 
 
 def _argo(judge: Judge, canary: Series, per: int) -> Judgement:

@@ -39,6 +39,7 @@ class Step:
     hosts_keep_serving: bool = False
     judge: Judge | None = None  # a canary judge watching the bake
     rest_of_scope: np.ndarray | None = None  # the stage's hosts not yet deployed after this step
+    weight: float | None = None  # a traffic step: percent of each region's requests on the new version after it
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,9 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
         )
     for w, wave in enumerate(stage.waves):
         chosen = []
-        for group in ([(r,) for r in regions] if wave.per_region else [regions]):
+        if wave.weight is not None:
+            chosen = [_up_to_weight(layout, r, wave.weight, done) for r in regions]
+        for group in ([] if wave.weight is not None else [(r,) for r in regions] if wave.per_region else [regions]):
             remaining = [u[~done[u]] for u in _units(layout, group, wave.unit)]
             remaining = [u for u in remaining if u.size]
             chosen += remaining if wave.count == "rest" else remaining[: wave.count]
@@ -153,9 +156,34 @@ def build_stage(stage: Stage, pipeline_watch: Watch, layout: FleetLayout) -> Sta
                 stage.batching.hosts_keep_serving,
                 wave.judge,
                 _not_done(all_hosts, done),
+                wave.weight,
             )
         )
     return StagePlan(stage.name, StageKind.PRODUCTION, regions, np.sort(all_hosts), tuple(steps), stage.approval)
+
+
+def _up_to_weight(layout: FleetLayout, region: int, weight_pct: float, done: np.ndarray) -> np.ndarray:
+    """The region's hosts to add so that the new version serves at least `weight_pct` percent of its
+    requests: the fewest whole hosts, taken one per AZ in turn (as a batch is), counting the hosts
+    earlier steps deployed. Like Argo Rollouts without a traffic router, which scales the canary to
+    ceil(weight x replicas) pods: with equal hosts, ceil(weight x hosts)."""
+    hosts = layout.hosts_in_region(region)
+    az = layout.host_az[hosts]
+    rank = np.empty(hosts.size, dtype=np.int64)
+    for a in np.unique(az):
+        members = np.flatnonzero(az == a)
+        rank[members] = np.arange(members.size)
+    order = hosts[np.lexsort((az, rank))]
+    order = order[~done[order]]
+    share = float(layout.host_weight[hosts][done[hosts]].sum())
+    need = weight_pct / 100.0 - share - 1e-9
+    if need <= 0 or order.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if weight_pct >= 100.0:
+        return np.sort(order)
+    cumulative = np.cumsum(layout.host_weight[order])
+    n = min(int(np.searchsorted(cumulative, need)) + 1, order.size)
+    return np.sort(order[:n])
 
 
 def _not_done(hosts: np.ndarray, done: np.ndarray) -> np.ndarray:

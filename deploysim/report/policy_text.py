@@ -49,6 +49,8 @@ def bake_words(bake: Bake) -> str:
 
 
 def _wave_words(wave: Wave, first: bool, whole: bool) -> str:
+    if wave.weight is not None:
+        return f"{wave.weight:g}% of the traffic, {bake_words(wave.bake)}"
     one, many = _UNIT[wave.unit]
     if wave.count == "rest":
         if wave.unit == "region":

@@ -119,4 +119,40 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
                             f"alarms.metric {alarm.name}: on the one-box in {region} (stage {stage.name} of "
                             f"{name}) it needs more than {alarm.threshold:g} {alarm.metric} a period, and the "
                             f"one-box serves at most {most:,.0f} requests a period: it can never fire")
+    warnings += _weight_warnings(scenario)
     return list(dict.fromkeys(warnings))
+
+
+def _weight_warnings(scenario: Scenario) -> list[str]:
+    """A traffic weight whole hosts cannot serve exactly: the simulator serves more (say so)."""
+    if not any(w.weight is not None for p in scenario.policy.pipelines.values() for s in p.stages for w in s.waves):
+        return []
+    import numpy as np
+
+    from ..fleet import build_fleet
+    from ..policy.plan import build_stage
+
+    layout = build_fleet(scenario)
+    out: list[str] = []
+    for name, policy in sorted(scenario.policy.pipelines.items()):
+        for stage in policy.stages:
+            if stage.kind != "production" or not any(w.weight is not None for w in stage.waves):
+                continue
+            plan = build_stage(stage, policy.watch, layout)
+            done = np.zeros(layout.n_hosts, dtype=bool)
+            by_name = {}
+            for step in plan.steps:
+                done[step.hosts] = True
+                by_name[step.name] = done.copy()
+            for w, wave in enumerate(stage.waves):
+                deployed = by_name.get(f"wave-{w + 1}")
+                if wave.weight is None or deployed is None:
+                    continue
+                for region in stage.regions:
+                    r = layout.region_index(region)
+                    served = 100.0 * float(layout.host_weight[deployed & (layout.host_region == r)].sum())
+                    if served - wave.weight > 0.5:
+                        out.append(f"policy.pipelines.{name}, stage {stage.name}, waves[{w}]: weight {wave.weight:g}% "
+                                   f"in {region} is served by whole hosts: {served:.3g}% of its requests in the "
+                                   "simulator (a traffic router, adapter set_weight, gives the exact weight)")
+    return out

@@ -393,7 +393,8 @@ def _check_judges(stage, apis, sbase):
             if metric.api is not None and metric.api != "All" and metric.api not in apis:
                 yield (f"{sbase}.{where}.judge.metrics[{m}].api",
                        f"unknown API {metric.api!r}; expected one of {sorted(apis)}")
-        if judge.baseline_kind == "rest-of-scope" and where.startswith("waves") and step.count == "rest":
+        if judge.baseline_kind == "rest-of-scope" and where.startswith("waves") and (
+                step.count == "rest" if step.weight is None else step.weight >= 100):
             yield (f"{sbase}.{where}.judge.baseline", "rest-of-scope: a wave of count 'rest' leaves no host of the "
                    "stage to compare with; use baseline: deploy")
 
@@ -441,6 +442,9 @@ def _check_waves(stage, regions, apis, sbase):
     for w, wave in enumerate(stage.waves):
         wbase = f"{sbase}.waves[{w}]"
         yield from _check_bake(wave.bake, apis, f"{wbase}.bake")
+        if wave.weight is not None:  # a traffic weight is cumulative: the share done so far
+            share_done = max(share_done, wave.weight / 100.0)
+            continue
         total = units_total[wave.unit]
         if total == 0:
             return
@@ -459,7 +463,8 @@ def _check_waves(stage, regions, apis, sbase):
     if share_done < 1.0 - 1e-9:
         yield (
             f"{sbase}.waves",
-            "the waves do not cover every host of the stage's regions; end with a wave of count: rest",
+            "the waves do not cover every host of the stage's regions; end with a wave of count: rest "
+            "(or of weight: 100)",
         )
 
 

@@ -566,6 +566,8 @@ class Judge(Frozen):
     failure_limit: Annotated[int, Field(ge=0)] = Field(0, description="argo: failed measurements tolerated")
     inconclusive_limit: Annotated[int, Field(ge=0)] = Field(
         0, description="argo: inconclusive measurements tolerated")
+    consecutive_error_limit: Annotated[int, Field(ge=0)] = Field(
+        4, description="argo: measurements in a row without a value (no datapoint) tolerated (Argo's default 4)")
     inconclusive: InconclusivePolicy = InconclusivePolicy()
 
     @model_validator(mode="after")
@@ -614,16 +616,34 @@ class OneBox(Frozen):
 
 
 class Wave(Frozen):
-    """A set of deployment units updated together: `count` AZs, cells or regions of the stage, or the rest."""
+    """A set of deployment units updated together: `count` AZs, cells or regions of the stage, or the
+    rest; or, with `unit: traffic`, a canary weight: the new version serves `weight` percent of each
+    of the stage's regions' requests once the wave is done (Argo Rollouts' setWeight, Flagger's
+    stepWeight, an AppConfig or Lambda linear step)."""
 
-    unit: Literal["region", "az", "cell"] = "region"
+    unit: Literal["region", "az", "cell", "traffic"] = "region"
     count: Annotated[int, Field(ge=1)] | Literal["rest"] = "rest"
+    weight: Annotated[float, Field(gt=0.0, le=100.0)] | None = Field(
+        None, description="unit traffic only: percent of each region's requests the new version serves after "
+        "this wave, counting earlier steps (cumulative, like setWeight); served by whole hosts, the fewest "
+        "whose share reaches it")
     per_region: bool = Field(
         False, description="`count` units in each region of the stage at once (e.g. one AZ per region), "
         "not `count` units of the stage in region order"
     )
     bake: BakeSpec = Bake()
     judge: Judge | None = Field(None, description="a canary judge watching the wave's bake")
+
+    @model_validator(mode="after")
+    def _weight_with_traffic(self):
+        if self.unit == "traffic":
+            if self.weight is None:
+                raise ValueError("a wave of unit 'traffic' needs `weight` (percent of the requests, e.g. 10)")
+            if "count" in self.model_fields_set:
+                raise ValueError("a wave of unit 'traffic' takes `weight`, not `count`")
+        elif self.weight is not None:
+            raise ValueError(f"`weight` belongs to a wave of unit 'traffic', not '{self.unit}'")
+        return self
 
 
 class Watch(Frozen):
@@ -686,6 +706,10 @@ class Stage(Frozen):
                 raise ValueError("a production stage needs at least one region")
             if not self.waves:
                 raise ValueError("a production stage needs at least one wave")
+            weights = [w.weight for w in self.waves if w.weight is not None]
+            if any(b <= a for a, b in zip(weights, weights[1:], strict=False)):
+                raise ValueError(f"traffic weights are cumulative and must grow from wave to wave, got "
+                                 f"{', '.join(f'{w:g}' for w in weights)}")
         return self
 
 
