@@ -336,22 +336,30 @@ class ExecutorDriver:
         else:  # the duration is over but data is short: look again after a period
             until = min(now + self.alarms.period_s, max(decision.deadline_s, now))
         self._bake_looked = (decision.stage, decision.step, decision.since_s)
-        # Alarms are judged on the step's periods (its deploys and bake), none before: a resumed
-        # process, which did not see the deploys, judges from the bake's restart.
-        watch_from = self._step_started.get((decision.stage, decision.step), decision.since_s)
-        alarm = self._wait_watching(step, until, watch_from, promotable=True)
-        if alarm is not None:
-            return self._observed(Observation(alarm=alarm))
-        if self.controls.abort is not None:
-            return self._observed(Observation(abort=self.controls.abort))
-        if self._promoted():
-            return self._promoted_observation(decision, step)
+        ended = self._bake_until(decision, step, until)
+        if ended is not None:
+            return ended
         seen = self.alarms.bake_observation(step, decision.since_s, self.clock.now())
         if step.kind == StepKind.PREPROD:
             return dataclasses.replace(seen, preprod_failed=self.actions.preprod_failed())
         if decision.step + 1 < len(stage.steps):  # the next step checks its blockers when the bake ends
             seen = dataclasses.replace(seen, incident=self.alarms.incident(decision.stage, self.clock.now()))
         return self._with_evidence(decision, step, seen)
+
+    def _bake_until(self, decision: BakeWait, step: Step, until_s: float) -> Observation | None:
+        """Bake until `until_s` watching the step's alarms and the operators' controls; what ended
+        the wait early (an alarm, an abort, a promote), or None when the time came."""
+        # Alarms are judged on the step's periods (its deploys and bake), none before: a resumed
+        # process, which did not see the deploys, judges from the bake's restart.
+        watch_from = self._step_started.get((decision.stage, decision.step), decision.since_s)
+        alarm = self._wait_watching(step, until_s, watch_from, promotable=True)
+        if alarm is not None:
+            return self._observed(Observation(alarm=alarm))
+        if self.controls.abort is not None:
+            return self._observed(Observation(abort=self.controls.abort))
+        if self._promoted():
+            return self._promoted_observation(decision, step)
+        return None
 
     def _judged_bake(self, decision: BakeWait, step: Step) -> Observation:
         """Wait for the judgement due, watching the step's alarms, then judge the bake's data so far.
@@ -362,14 +370,9 @@ class ExecutorDriver:
         assert judge_at is not None
         if self.clock.now() < judge_at:
             self.log(f"{label}: next judgement at {_utc(judge_at)}")
-        watch_from = self._step_started.get((decision.stage, decision.step), decision.since_s)
-        alarm = self._wait_watching(step, judge_at, watch_from, promotable=True)
-        if alarm is not None:
-            return self._observed(Observation(alarm=alarm))
-        if self.controls.abort is not None:
-            return self._observed(Observation(abort=self.controls.abort))
-        if self._promoted():
-            return self._promoted_observation(decision, step)
+        ended = self._bake_until(decision, step, judge_at)
+        if ended is not None:
+            return ended
         now = self.clock.now()
         judgement = self.judge.judge(step, decision.since_s, now)
         self.journal.event("judgement", f"{label}: {judgement.verdict.value}: {judgement.reason}")

@@ -71,13 +71,18 @@ def split_batches(hosts: np.ndarray, max_share: float, layout: FleetLayout) -> t
     if hosts.size == 0:
         return ()
     size = max(1, int(math.floor(max_share * hosts.size + 1e-9)))
+    order = _one_per_az_in_turn(hosts, layout)
+    return tuple(np.sort(order[i : i + size]) for i in range(0, order.size, size))
+
+
+def _one_per_az_in_turn(hosts: np.ndarray, layout: FleetLayout) -> np.ndarray:
+    """`hosts` ordered one per AZ in turn: each AZ's first host, then each AZ's second, ..."""
     az = layout.host_az[hosts]
     rank = np.empty(hosts.size, dtype=np.int64)
     for a in np.unique(az):
         members = np.flatnonzero(az == a)
         rank[members] = np.arange(members.size)
-    order = hosts[np.lexsort((az, rank))]
-    return tuple(np.sort(order[i : i + size]) for i in range(0, order.size, size))
+    return hosts[np.lexsort((az, rank))]
 
 
 def _units(layout: FleetLayout, regions: tuple[int, ...], unit: str) -> list[np.ndarray]:
@@ -168,12 +173,7 @@ def _up_to_weight(layout: FleetLayout, region: int, weight_pct: float, done: np.
     earlier steps deployed. Like Argo Rollouts without a traffic router, which scales the canary to
     ceil(weight x replicas) pods: with equal hosts, ceil(weight x hosts)."""
     hosts = layout.hosts_in_region(region)
-    az = layout.host_az[hosts]
-    rank = np.empty(hosts.size, dtype=np.int64)
-    for a in np.unique(az):
-        members = np.flatnonzero(az == a)
-        rank[members] = np.arange(members.size)
-    order = hosts[np.lexsort((az, rank))]
+    order = _one_per_az_in_turn(hosts, layout)
     order = order[~done[order]]
     share = float(layout.host_weight[hosts][done[hosts]].sum())
     need = weight_pct / 100.0 - share - 1e-9
