@@ -53,6 +53,16 @@ def load(path: str) -> deploysim.Scenario:
         fail(error_text(error, path))
 
 
+def load_to_simulate(path: str) -> deploysim.Scenario:
+    """`load`, then this process (the command's own, never a library user's) is tuned for
+    simulating: malloc thresholds and a settled garbage collector (`deploysim.process_tuning`)."""
+    scenario = load(path)
+    from ..process_tuning import tune_process
+
+    tune_process()
+    return scenario
+
+
 def guarded(func: Callable) -> Callable:
     """Turn the library's input errors into one line and exit code 2."""
     @functools.wraps(func)

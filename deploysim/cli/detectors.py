@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from . import options
-from .common import fail, guarded, load
+from .common import fail, guarded, load_to_simulate
 
 
 def _numbers(option: str, text: str) -> tuple[float, ...]:
@@ -60,7 +60,7 @@ def detectors(scenario_path: str, replications: int, seed: int, defects: str, tr
     levels = _numbers("--traffic", traffic)
     bake_s = _duration("--bake", bake)
     every_s = _duration("--judge-every", judge_every)
-    scenario = load(scenario_path)
+    scenario = load_to_simulate(scenario_path)
     kw: dict[str, Any] = {"replications": replications, "seed": seed, "defects": defect_sizes, "traffic_rpm": levels,
                           "bake_s": bake_s, "judge_every_s": every_s, "latency": latency, "alpha": alpha,
                           "pipeline": pipeline}

@@ -14,7 +14,7 @@ import click
 
 import deploysim
 
-from .common import FILE_FORMATS, dask_client, error_text, fail, guarded, load, write_csvs
+from .common import FILE_FORMATS, dask_client, error_text, fail, guarded, load_to_simulate, write_csvs
 from .options import apply
 from .options import experiment_options as _shared_options
 
@@ -41,7 +41,7 @@ def run_monte_carlo(scenario_path: str, kw: dict[str, Any]) -> None:
     """`deploysim run SCENARIO --replications N`: the Monte Carlo summary of one scenario."""
     from ..experiments.text import format_monte_carlo
 
-    scenario = load(scenario_path)
+    scenario = load_to_simulate(scenario_path)
     uncertain = bool(kw.get("parameter_uncertainty"))
     with dask_client(kw["dask_scheduler"]) as client:
         exp = guarded(deploysim.monte_carlo)(scenario, **_run_kwargs(kw, client),
@@ -67,7 +67,7 @@ def compare(paths: tuple[str, ...], baseline: str | None, **kw: Any) -> None:
     from ..experiments import same_world
     from ..experiments.text import format_comparison
 
-    scenarios = [load(p) for p in paths]
+    scenarios = [load_to_simulate(p) for p in paths]
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
         fail(f"two scenarios share the name {next(n for n in names if names.count(n) > 1)!r}; names label the policies")
@@ -112,7 +112,7 @@ def sweep(scenario_path: str, params: tuple[str, ...], pipeline: str | None, wri
     if (write_to is None) != (pick is None):
         fail("--write-scenario FILE needs --pick SETTING (a sweep has no single best setting: say which to write)"
              if pick is None else "--pick goes with --write-scenario FILE")
-    scenario = load(scenario_path)
+    scenario = load_to_simulate(scenario_path)
     grid = {}
     for spec in params:
         path, values = guarded(parse_param)(spec)
@@ -176,7 +176,7 @@ def tune(scenario_path: str, max_breach_probability: float, vary: tuple[str, ...
     from ..experiments.params import parse_param
     from ..experiments.text import format_tune, tables_json
 
-    scenario = load(scenario_path)
+    scenario = load_to_simulate(scenario_path)
     if not 0.0 <= max_breach_probability < 1.0:
         fail(f"--max-breach-probability must be in [0, 1), got {max_breach_probability:g}")
     if all("=" in v for v in vary):

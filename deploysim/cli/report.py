@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from . import options
-from .common import dask_client, fail, guarded, load
+from .common import dask_client, fail, guarded, load_to_simulate
 
 
 @click.command("report")
@@ -43,7 +43,7 @@ def report(scenario_path: str, out_dir: Path, sla_target_pct: float, replication
     from ..report.render import write_report
     from ..report.sensitivity import settings_of
 
-    scenario = load(scenario_path)
+    scenario = load_to_simulate(scenario_path)
     guarded(settings_of)(scenario, list(sensitivity_pipelines) or None)
     try:  # an unusable output directory fails before minutes of simulation, not after
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import click
 import deploysim
 
 from . import options
-from .common import error_text, fail, load, write_csvs
+from .common import error_text, fail, load_to_simulate, write_csvs
 
 FRAMES = ("changes", "timeline", "uptime", "monthly")
 """Result frames written as `<name>.csv` by `run --out-dir`."""
@@ -68,7 +68,7 @@ def run(scenario_path: str, seed: int, months: float, sla_target_pct: float, cre
         fail("--workers and --dask-scheduler need --replications")
     from ..summary_text import format_summary, summary_json
 
-    scenario = load(scenario_path)
+    scenario = load_to_simulate(scenario_path)
     try:
         result = deploysim.simulate(scenario, seed=seed, months=months, sla_target_pct=sla_target_pct,
                                     credit_table=credit_table)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..process_tuning import tune_process
 from ..scenario import Scenario
 from .replication import METRIC_COLUMNS, Settings, run_replication
 
@@ -48,6 +49,7 @@ def _init_worker(scenarios: Mapping[str, Scenario], settings: Settings, keep_cha
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     _WORKER_STATE.update(scenarios=scenarios, settings=settings, keep_changes=keep_changes)
+    tune_process()  # a pool worker is deploysim's own process
 
 
 def _run_chunk(tasks: Sequence[Task]) -> list[tuple[dict, pd.DataFrame | None]]:
