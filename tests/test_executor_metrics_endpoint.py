@@ -75,6 +75,7 @@ def test_the_collector_tells_a_run_stopped_mid_bake_as_its_journal_says(tmp_path
     assert _sample(registry, "deploysim_rollout_actions_total", kind="deploy", outcome="done") == 3
     assert _sample(registry, "deploysim_rollout_actions_total", kind="deploy", outcome="failed") == 0
     assert _sample(registry, "deploysim_rollout_actions_total", kind="rollback", outcome="done") == 0
+    assert _sample(registry, "deploysim_rollout_actions_total", kind="set_weight", outcome="done") == 0
     assert _sample(registry, "deploysim_rollout_in_progress") == 0
     assert _sample(registry, "deploysim_rollout_last_event_info", kind="stopped") == 1
     assert _sample(registry, "deploysim_rollout_paused") == 0

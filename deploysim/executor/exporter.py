@@ -32,7 +32,7 @@ RUN_STARTS = ("started", "resumed")
 """Events that begin a process's work on the run (`in_progress` counts from the latest)."""
 PAUSE_EVENTS = ("paused", "unpaused")
 APPROVAL_EVENTS = ("awaiting_approval", "approved", "approval_timed_out")
-ACTION_KINDS = ("deploy", "rollback", "preprod")
+ACTION_KINDS = ("deploy", "rollback", "preprod", "set_weight")
 ACTION_OUTCOMES = ("done", "failed")
 TARGET_STATES = ("new", "previous", "other", "unknown")
 
@@ -168,7 +168,8 @@ class RolloutCollector:
                 done[(action.kind, action.phase)] = done.get((action.kind, action.phase), 0) + 1
         actions = CounterMetricFamily("deploysim_rollout_actions",
                                       "Adapter actions journaled with their outcome, by kind (deploy, rollback, "
-                                      "preprod) and outcome (done, failed), over the whole run (all its processes)",
+                                      "preprod, set_weight) and outcome (done, failed), over the whole run "
+                                      "(all its processes)",
                                       labels=[*LABELS, "kind", "outcome"])
         for (kind, outcome), count in done.items():
             actions.add_metric([*labels, kind, outcome], count)
