@@ -31,7 +31,7 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest
 
-# `make bench` prints every speed figure (a few minutes); `make bench QUICK=1` a short run.
+# `make bench` prints every speed figure (about an hour on 2 cores); `make bench QUICK=1` a short run.
 bench: install
 	$(BIN)/python benchmarks/bench_all.py $(if $(QUICK),--quick)
 
