@@ -15,6 +15,7 @@ and when the collector looks for cycles.
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import sys
 
@@ -26,14 +27,11 @@ TRIM_THRESHOLD = 64 * 2**20
 TOP_PAD = 16 * 2**20
 GC_FIRST_GENERATION = 20_000  # objects allocated (net) before a first-generation collection; Python's default is 700
 
-_tuned = {"allocator": False}
 
-
+@functools.cache
 def tune_allocator() -> bool:
     """Keep month-sized arrays on glibc's heap (see the module docstring). Returns whether it was
-    done: only on Linux with glibc; elsewhere nothing changes. Idempotent."""
-    if _tuned["allocator"]:
-        return True
+    done: only on Linux with glibc; elsewhere nothing changes. Done once per process."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -41,10 +39,8 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    done = all(mallopt(param, value) == 1 for param, value in (
+    return all(mallopt(param, value) == 1 for param, value in (
         (_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD), (_M_TOP_PAD, TOP_PAD)))
-    _tuned["allocator"] = done
-    return done
 
 
 def settle_garbage_collector() -> None:

@@ -14,7 +14,8 @@ import click
 
 import deploysim
 
-from .common import FILE_FORMATS, dask_client, error_text, fail, guarded, load_to_simulate, write_csvs
+from ..process_tuning import tune_process
+from .common import FILE_FORMATS, dask_client, error_text, fail, guarded, load, load_to_simulate, write_csvs
 from .options import apply
 from .options import experiment_options as _shared_options
 
@@ -67,7 +68,8 @@ def compare(paths: tuple[str, ...], baseline: str | None, **kw: Any) -> None:
     from ..experiments import same_world
     from ..experiments.text import format_comparison
 
-    scenarios = [load_to_simulate(p) for p in paths]
+    scenarios = [load(p) for p in paths]
+    tune_process()  # once, after every scenario is loaded
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
         fail(f"two scenarios share the name {next(n for n in names if names.count(n) > 1)!r}; names label the policies")
